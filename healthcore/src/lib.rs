@@ -1,0 +1,38 @@
+//! # healthcore
+//!
+//! An embeddable engine for the health of fleets: provisioned nodes, pods,
+//! VPSs and platform services.
+//!
+//! The crate has two halves:
+//!
+//! - the **pure core** — [`model`], [`machine`], [`staleness`], [`score`],
+//!   [`breaker`], [`flap`], [`lifecycle`], [`alert`], [`maintenance`],
+//!   [`dependency`], [`heal`], [`uptime`], [`rollup`], [`slo`]: plain data
+//!   in, plain data out, `now` passed as an argument, no I/O, no clock;
+//! - the **traits and engine** that schedule probes, feed their results
+//!   through the pure core and hand decisions to stores, notifiers,
+//!   healers and the event bus.
+//!
+//! Every rule lives once, in the pure core, and is property-tested.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod alert;
+pub mod breaker;
+pub mod clock;
+pub mod dependency;
+pub mod error;
+pub mod flap;
+pub mod heal;
+pub mod lifecycle;
+pub mod machine;
+pub mod maintenance;
+pub mod model;
+pub mod rollup;
+pub mod score;
+pub mod slo;
+pub mod staleness;
+pub mod uptime;
+
+pub use error::ValidationError;
