@@ -20,6 +20,7 @@
 
 pub mod alert;
 pub mod breaker;
+pub mod checker;
 pub mod clock;
 pub mod dependency;
 pub mod error;
