@@ -17,9 +17,7 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, 
     let ms: Option<f64> = Option::deserialize(d)?;
     match ms {
         None => Ok(None),
-        Some(ms) if (0.0..1e15).contains(&ms) => {
-            Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
-        }
+        Some(ms) if (0.0..1e15).contains(&ms) => Ok(Some(Duration::from_secs_f64(ms / 1000.0))),
         Some(_) => Err(serde::de::Error::custom(
             "latency_ms must be a finite number of milliseconds >= 0",
         )),
