@@ -1,0 +1,249 @@
+//! When to notify: on transitions only, plus reminders and escalation.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Alert, AlertChange, AlertPolicy, AlertStatus};
+
+/// What a notification says about its alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NotificationKind {
+    /// The alert started (or its suppression ended while it is active).
+    Firing,
+    /// The alert's condition cleared (recovery notification).
+    Resolved,
+    /// The alert is still active and unacknowledged.
+    Reminder,
+    /// The alert has been active past the escalation delay: tell the
+    /// external channels.
+    Escalation,
+}
+
+impl NotificationKind {
+    /// The snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Firing => "firing",
+            NotificationKind::Resolved => "resolved",
+            NotificationKind::Reminder => "reminder",
+            NotificationKind::Escalation => "escalation",
+        }
+    }
+}
+
+/// The notification a change calls for, if any. Transitions only:
+///
+/// - created and not suppressed → `Firing`;
+/// - released from suppression while active → `Firing`;
+/// - resolved, when it had been notified and is not suppressed now →
+///   `Resolved` (nothing for an alert nobody heard of);
+/// - reminded → `Reminder`; escalated → `Escalation`;
+/// - acknowledged or suppressed → nothing.
+pub fn on_change(change: &AlertChange) -> Option<NotificationKind> {
+    match change {
+        AlertChange::Created(a) if !a.suppressed => Some(NotificationKind::Firing),
+        AlertChange::Released(a) if a.status == AlertStatus::Active && !a.suppressed => {
+            Some(NotificationKind::Firing)
+        }
+        AlertChange::Resolved(a) if !a.suppressed && a.last_notified_at.is_some() => {
+            Some(NotificationKind::Resolved)
+        }
+        AlertChange::Reminded(_) => Some(NotificationKind::Reminder),
+        AlertChange::Escalated(_) => Some(NotificationKind::Escalation),
+        _ => None,
+    }
+}
+
+/// Follow-ups due for one alert at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Followups {
+    /// A reminder is due.
+    pub reminder: bool,
+    /// Escalation is due.
+    pub escalate: bool,
+}
+
+impl Followups {
+    /// True when anything is due.
+    pub const fn any(&self) -> bool {
+        self.reminder || self.escalate
+    }
+}
+
+pub(crate) fn delta(d: std::time::Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Which follow-ups are due for `alert` at `now`. Nothing is ever due for
+/// an alert that is not active (acknowledgement stops both) or is
+/// suppressed.
+///
+/// - Reminder: `reminder_interval` > 0, the alert has been notified, and
+///   `now - last_notified_at ≥ reminder_interval`.
+/// - Escalation: once (`escalated_at` is none), when
+///   `now - created_at ≥ escalation_delay`.
+///
+/// ```
+/// use std::time::Duration;
+/// use chrono::{TimeZone, Utc};
+/// use healthcore::alert::{due_followups, Alert, AlertKey, AlertKind, AlertPolicy, Severity};
+/// use healthcore::model::TargetId;
+/// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let key = AlertKey::new(TargetId::new("db").unwrap(), AlertKind::Down);
+/// let a = Alert::new("a1", key, Severity::Critical, "db down", t0);
+/// let p = AlertPolicy::default(); // escalation after 300 s
+/// assert!(!due_followups(&a, &p, t0 + Duration::from_secs(299)).escalate);
+/// assert!(due_followups(&a, &p, t0 + Duration::from_secs(300)).escalate);
+/// ```
+pub fn due_followups(alert: &Alert, policy: &AlertPolicy, now: DateTime<Utc>) -> Followups {
+    if alert.status != AlertStatus::Active || alert.suppressed {
+        return Followups::default();
+    }
+    let reminder = !policy.reminder_interval.is_zero()
+        && alert
+            .last_notified_at
+            .is_some_and(|t| now.signed_duration_since(t) >= delta(policy.reminder_interval));
+    let escalate = alert.escalated_at.is_none()
+        && now.signed_duration_since(alert.created_at) >= delta(policy.escalation_delay);
+    Followups { reminder, escalate }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertKey, AlertKind, Severity, SuppressReason};
+    use crate::model::TargetId;
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn alert() -> Alert {
+        let mut a = Alert::new(
+            "a1",
+            AlertKey::new(TargetId::new("n").unwrap(), AlertKind::Down),
+            Severity::Critical,
+            "down",
+            t0(),
+        );
+        a.last_notified_at = Some(t0());
+        a
+    }
+
+    fn at(secs: u64) -> DateTime<Utc> {
+        t0() + Duration::from_secs(secs)
+    }
+
+    fn reminding() -> AlertPolicy {
+        AlertPolicy {
+            reminder_interval: Duration::from_secs(600),
+            ..AlertPolicy::default()
+        }
+    }
+
+    #[test]
+    fn transitions_only() {
+        let a = alert();
+        let mut fresh = a.clone();
+        fresh.last_notified_at = None;
+        assert_eq!(
+            on_change(&AlertChange::Created(fresh.clone())),
+            Some(NotificationKind::Firing)
+        );
+        let suppressed = fresh
+            .clone()
+            .with_suppression(Some(SuppressReason::Maintenance));
+        assert_eq!(on_change(&AlertChange::Created(suppressed.clone())), None);
+        assert_eq!(on_change(&AlertChange::Acknowledged(a.clone())), None);
+        assert_eq!(on_change(&AlertChange::Suppressed(a.clone())), None);
+        assert_eq!(
+            on_change(&AlertChange::Resolved(a.clone())),
+            Some(NotificationKind::Resolved)
+        );
+        // Never notified, or suppressed now: no recovery notification.
+        assert_eq!(on_change(&AlertChange::Resolved(fresh.clone())), None);
+        let mut was_notified_now_suppressed = a.clone();
+        was_notified_now_suppressed.suppressed = true;
+        assert_eq!(
+            on_change(&AlertChange::Resolved(was_notified_now_suppressed)),
+            None
+        );
+        assert_eq!(
+            on_change(&AlertChange::Reminded(a.clone())),
+            Some(NotificationKind::Reminder)
+        );
+        assert_eq!(
+            on_change(&AlertChange::Escalated(a.clone())),
+            Some(NotificationKind::Escalation)
+        );
+        assert_eq!(
+            on_change(&AlertChange::Released(a.clone())),
+            Some(NotificationKind::Firing)
+        );
+        let mut acked = a;
+        acked.status = AlertStatus::Acknowledged;
+        assert_eq!(on_change(&AlertChange::Released(acked)), None);
+        assert_eq!(NotificationKind::Escalation.as_str(), "escalation");
+    }
+
+    #[test]
+    fn reminders_every_interval() {
+        let p = reminding();
+        let mut a = alert();
+        a.escalated_at = Some(t0());
+        assert!(!due_followups(&a, &p, at(599)).reminder);
+        assert!(due_followups(&a, &p, at(600)).reminder);
+        a.mark_reminded(at(600));
+        assert!(!due_followups(&a, &p, at(1199)).reminder);
+        assert!(due_followups(&a, &p, at(1200)).reminder);
+        assert_eq!(a.reminders_sent, 1);
+    }
+
+    #[test]
+    fn reminders_off_or_never_notified() {
+        let mut a = alert();
+        assert!(!due_followups(&a, &AlertPolicy::default(), at(100_000)).reminder);
+        a.last_notified_at = None;
+        assert!(!due_followups(&a, &reminding(), at(100_000)).reminder);
+    }
+
+    #[test]
+    fn escalation_once_after_delay() {
+        let p = AlertPolicy::default();
+        let mut a = alert();
+        assert!(!due_followups(&a, &p, at(299)).escalate);
+        assert!(due_followups(&a, &p, at(300)).escalate);
+        a.mark_escalated(at(300));
+        assert!(!due_followups(&a, &p, at(10_000)).escalate);
+        // A clock that went backwards never escalates early.
+        let b = alert();
+        assert!(!due_followups(&b, &p, t0() - Duration::from_secs(1000)).escalate);
+        // Zero delay: escalate at once.
+        let zero = AlertPolicy {
+            escalation_delay: Duration::ZERO,
+            ..p
+        };
+        assert!(due_followups(&b, &zero, t0()).escalate);
+    }
+
+    #[test]
+    fn acknowledgement_and_suppression_stop_both() {
+        let p = AlertPolicy {
+            escalation_delay: Duration::ZERO,
+            ..reminding()
+        };
+        let mut a = alert();
+        assert!(due_followups(&a, &p, at(10_000)).any());
+        a.acknowledge("ops", at(1)).unwrap();
+        assert_eq!(due_followups(&a, &p, at(10_000)), Followups::default());
+        let s = alert().with_suppression(Some(SuppressReason::SuppressionWindow));
+        assert!(!due_followups(&s, &p, at(10_000)).any());
+        let mut r = alert();
+        r.resolve(at(1)).unwrap();
+        assert!(!due_followups(&r, &p, at(10_000)).any());
+    }
+}
