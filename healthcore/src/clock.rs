@@ -91,3 +91,33 @@ mod tests {
         assert_eq!(c.now(), start + Duration::seconds(1));
     }
 }
+
+/// A clock that follows tokio's timer: `start` plus the tokio time elapsed
+/// since it was made. Under `tokio::time::pause()` it moves only when the
+/// test advances time, so schedules and timestamps agree.
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+#[derive(Debug)]
+pub struct TokioClock {
+    start: DateTime<Utc>,
+    origin: tokio::time::Instant,
+}
+
+#[cfg(feature = "runtime")]
+impl TokioClock {
+    /// A clock reading `start` now.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[cfg(feature = "runtime")]
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        self.start + Duration::from_std(elapsed).unwrap_or_else(|_| Duration::zero())
+    }
+}

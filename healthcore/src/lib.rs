@@ -23,17 +23,30 @@ pub mod breaker;
 pub mod checker;
 pub mod clock;
 pub mod dependency;
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+pub mod engine;
 pub mod error;
+pub mod event;
 pub mod flap;
+pub mod fleet;
 pub mod heal;
+pub mod healer;
 pub mod lifecycle;
 pub mod machine;
 pub mod maintenance;
+pub mod memory;
 pub mod model;
+pub mod notify;
 pub mod rollup;
 pub mod score;
 pub mod slo;
 pub mod staleness;
+pub mod store;
+pub mod summary;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 pub mod uptime;
 
 pub use error::ValidationError;

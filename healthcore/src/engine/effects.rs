@@ -1,0 +1,348 @@
+//! Carrying out decisions: events are published at once; store writes of
+//! transitions (alerts, heal events, windows, lifecycle events, snapshots)
+//! go through one ordered queue with retries; notifications and heal
+//! actions run in their own tasks so they never block monitoring.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::metrics::EngineMetrics;
+use super::{Inner, lock};
+use crate::alert::{Alert, AlertChange, AlertStatus};
+use crate::event::Event;
+use crate::fleet::Decision;
+use crate::heal::{HealEvent, HealOutcome};
+use crate::model::{TargetId, TenantId};
+use crate::notify::Notification;
+use crate::store::{InsertAlert, LifecycleEventRecord, Snapshot, StoreError, StoreExt};
+use crate::uptime::StatusWindow;
+
+/// One ordered store write.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    InsertAlert(Alert),
+    UpdateAlert(Alert, AlertStatus),
+    HealEvent(HealEvent, TenantId),
+    Lifecycle(LifecycleEventRecord, TenantId),
+    Window(TargetId, TenantId, StatusWindow),
+    Snapshot(Snapshot, TenantId),
+    /// A marker: notify when everything before it is written.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Carries out decisions (never blocks; never fails).
+pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
+    for d in decisions {
+        match d {
+            Decision::StatusChanged {
+                target,
+                tenant,
+                check,
+                from,
+                to,
+                score,
+                at,
+            } => {
+                tracing::info!(target_id = %target, check = ?check.as_ref().map(|c| c.as_str()), from = %from.status, to = %to.status, cause = %to.cause, "status changed");
+                publish(inner, Event::StatusChanged {
+                    target,
+                    tenant,
+                    check,
+                    from: from.status,
+                    to: to.status,
+                    cause: to.cause,
+                    score,
+                    at,
+                });
+            }
+            Decision::Alert { tenant, change } => {
+                let (effect, event) = match change {
+                    AlertChange::Created(a) => {
+                        tracing::warn!(target_id = %a.target, kind = %a.kind, severity = a.severity.as_str(), suppressed = a.suppressed, "alert created");
+                        (Effect::InsertAlert(a.clone()), Some(Event::AlertCreated { tenant, alert: a }))
+                    }
+                    AlertChange::Acknowledged(a) => (
+                        Effect::UpdateAlert(a.clone(), AlertStatus::Active),
+                        Some(Event::AlertAcknowledged { tenant, alert: a }),
+                    ),
+                    AlertChange::Resolved(a) => {
+                        tracing::info!(target_id = %a.target, kind = %a.kind, "alert resolved");
+                        let expected = if a.acknowledged_at.is_some() {
+                            AlertStatus::Acknowledged
+                        } else {
+                            AlertStatus::Active
+                        };
+                        (Effect::UpdateAlert(a.clone(), expected), Some(Event::AlertResolved { tenant, alert: a }))
+                    }
+                    AlertChange::Escalated(a) => {
+                        let expected = a.status;
+                        (Effect::UpdateAlert(a.clone(), expected), Some(Event::AlertEscalated { tenant, alert: a }))
+                    }
+                    // bookkeeping changes: persist, no event
+                    AlertChange::Reminded(a) | AlertChange::Suppressed(a) | AlertChange::Released(a) => {
+                        let expected = a.status;
+                        (Effect::UpdateAlert(a, expected), None)
+                    }
+                    #[allow(unreachable_patterns)]
+                    _ => continue,
+                };
+                queue(inner, effect);
+                if let Some(event) = event {
+                    publish(inner, event);
+                }
+            }
+            Decision::Notify {
+                tenant,
+                target_name,
+                kind,
+                audience,
+                alert,
+                at,
+            } => {
+                let n = Notification {
+                    id: format!("{}-{}-{}", alert.id, kind_name(kind), at.timestamp_millis()),
+                    kind,
+                    audience,
+                    alert,
+                    target_name,
+                    tenant,
+                    at,
+                };
+                notify(inner, n);
+            }
+            Decision::Heal {
+                tenant,
+                target,
+                action,
+                event,
+                notify: _,
+            } => {
+                tracing::warn!(target_id = %target.id, action = %action, reason = %event.reason, "heal triggered");
+                EngineMetrics::add(&inner.metrics.heal_attempts, 1);
+                queue(inner, Effect::HealEvent(event.clone(), tenant.clone()));
+                publish(inner, Event::HealAttempted {
+                    tenant,
+                    event: event.clone(),
+                });
+                let me = inner.clone();
+                tokio::spawn(async move {
+                    let outcome = match &me.healer {
+                        Some(h) => match tokio::time::timeout(me.config.limits.heal_timeout, h.heal(&target, &action)).await {
+                            Ok(o) => o,
+                            Err(_) => HealOutcome::Failed {
+                                error: "heal action timed out".into(),
+                            },
+                        },
+                        None => HealOutcome::Failed {
+                            error: "no healer configured".into(),
+                        },
+                    };
+                    let now = me.clock.now();
+                    let mut out = Vec::new();
+                    lock(&me.fleet).heal_finished(&event.id, &outcome, now, &mut out);
+                    dispatch(&me, out);
+                });
+            }
+            Decision::HealRecorded { tenant, event } => {
+                queue(inner, Effect::HealEvent(event.clone(), tenant.clone()));
+                publish(inner, Event::HealAttempted { tenant, event });
+            }
+            Decision::Breaker {
+                target,
+                tenant,
+                check,
+                change,
+            } => {
+                tracing::info!(target_id = %target, check = %check, from = change.from.as_str(), to = change.to.as_str(), "breaker changed");
+                publish(inner, Event::BreakerChanged {
+                    target,
+                    tenant,
+                    check,
+                    from: change.from,
+                    to: change.to,
+                    at: change.at,
+                });
+            }
+            Decision::Lifecycle { target, tenant, change } => {
+                publish(inner, Event::LifecycleChanged {
+                    target,
+                    tenant,
+                    from: change.from,
+                    to: change.to,
+                    at: change.at,
+                });
+            }
+            Decision::LifecycleEvent { tenant, record } => queue(inner, Effect::Lifecycle(record, tenant)),
+            Decision::Window { target, tenant, window } => queue(inner, Effect::Window(target, tenant, window)),
+            Decision::Snapshot { tenant, snapshot } => queue(inner, Effect::Snapshot(snapshot, tenant)),
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+}
+
+fn kind_name(kind: crate::alert::NotificationKind) -> &'static str {
+    use crate::alert::NotificationKind as K;
+    match kind {
+        K::Firing => "firing",
+        K::Resolved => "resolved",
+        K::Reminder => "reminder",
+        K::Escalation => "escalation",
+        #[allow(unreachable_patterns)]
+        _ => "notice",
+    }
+}
+
+fn publish(inner: &Inner, event: Event) {
+    // no subscribers is fine
+    let _ = inner.events.send(event);
+}
+
+fn queue(inner: &Inner, effect: Effect) {
+    if inner.effects_tx.send(effect).is_err() {
+        tracing::error!("effects queue closed; a store write was lost");
+    }
+}
+
+fn notify(inner: &Arc<Inner>, n: Notification) {
+    let targets: Vec<_> = inner
+        .notifiers
+        .iter()
+        .filter(|x| x.audience() == n.audience)
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        return;
+    }
+    let n = Arc::new(n);
+    for notifier in targets {
+        let me = inner.clone();
+        let n = n.clone();
+        tokio::spawn(async move {
+            let attempts = me.config.limits.notify_attempts.max(1);
+            let mut delay = Duration::from_millis(200);
+            for attempt in 1..=attempts {
+                match notifier.notify(&n).await {
+                    Ok(()) => {
+                        EngineMetrics::add(&me.metrics.notifications_sent, 1);
+                        return;
+                    }
+                    Err(crate::notify::NotifyError::Permanent(e)) => {
+                        tracing::warn!(channel = notifier.name(), error = %e, "notification refused");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(channel = notifier.name(), attempt, error = %e, "notification failed");
+                        if attempt < attempts {
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(60));
+                        }
+                    }
+                }
+            }
+            EngineMetrics::add(&me.metrics.notifications_failed, 1);
+        });
+    }
+}
+
+/// The effects task: writes in order, retrying transient failures.
+pub(crate) async fn run(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Effect>) {
+    let mut stop = inner.stop.subscribe();
+    loop {
+        let effect = tokio::select! {
+            e = rx.recv() => match e {
+                Some(e) => e,
+                None => return,
+            },
+            _ = stop.changed() => {
+                // write what is queued, then leave
+                while let Ok(e) = rx.try_recv() {
+                    write(&inner, e).await;
+                }
+                return;
+            }
+        };
+        write(&inner, effect).await;
+    }
+}
+
+async fn write(inner: &Arc<Inner>, effect: Effect) {
+    if let Effect::Barrier(tx) = effect {
+        let _ = tx.send(());
+        return;
+    }
+    let mut backoff = Duration::from_millis(100);
+    let mut tries = 0u32;
+    loop {
+        match apply(inner, &effect).await {
+            Ok(()) => return,
+            Err(e) if e.is_transient() && !(*inner.stop.borrow() && tries >= 3) => {
+                tries += 1;
+                EngineMetrics::add(&inner.metrics.store_errors, 1);
+                tracing::warn!(error = %e, "store write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(inner.config.limits.max_retry_backoff);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, effect = effect_name(&effect), "store write failed");
+                return;
+            }
+        }
+    }
+}
+
+fn effect_name(e: &Effect) -> &'static str {
+    match e {
+        Effect::InsertAlert(_) => "insert_alert",
+        Effect::UpdateAlert(..) => "update_alert",
+        Effect::HealEvent(..) => "heal_event",
+        Effect::Lifecycle(..) => "lifecycle_event",
+        Effect::Window(..) => "status_window",
+        Effect::Snapshot(..) => "snapshot",
+        Effect::Barrier(_) => "barrier",
+    }
+}
+
+async fn apply(inner: &Inner, effect: &Effect) -> Result<(), StoreError> {
+    let store = inner.store.as_ref();
+    match effect {
+        Effect::InsertAlert(a) => match store.insert_alert(a).await? {
+            InsertAlert::Created => Ok(()),
+            InsertAlert::Exists(existing) => {
+                // another instance (or an earlier run) holds this key: adopt it
+                tracing::debug!(alert = %existing.id, "alert already open in store");
+                Ok(())
+            }
+        },
+        Effect::UpdateAlert(a, expected) => match store.update_alert(a, *expected).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(_)) => {
+                // the stored status moved (acknowledged meanwhile): try the other open status
+                let other = if *expected == AlertStatus::Active {
+                    AlertStatus::Acknowledged
+                } else {
+                    AlertStatus::Active
+                };
+                store.update_alert(a, other).await
+            }
+            Err(StoreError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Effect::HealEvent(e, tenant) => store.put_heal_events(std::slice::from_ref(e), Some(tenant)).await,
+        Effect::Lifecycle(r, tenant) => store.put_lifecycle_events(std::slice::from_ref(r), Some(tenant)).await,
+        Effect::Window(t, tenant, w) => store.put_status_window(t, Some(tenant), w).await,
+        Effect::Snapshot(s, tenant) => store.put_snapshots(std::slice::from_ref(s), Some(tenant)).await,
+        Effect::Barrier(_) => Ok(()),
+    }
+}
+
+/// Waits until every effect queued so far has been written.
+pub(crate) async fn drain(inner: &Arc<Inner>) {
+    if !inner.started.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if inner.effects_tx.send(Effect::Barrier(tx)).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(30), rx).await;
+    }
+}

@@ -1,0 +1,66 @@
+//! [`EngineError`]: what the engine's API can refuse or fail with.
+
+use crate::error::ValidationError;
+use crate::fleet::FleetError;
+use crate::store::StoreError;
+
+/// An engine operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The thing does not exist.
+    #[error("{what} not found: {id}")]
+    NotFound {
+        /// `target`, `check`, `alert`, `checklist item`, …
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The input broke a rule; the error names the field.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The operation conflicts with the current state (e.g. acknowledging
+    /// an alert that is not active).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// No checker is registered for this kind.
+    #[error("no checker registered for kind {0:?}")]
+    NoChecker(String),
+    /// A destructive action was not confirmed.
+    #[error("confirmation required: set confirm to {expected:?}")]
+    ConfirmationRequired {
+        /// The value that confirms it.
+        expected: String,
+    },
+    /// The feature is not configured (no log source, no healer).
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    pub(crate) fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
+        EngineError::NotFound {
+            what,
+            id: id.to_string(),
+        }
+    }
+}
+
+impl From<FleetError> for EngineError {
+    fn from(e: FleetError) -> Self {
+        match e {
+            FleetError::TargetNotFound(id) => EngineError::not_found("target", id),
+            FleetError::CheckNotFound(key) => EngineError::not_found("check", key),
+            FleetError::Invalid(v) => EngineError::Invalid(v),
+            FleetError::Alert(a) => match a {
+                crate::alert::AlertError::NotFound { id } => EngineError::not_found("alert", id),
+                other => EngineError::Conflict(other.to_string()),
+            },
+            #[allow(unreachable_patterns)]
+            other => EngineError::Conflict(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Engine counters, read by the metrics endpoint and the benches.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Monotonic counters and gauges, updated without locks.
+#[derive(Debug, Default)]
+pub struct EngineMetrics {
+    pub(crate) checks: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) panics: AtomicU64,
+    pub(crate) results_written: AtomicU64,
+    pub(crate) results_dropped: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
+    pub(crate) buffer_depth: AtomicU64,
+    pub(crate) heal_attempts: AtomicU64,
+    pub(crate) notifications_sent: AtomicU64,
+    pub(crate) notifications_failed: AtomicU64,
+    pub(crate) lateness_max_us: AtomicU64,
+    pub(crate) lateness_sum_us: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsSnapshot {
+    /// Checks run.
+    pub checks: u64,
+    /// Of which failed or unreachable.
+    pub failures: u64,
+    /// Of which hit the engine's timeout.
+    pub timeouts: u64,
+    /// Of which panicked.
+    pub panics: u64,
+    /// Results stored.
+    pub results_written: u64,
+    /// Results dropped because the buffer was full during a store outage.
+    pub results_dropped: u64,
+    /// Failed store writes (retried).
+    pub store_errors: u64,
+    /// Results waiting to be written.
+    pub buffer_depth: u64,
+    /// Heal actions started.
+    pub heal_attempts: u64,
+    /// Notifications delivered.
+    pub notifications_sent: u64,
+    /// Notifications given up on.
+    pub notifications_failed: u64,
+    /// Worst scheduling lateness seen, µs.
+    pub lateness_max_us: u64,
+    /// Sum of scheduling lateness, µs (divide by checks for the mean).
+    pub lateness_sum_us: u64,
+}
+
+impl EngineMetrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_lateness(&self, us: u64) {
+        self.lateness_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.lateness_max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            checks: r(&self.checks),
+            failures: r(&self.failures),
+            timeouts: r(&self.timeouts),
+            panics: r(&self.panics),
+            results_written: r(&self.results_written),
+            results_dropped: r(&self.results_dropped),
+            store_errors: r(&self.store_errors),
+            buffer_depth: r(&self.buffer_depth),
+            heal_attempts: r(&self.heal_attempts),
+            notifications_sent: r(&self.notifications_sent),
+            notifications_failed: r(&self.notifications_failed),
+            lateness_max_us: r(&self.lateness_max_us),
+            lateness_sum_us: r(&self.lateness_sum_us),
+        }
+    }
+}

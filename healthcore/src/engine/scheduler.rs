@@ -1,0 +1,171 @@
+//! Per-check scheduling: one task per check, so a check never overlaps
+//! itself; a global semaphore bounds concurrency; every probe runs in its
+//! own task under the spec's timeout, so a panic or a hang becomes an
+//! observation, never a dead engine.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::metrics::EngineMetrics;
+use super::{EngineError, Inner, effects, lock};
+use crate::model::{CheckKey, CheckSpec, Observation, Outcome, Status};
+use crate::store::StoredResult;
+
+/// A small deterministic PRNG for jitter (no dependency, no global state).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(key: &CheckKey) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        Jitter(h.finish() | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn up_to(&mut self, max: Duration) -> Duration {
+        let nanos = max.as_nanos().min(u128::from(u64::MAX)) as u64;
+        if nanos == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(self.next() % nanos)
+        }
+    }
+}
+
+pub(crate) fn spawn_check(inner: &Arc<Inner>, key: CheckKey, spec: CheckSpec) {
+    let me = inner.clone();
+    let k = key.clone();
+    let handle = tokio::spawn(async move { run_loop(me, k, Arc::new(spec)).await });
+    if let Some(old) = lock(&inner.check_tasks).insert(key, handle) {
+        old.abort();
+    }
+}
+
+pub(crate) fn stop_check(inner: &Arc<Inner>, key: &CheckKey) {
+    if let Some(h) = lock(&inner.check_tasks).remove(key) {
+        h.abort();
+    }
+}
+
+pub(crate) fn run_lock(inner: &Inner, key: &CheckKey) -> Arc<tokio::sync::Mutex<()>> {
+    lock(&inner.run_locks).entry(key.clone()).or_default().clone()
+}
+
+async fn run_loop(inner: Arc<Inner>, key: CheckKey, spec: Arc<CheckSpec>) {
+    let mut jitter = Jitter::new(&key);
+    let mut stop = inner.stop.subscribe();
+    // spread first runs over the interval so a fleet does not start at once
+    let mut next = Instant::now() + jitter.up_to(spec.interval);
+    let run_lock = run_lock(&inner, &key);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let late = Instant::now().saturating_duration_since(next);
+        inner.metrics.record_lateness(late.as_micros().min(u128::from(u64::MAX)) as u64);
+        {
+            let _running = run_lock.lock().await;
+            let Ok(permit) = inner.semaphore.clone().acquire_owned().await else {
+                return;
+            };
+            let obs = run_probe(&inner, &spec).await;
+            drop(permit);
+            if let Err(e) = ingest(&inner, &key, obs) {
+                tracing::debug!(check = %key, error = %e, "check removed while running");
+                return;
+            }
+        }
+        next += spec.interval + jitter.up_to(spec.jitter);
+        let now = Instant::now();
+        if next < now {
+            // fell behind (a run outlasted its interval): skip missed runs
+            next = now;
+        }
+    }
+}
+
+/// Runs one probe under its timeout, isolating panics.
+pub(crate) async fn run_probe(inner: &Inner, spec: &Arc<CheckSpec>) -> Observation {
+    probe(inner, spec, false).await
+}
+
+/// Runs one probe (or its diagnose variant) under its timeout.
+pub(crate) async fn probe(inner: &Inner, spec: &Arc<CheckSpec>, diagnose: bool) -> Observation {
+    let started = Instant::now();
+    let Some(checker) = inner.checkers.get(&spec.kind).cloned() else {
+        return Observation::new(inner.clock.now(), Outcome::Unknown)
+            .with_message(format!("no checker registered for kind {:?}", spec.kind));
+    };
+    let s = spec.clone();
+    let task = tokio::spawn(async move {
+        if diagnose {
+            checker.diagnose(&s).await
+        } else {
+            checker.check(&s).await
+        }
+    });
+    let abort = task.abort_handle();
+    let result = tokio::time::timeout(spec.timeout, task).await;
+    let mut obs = match result {
+        Ok(Ok(obs)) => obs,
+        Ok(Err(join)) => {
+            EngineMetrics::add(&inner.metrics.panics, 1);
+            tracing::error!(kind = %spec.kind, "checker panicked: {join}");
+            Observation::new(inner.clock.now(), Outcome::Unknown).with_message("checker panicked")
+        }
+        Err(_) => {
+            abort.abort();
+            EngineMetrics::add(&inner.metrics.timeouts, 1);
+            Observation::new(inner.clock.now(), Outcome::Unreachable)
+                .with_message(format!("timed out after {}", humantime::format_duration(spec.timeout)))
+                .with_latency(started.elapsed())
+        }
+    };
+    obs.at = inner.clock.now();
+    if obs.latency.is_none() {
+        obs.latency = Some(started.elapsed());
+    }
+    obs
+}
+
+/// Feeds one observation through the fleet and queues its result.
+pub(crate) fn ingest(inner: &Arc<Inner>, key: &CheckKey, obs: Observation) -> Result<Status, EngineError> {
+    let mut out = Vec::new();
+    let status = lock(&inner.fleet).observe(key, &obs, &mut out)?;
+    EngineMetrics::add(&inner.metrics.checks, 1);
+    if obs.outcome.is_failure() {
+        EngineMetrics::add(&inner.metrics.failures, 1);
+    }
+    if !out.is_empty() {
+        effects::dispatch(inner, out);
+    }
+    let full = {
+        let mut buf = lock(&inner.buffer);
+        if buf.len() >= inner.config.limits.buffer_capacity {
+            buf.pop_front();
+            EngineMetrics::add(&inner.metrics.results_dropped, 1);
+        }
+        buf.push_back(StoredResult { key: key.clone(), observation: obs, status });
+        buf.len() >= inner.config.limits.batch_size
+    };
+    if full {
+        inner.flush.notify_one();
+    }
+    Ok(status)
+}

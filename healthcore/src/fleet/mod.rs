@@ -1,0 +1,1367 @@
+//! [`Fleet`]: every pure rule composed over all targets.
+//!
+//! The fleet owns the in-memory view — each target's checks with their
+//! state machines, breakers and flap detectors; lifecycle; heal state;
+//! status windows; the open alerts — and turns inputs (an observation, a
+//! passive report, a tick of the clock, an acknowledgement, a heal result)
+//! into [`Decision`]s. It does no I/O and reads no clock: the engine feeds
+//! it and carries the decisions out; `healthd replay` feeds it recorded
+//! input on a simulated clock and prints them.
+//!
+//! Order of rules for one observation of one check:
+//! 1. the check's state machine (thresholds, degraded band);
+//! 2. flap detection on the check's status;
+//! 3. the heal decision, gated by the breaker *as it was before this
+//!    result* (so with a trigger of 1, three failed restarts trip a
+//!    breaker of 3, as seed 003 does);
+//! 4. the breaker records the result;
+//! 5. the rollup bucket counts the result;
+//! 6. if anything changed: the target's aggregate health, its status
+//!    window, and the alert rules (with maintenance and parent
+//!    suppression).
+
+mod decision;
+mod runtime;
+mod view;
+
+pub use decision::Decision;
+pub use runtime::{CheckRuntime, TargetRuntime};
+pub use view::{CheckView, TargetView};
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{
+    self, Alert, AlertBook, AlertChange, AlertError, AlertKey, AlertKind, AlertPolicy,
+    Conditions, NotificationKind, Severity, SuppressReason,
+};
+use crate::breaker::{BreakerConfig, BreakerState};
+use crate::error::ValidationError;
+use crate::flap::FlapConfig;
+use crate::heal::{self, HealDecision, HealEvent, HealInput, HealOutcome, HealPolicy, HealResult};
+use crate::lifecycle::{LifecycleConfig, LifecycleReport, LifecycleState, ReportOutcome};
+use crate::machine::Thresholds;
+use crate::maintenance::{self, MaintenanceWindow};
+use crate::model::{
+    CheckId, CheckKey, CheckSpec, Health, Observation, Status, Target, TargetId, TenantId,
+};
+use crate::notify::Audience;
+use crate::rollup::{Bucket, Granularity};
+use crate::score::{self, Score, ScoreInput, ScoreWeights};
+use crate::staleness::StalenessPolicy;
+use crate::store::{
+    AlertChannelConfig, LifecycleEventRecord, Snapshot, StateRecord, StateScope, TargetBucket,
+};
+use crate::summary::{Overview, OverviewCounts, OverviewRow, Summary, display_status};
+use crate::uptime::UptimeConfig;
+
+/// The check kind evaluated from passive reports instead of a probe.
+pub const HEARTBEAT_KIND: &str = "heartbeat";
+
+/// Every rule's configuration, validated together.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// Passive staleness thresholds (000: 15 min / 60 min).
+    pub staleness: StalenessPolicy,
+    /// Health score weights (000: 40/30/30).
+    pub score_weights: ScoreWeights,
+    /// Alert rules, reminders and escalation.
+    pub alerts: AlertPolicy,
+    /// Circuit breaker (003: 3 failures, 30 min).
+    pub breaker: BreakerConfig,
+    /// Flap detection (25 % / 30 %).
+    pub flap: FlapConfig,
+    /// Install attempts and timeout (001: 3, 60 min).
+    pub lifecycle: LifecycleConfig,
+    /// Uptime weighting of degraded time.
+    pub uptime: UptimeConfig,
+}
+
+impl FleetConfig {
+    /// Validates every part; the field is prefixed with the part's name.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.staleness.validate().map_err(|e| e.within("staleness"))?;
+        self.score_weights.validate().map_err(|e| e.within("score_weights"))?;
+        self.alerts.validate().map_err(|e| e.within("alerts"))?;
+        self.breaker.validate().map_err(|e| e.within("breaker"))?;
+        self.flap.validate().map_err(|e| e.within("flap"))?;
+        self.lifecycle.validate().map_err(|e| e.within("lifecycle"))?;
+        self.uptime.validate().map_err(|e| e.within("uptime"))?;
+        Ok(())
+    }
+}
+
+/// Why the fleet refused an input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// No such target.
+    #[error("target not found: {0}")]
+    TargetNotFound(TargetId),
+    /// No such check.
+    #[error("check not found: {0}")]
+    CheckNotFound(CheckKey),
+    /// The input broke a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// An alert operation was refused.
+    #[error(transparent)]
+    Alert(#[from] AlertError),
+}
+
+#[derive(Debug, Clone)]
+struct CheckEntry {
+    id: CheckId,
+    spec: CheckSpec,
+    thresholds: Thresholds,
+    heartbeat: Option<StalenessPolicy>,
+    rt: CheckRuntime,
+    dirty: bool,
+}
+
+#[derive(Debug, Clone)]
+struct TargetEntry {
+    target: Target,
+    checks: Vec<CheckEntry>,
+    rt: TargetRuntime,
+    score: Score,
+    dirty: bool,
+}
+
+impl TargetEntry {
+    fn check_mut(&mut self, id: &CheckId) -> Option<&mut CheckEntry> {
+        self.checks.iter_mut().find(|c| &c.id == id)
+    }
+
+    fn has_active_checks(&self) -> bool {
+        self.checks.iter().any(|c| c.spec.enabled && c.heartbeat.is_none())
+    }
+
+    fn is_passive(&self) -> bool {
+        !self.has_active_checks()
+    }
+
+    fn retired(&self) -> bool {
+        self.rt.lifecycle.state == LifecycleState::Retired
+    }
+
+    /// When the target was last seen: a report, or a passing check.
+    fn last_seen(&self) -> Option<DateTime<Utc>> {
+        let checks = self
+            .checks
+            .iter()
+            .filter_map(|c| c.rt.state.last_healthy_at)
+            .max();
+        match (self.rt.lifecycle.last_seen_at, checks) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Makes unique ids for alerts, heal events and lifecycle events.
+#[derive(Debug, Clone)]
+struct IdGen {
+    prefix: String,
+    next: u64,
+}
+
+impl IdGen {
+    fn make(&mut self, kind: &str) -> String {
+        self.next = self.next.saturating_add(1);
+        format!("{kind}-{}-{:06}", self.prefix, self.next)
+    }
+}
+
+/// The pure composition of every rule over all targets. See the module
+/// documentation for the order of rules.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    config: FleetConfig,
+    targets: HashMap<TargetId, TargetEntry>,
+    alerts: AlertBook,
+    policies: Vec<HealPolicy>,
+    maintenance: Vec<MaintenanceWindow>,
+    channels: HashMap<TargetId, AlertChannelConfig>,
+    default_channel: AlertChannelConfig,
+    pending_heals: HashMap<String, HealEvent>,
+    ids: IdGen,
+    rollups: HashMap<(TargetId, i64), Bucket>,
+}
+
+impl Fleet {
+    /// An empty fleet. `id_prefix` makes ids unique across instances
+    /// (a random value per process; a fixed one for replay).
+    pub fn new(config: FleetConfig, id_prefix: impl Into<String>) -> Self {
+        let alerts = AlertBook::from_policy(&config.alerts);
+        Self {
+            config,
+            targets: HashMap::new(),
+            alerts,
+            policies: Vec::new(),
+            maintenance: Vec::new(),
+            channels: HashMap::new(),
+            default_channel: AlertChannelConfig::default(),
+            pending_heals: HashMap::new(),
+            ids: IdGen {
+                prefix: id_prefix.into(),
+                next: 0,
+            },
+            rollups: HashMap::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FleetConfig {
+        &self.config
+    }
+
+    // ---- registration ---------------------------------------------------
+
+    /// Adds a target or replaces its definition, keeping runtime state.
+    pub fn upsert_target(&mut self, target: Target, now: DateTime<Utc>) {
+        match self.targets.get_mut(&target.id) {
+            Some(e) => {
+                e.target = target;
+                e.dirty = true;
+            }
+            None => {
+                let mut rt = TargetRuntime::default();
+                rt.accounted_until = Some(now);
+                let _ = rt.window.on_status(Health::default(), false, None, now);
+                self.targets.insert(
+                    target.id.clone(),
+                    TargetEntry {
+                        target,
+                        checks: Vec::new(),
+                        rt,
+                        score: Score { value: 100, breakdown: Default::default() },
+                        dirty: true,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Removes a target and drops its open alerts from the view (the
+    /// store deletes them with the target).
+    pub fn remove_target(&mut self, id: &TargetId, now: DateTime<Utc>) -> bool {
+        let removed = self.targets.remove(id).is_some();
+        if removed {
+            let _ = self.alerts.resolve_target(id, now);
+        }
+        removed
+    }
+
+    /// Adds or replaces a check, keeping its runtime state when the name
+    /// is unchanged.
+    pub fn upsert_check(&mut self, target: &TargetId, spec: CheckSpec) -> Result<CheckKey, FleetError> {
+        spec.validate()?;
+        let staleness = self.config.staleness.clone();
+        let entry = self
+            .targets
+            .get_mut(target)
+            .ok_or_else(|| FleetError::TargetNotFound(target.clone()))?;
+        let id = spec.id();
+        let heartbeat = if spec.kind == HEARTBEAT_KIND {
+            Some(heartbeat_policy(&spec, &staleness)?)
+        } else {
+            None
+        };
+        let thresholds = Thresholds::from(&spec);
+        match entry.check_mut(&id) {
+            Some(c) => {
+                c.spec = spec;
+                c.thresholds = thresholds;
+                c.heartbeat = heartbeat;
+                c.dirty = true;
+            }
+            None => entry.checks.push(CheckEntry {
+                id: id.clone(),
+                spec,
+                thresholds,
+                heartbeat,
+                rt: CheckRuntime::default(),
+                dirty: true,
+            }),
+        }
+        entry.dirty = true;
+        Ok(CheckKey::new(target.clone(), id))
+    }
+
+    /// Removes a check.
+    pub fn remove_check(&mut self, key: &CheckKey) -> bool {
+        match self.targets.get_mut(&key.target) {
+            Some(e) => {
+                let before = e.checks.len();
+                e.checks.retain(|c| c.id != key.check);
+                before != e.checks.len()
+            }
+            None => false,
+        }
+    }
+
+    /// Replaces the heal policies.
+    pub fn set_policies(&mut self, policies: Vec<HealPolicy>) {
+        self.policies = policies;
+    }
+
+    /// The heal policies.
+    pub fn policies(&self) -> &[HealPolicy] {
+        &self.policies
+    }
+
+    /// Replaces the maintenance windows.
+    pub fn set_maintenance(&mut self, windows: Vec<MaintenanceWindow>) {
+        self.maintenance = windows;
+    }
+
+    /// Replaces the alert channel configs (one with `target: None` is the
+    /// default).
+    pub fn set_channels(&mut self, configs: Vec<AlertChannelConfig>) {
+        self.channels.clear();
+        for c in configs {
+            match c.target.clone() {
+                Some(t) => {
+                    self.channels.insert(t, c);
+                }
+                None => self.default_channel = c,
+            }
+        }
+    }
+
+    // ---- inputs ---------------------------------------------------------
+
+    /// Feeds one observation of one check through every rule.
+    ///
+    /// Allocation-free when nothing changes. Returns the check's status.
+    pub fn observe(
+        &mut self,
+        key: &CheckKey,
+        obs: &Observation,
+        out: &mut Vec<Decision>,
+    ) -> Result<Status, FleetError> {
+        let now = obs.at;
+        let in_maintenance = self.in_maintenance(&key.target, now);
+        let policy_idx = {
+            let entry = self
+                .targets
+                .get(&key.target)
+                .ok_or_else(|| FleetError::TargetNotFound(key.target.clone()))?;
+            heal::select_policy(&self.policies, &entry.target)
+                .and_then(|p| self.policies.iter().position(|q| std::ptr::eq(p, q)))
+        };
+        let acknowledged = self
+            .alerts
+            .get(&AlertKey {
+                target: key.target.clone(),
+                kind: AlertKind::Down,
+            })
+            .is_some_and(|a| a.status == alert::AlertStatus::Acknowledged);
+        let breaker_cfg = &self.config.breaker;
+        let flap_cfg = &self.config.flap;
+        let entry = self
+            .targets
+            .get_mut(&key.target)
+            .ok_or_else(|| FleetError::TargetNotFound(key.target.clone()))?;
+        let tenant = entry.target.tenant.clone();
+        let check = entry
+            .checks
+            .iter_mut()
+            .find(|c| c.id == key.check)
+            .ok_or_else(|| FleetError::CheckNotFound(key.clone()))?;
+
+        // 1. state machine
+        let transition = check.rt.state.observe(&check.thresholds, obs);
+        let status = check.rt.state.status;
+        // 2. flapping
+        let flap_change = check.rt.flap.record(status, flap_cfg);
+        // 3. heal decision, gated by the breaker before this result
+        let mut changed = transition.is_some() || flap_change.is_some();
+        let mut heal_decision = None;
+        if let Some(idx) = policy_idx {
+            let policy = &self.policies[idx];
+            let input = HealInput {
+                outcome: obs.outcome,
+                status,
+                consecutive_failures: check.rt.state.consecutive_failures,
+                breaker_allows: check.rt.breaker.should_attempt(breaker_cfg, now),
+                in_maintenance,
+                flapping: check.rt.flap.is_flapping(),
+                acknowledged,
+            };
+            heal::observe_status(&mut entry.rt.heal, policy, status, now);
+            let d = heal::decide(policy, &entry.rt.heal, &input, now);
+            if !matches!(d, HealDecision::NotNeeded) {
+                heal_decision = Some(d);
+            }
+        }
+        // 4. breaker
+        let breaker_change = if obs.outcome.is_failure() {
+            check.rt.breaker.record_failure(breaker_cfg, now)
+        } else if obs.outcome.is_success() {
+            check.rt.breaker.record_success(breaker_cfg, now)
+        } else {
+            None
+        };
+        let check_id = check.id.clone();
+        if transition.is_some() || flap_change.is_some() || breaker_change.is_some() {
+            check.dirty = true;
+        }
+        // 5. rollups (time in status is accounted on aggregate changes and ticks)
+        let bucket = self
+            .rollups
+            .entry((key.target.clone(), minute_key(now)))
+            .or_insert_with(|| Bucket::new(Granularity::Minute, now));
+        bucket.add_observation(obs.outcome, obs.latency);
+
+        if let Some(t) = transition {
+            out.push(Decision::StatusChanged {
+                target: key.target.clone(),
+                tenant: tenant.clone(),
+                check: Some(check_id.clone()),
+                from: t.from,
+                to: t.to,
+                score: None,
+                at: now,
+            });
+        }
+        if let Some(change) = breaker_change {
+            changed = true;
+            out.push(Decision::Breaker {
+                target: key.target.clone(),
+                tenant: tenant.clone(),
+                check: check_id.clone(),
+                change,
+            });
+        }
+        if let Some(d) = heal_decision {
+            changed = true;
+            self.apply_heal_decision(&key.target, idx_policy(policy_idx), d, status, now, out);
+        }
+        if changed {
+            self.refresh_target(&key.target, now, out);
+        }
+        Ok(status)
+    }
+
+    /// Ingests a passive report (heartbeat or lifecycle event) and
+    /// re-evaluates the target at once (auto-resolving as seed 000 does).
+    pub fn report(
+        &mut self,
+        target: &TargetId,
+        report: &LifecycleReport,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) -> Result<ReportOutcome, FleetError> {
+        let event_id = self.ids.make("evt");
+        let cfg = self.config.lifecycle.clone();
+        let entry = self
+            .targets
+            .get_mut(target)
+            .ok_or_else(|| FleetError::TargetNotFound(target.clone()))?;
+        let tenant = entry.target.tenant.clone();
+        let outcome = entry.rt.lifecycle.apply(report, &cfg, now);
+        entry.dirty = true;
+        out.push(Decision::LifecycleEvent {
+            tenant: tenant.clone(),
+            record: LifecycleEventRecord {
+                id: event_id,
+                target: target.clone(),
+                event_type: report.event().as_str().to_owned(),
+                status: report.status().as_str().to_owned(),
+                message: report.message().map(str::to_owned),
+                progress: report.progress(),
+                metadata: report.metadata().cloned(),
+                ip_address: report.client_ip().or(report.ip_address()).map(str::to_owned),
+                created_at: now,
+            },
+        });
+        if let Some(change) = outcome.change.clone() {
+            if matches!(
+                change.to,
+                LifecycleState::Installed | LifecycleState::Active | LifecycleState::Retired
+            ) || change.from != LifecycleState::Installing
+            {
+                entry.rt.install_timeout_open = false;
+            }
+            out.push(Decision::Lifecycle {
+                target: target.clone(),
+                tenant,
+                change,
+            });
+        }
+        self.evaluate_heartbeats(target, now, out);
+        self.refresh_target(target, now, out);
+        Ok(outcome)
+    }
+
+    /// Periodic work at `now`: staleness of passive targets and heartbeat
+    /// checks, install timeouts, breaker cooldowns, scores, maintenance
+    /// changes, time-in-status rollups, reminders and escalation.
+    pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        let ids: Vec<TargetId> = self.targets.keys().cloned().collect();
+        let cfg = self.config.lifecycle.clone();
+        let breaker_cfg = self.config.breaker.clone();
+        for id in &ids {
+            if let Some(entry) = self.targets.get_mut(id) {
+                let tenant = entry.target.tenant.clone();
+                if let Some(o) = entry.rt.lifecycle.check_install_timeout(&cfg, now) {
+                    entry.dirty = true;
+                    if o.timed_out {
+                        entry.rt.install_timeout_open = true;
+                    }
+                    if let Some(change) = o.change {
+                        out.push(Decision::Lifecycle {
+                            target: id.clone(),
+                            tenant: tenant.clone(),
+                            change,
+                        });
+                    }
+                }
+                for c in &mut entry.checks {
+                    let before = c.rt.breaker.state;
+                    let effective = c.rt.breaker.effective_state(&breaker_cfg, now);
+                    if before == BreakerState::Open && effective == BreakerState::HalfOpen {
+                        out.push(Decision::Breaker {
+                            target: id.clone(),
+                            tenant: tenant.clone(),
+                            check: c.id.clone(),
+                            change: crate::breaker::BreakerChange {
+                                from: before,
+                                to: effective,
+                                at: now,
+                                tripped: false,
+                                recovered: false,
+                            },
+                        });
+                    }
+                }
+            }
+            self.evaluate_heartbeats(id, now, out);
+            self.refresh_target(id, now, out);
+            self.account_time(id, now);
+        }
+        self.followups(now, out);
+    }
+
+    /// Re-evaluates one target now (after registration or a change).
+    pub fn tick_target(&mut self, id: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        self.evaluate_heartbeats(id, now, out);
+        self.refresh_target(id, now, out);
+    }
+
+    /// Snapshots of every non-retired target (seed 000, every 5 min).
+    pub fn snapshots(&self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        let mut ids: Vec<&TargetId> = self.targets.keys().collect();
+        ids.sort();
+        for id in ids {
+            let e = &self.targets[id];
+            if e.retired() {
+                continue;
+            }
+            out.push(Decision::Snapshot {
+                tenant: e.target.tenant.clone(),
+                snapshot: Snapshot {
+                    target: id.clone(),
+                    timestamp: now,
+                    health_status: e.rt.health.status,
+                    cause: e.rt.health.cause,
+                    health_score: e.score.value,
+                    last_seen_seconds_ago: e
+                        .last_seen()
+                        .map(|s| (now - s).num_seconds().max(0))
+                        .unwrap_or(0),
+                    boot_count: e.rt.lifecycle.boot_count,
+                    install_attempts: e.rt.lifecycle.install_attempts,
+                    ip_address: e.rt.lifecycle.ip_address.clone(),
+                },
+            });
+        }
+    }
+
+    /// Acknowledges an active alert (stops reminders and escalation).
+    pub fn acknowledge(
+        &mut self,
+        alert_id: &str,
+        by: &str,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) -> Result<Alert, FleetError> {
+        let change = self.alerts.acknowledge(alert_id, by, now)?;
+        let alert = change.alert().clone();
+        let tenant = self.tenant_of(&alert.target);
+        out.push(Decision::Alert { tenant, change });
+        Ok(alert)
+    }
+
+    /// Resolves an alert by hand.
+    pub fn resolve_alert(
+        &mut self,
+        alert_id: &str,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) -> Result<Alert, FleetError> {
+        let key = self
+            .alerts
+            .open_alerts()
+            .find(|a| a.id == alert_id)
+            .map(|a| a.key())
+            .ok_or_else(|| AlertError::NotFound { id: alert_id.to_owned() })?;
+        let change = self
+            .alerts
+            .resolve(&key, now)
+            .ok_or_else(|| AlertError::NotFound { id: alert_id.to_owned() })?;
+        let alert = change.alert().clone();
+        self.push_alert_change(change, now, out);
+        Ok(alert)
+    }
+
+    /// Completes a heal started by [`Decision::Heal`].
+    pub fn heal_finished(
+        &mut self,
+        event_id: &str,
+        outcome: &HealOutcome,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) -> Option<HealEvent> {
+        let mut event = self.pending_heals.remove(event_id)?;
+        let new_status = self.targets.get(&event.target).map(|e| e.rt.health.status);
+        let (result, error) = match outcome {
+            HealOutcome::Success { .. } => (HealResult::Success, None),
+            HealOutcome::Failed { error } => (HealResult::Failed, Some(error.clone())),
+            #[allow(unreachable_patterns)]
+            _ => (HealResult::Failed, Some("unknown outcome".to_owned())),
+        };
+        event.complete(result, error, new_status, now);
+        let tenant = self.tenant_of(&event.target);
+        out.push(Decision::HealRecorded {
+            tenant,
+            event: event.clone(),
+        });
+        Some(event)
+    }
+
+    /// Manual reset of a target's heal attempts (002).
+    pub fn reset_heal(&mut self, target: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) -> Result<(), FleetError> {
+        let entry = self
+            .targets
+            .get_mut(target)
+            .ok_or_else(|| FleetError::TargetNotFound(target.clone()))?;
+        heal::reset(&mut entry.rt.heal);
+        entry.rt.last_skip = None;
+        for c in &mut entry.checks {
+            c.rt.state.consecutive_failures = 0;
+            c.dirty = true;
+        }
+        entry.dirty = true;
+        self.refresh_target(target, now, out);
+        Ok(())
+    }
+
+    // ---- queries --------------------------------------------------------
+
+    /// The view of one target.
+    pub fn target_view(&self, id: &TargetId, now: DateTime<Utc>) -> Option<TargetView> {
+        let e = self.targets.get(id)?;
+        Some(view::build(e, &self.config, &self.alerts, now))
+    }
+
+    /// Every target's view, ordered by id.
+    pub fn target_views(&self, tenant: Option<&TenantId>, now: DateTime<Utc>) -> Vec<TargetView> {
+        let mut v: Vec<TargetView> = self
+            .targets
+            .values()
+            .filter(|e| tenant.is_none_or(|t| &e.target.tenant == t))
+            .map(|e| view::build(e, &self.config, &self.alerts, now))
+            .collect();
+        v.sort_by(|a, b| a.target.id.cmp(&b.target.id));
+        v
+    }
+
+    /// A target's definition.
+    pub fn target(&self, id: &TargetId) -> Option<&Target> {
+        self.targets.get(id).map(|e| &e.target)
+    }
+
+    /// Number of targets.
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// True when there are no targets.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// A target's aggregate health.
+    pub fn health(&self, id: &TargetId) -> Option<Health> {
+        self.targets.get(id).map(|e| e.rt.health)
+    }
+
+    /// A check's spec, for the scheduler.
+    pub fn check_spec(&self, key: &CheckKey) -> Option<&CheckSpec> {
+        self.targets
+            .get(&key.target)?
+            .checks
+            .iter()
+            .find(|c| c.id == key.check)
+            .map(|c| &c.spec)
+    }
+
+    /// Every enabled active (probed) check.
+    pub fn active_checks(&self) -> Vec<(CheckKey, CheckSpec)> {
+        let mut v = Vec::new();
+        for (id, e) in &self.targets {
+            if e.retired() {
+                continue;
+            }
+            for c in &e.checks {
+                if c.spec.enabled && c.heartbeat.is_none() {
+                    v.push((CheckKey::new(id.clone(), c.id.clone()), c.spec.clone()));
+                }
+            }
+        }
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Seed 000's summary over non-retired targets (optionally one tenant).
+    pub fn summary(&self, tenant: Option<&TenantId>) -> Summary {
+        let mut s = Summary::default();
+        let mut score_sum = 0u64;
+        for e in self.targets.values() {
+            if e.retired() || tenant.is_some_and(|t| &e.target.tenant != t) {
+                continue;
+            }
+            s.total_targets += 1;
+            *s.by_status
+                .entry(display_status(e.rt.health.status, e.rt.health.cause).to_owned())
+                .or_default() += 1;
+            score_sum += u64::from(e.score.value);
+        }
+        if s.total_targets > 0 {
+            let avg = score_sum as f64 / s.total_targets as f64;
+            s.average_score = (avg * 10.0).round() / 10.0;
+        }
+        for a in self.alerts.open_alerts() {
+            if a.status != alert::AlertStatus::Active {
+                continue;
+            }
+            if let Some(t) = tenant {
+                if self.targets.get(&a.target).is_none_or(|e| &e.target.tenant != t) {
+                    continue;
+                }
+            }
+            s.active_alerts += 1;
+            if a.severity == Severity::Critical {
+                s.critical_alerts += 1;
+            }
+        }
+        s
+    }
+
+    /// Seed 002's tenant overview.
+    pub fn overview(&self, tenant: Option<&TenantId>) -> Overview {
+        let mut o = Overview::default();
+        let mut ids: Vec<&TargetId> = self
+            .targets
+            .iter()
+            .filter(|(_, e)| tenant.is_none_or(|t| &e.target.tenant == t))
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        for id in ids {
+            let e = &self.targets[id];
+            o.summary.total += 1;
+            match e.rt.health.status {
+                Status::Healthy => o.summary.healthy += 1,
+                Status::Degraded => o.summary.degraded += 1,
+                Status::Down => o.summary.unhealthy += 1,
+                Status::Unknown => o.summary.unknown += 1,
+            }
+            o.targets.push(OverviewRow {
+                target: id.clone(),
+                name: e.target.name.clone(),
+                status: e.rt.health.status,
+                cause: e.rt.health.cause,
+                consecutive_failures: e
+                    .checks
+                    .iter()
+                    .map(|c| c.rt.state.consecutive_failures)
+                    .max()
+                    .unwrap_or(0),
+                last_check_at: e.checks.iter().filter_map(|c| c.rt.state.last_check_at).max(),
+                last_healthy_at: e.checks.iter().filter_map(|c| c.rt.state.last_healthy_at).max(),
+            });
+        }
+        let _ = OverviewCounts::default();
+        o
+    }
+
+    /// Targets installing past the install timeout (001's stalled nodes).
+    pub fn stalled(&self, now: DateTime<Utc>) -> Vec<&Target> {
+        let mut v: Vec<&Target> = self
+            .targets
+            .values()
+            .filter(|e| e.rt.lifecycle.is_stalled(&self.config.lifecycle, now))
+            .map(|e| &e.target)
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// Open (active or acknowledged) alerts.
+    pub fn open_alerts(&self) -> Vec<&Alert> {
+        let mut v: Vec<&Alert> = self.alerts.open_alerts().collect();
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// Looks up an open alert by id.
+    pub fn open_alert(&self, id: &str) -> Option<&Alert> {
+        self.alerts.open_alerts().find(|a| a.id == id)
+    }
+
+    /// The tenant of a target (the default tenant if unknown).
+    pub fn tenant_of(&self, id: &TargetId) -> TenantId {
+        self.targets
+            .get(id)
+            .map(|e| e.target.tenant.clone())
+            .unwrap_or_else(|| TenantId::new(crate::model::DEFAULT_TENANT).expect("valid literal"))
+    }
+
+    /// True when a maintenance window covers the target at `now`.
+    pub fn in_maintenance(&self, id: &TargetId, now: DateTime<Utc>) -> bool {
+        match self.targets.get(id) {
+            Some(e) => maintenance::in_maintenance(self.maintenance.iter(), &e.target, now),
+            None => false,
+        }
+    }
+
+    // ---- persistence ----------------------------------------------------
+
+    /// State records of everything changed since the last call.
+    pub fn take_dirty_states(&mut self, now: DateTime<Utc>) -> Vec<StateRecord> {
+        self.collect_states(now, true)
+    }
+
+    /// State records of everything.
+    pub fn all_states(&mut self, now: DateTime<Utc>) -> Vec<StateRecord> {
+        self.collect_states(now, false)
+    }
+
+    fn collect_states(&mut self, now: DateTime<Utc>, only_dirty: bool) -> Vec<StateRecord> {
+        let mut out = Vec::new();
+        for (id, e) in &mut self.targets {
+            if e.dirty || !only_dirty {
+                if let Ok(body) = serde_json::to_value(&e.rt) {
+                    out.push(StateRecord {
+                        scope: StateScope::Target { target: id.clone() },
+                        body,
+                        updated_at: now,
+                    });
+                }
+                e.dirty = false;
+            }
+            for c in &mut e.checks {
+                if c.dirty || !only_dirty {
+                    if let Ok(body) = serde_json::to_value(&c.rt) {
+                        out.push(StateRecord {
+                            scope: StateScope::Check {
+                                key: CheckKey::new(id.clone(), c.id.clone()),
+                            },
+                            body,
+                            updated_at: now,
+                        });
+                    }
+                    c.dirty = false;
+                }
+            }
+        }
+        out
+    }
+
+    /// Restores one state record (unknown targets or checks are ignored;
+    /// undecodable bodies are an error).
+    pub fn restore_state(&mut self, record: &StateRecord) -> Result<(), serde_json::Error> {
+        match &record.scope {
+            StateScope::Target { target } => {
+                let rt: TargetRuntime = serde_json::from_value(record.body.clone())?;
+                if let Some(e) = self.targets.get_mut(target) {
+                    e.rt = rt;
+                    e.score = compute_score(e, &self.config, record.updated_at);
+                }
+            }
+            StateScope::Check { key } => {
+                let rt: CheckRuntime = serde_json::from_value(record.body.clone())?;
+                if let Some(c) = self
+                    .targets
+                    .get_mut(&key.target)
+                    .and_then(|e| e.check_mut(&key.check))
+                {
+                    c.rt = rt;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores open alerts (so a restart does not re-fire them).
+    pub fn restore_alerts(&mut self, alerts: Vec<Alert>) {
+        self.alerts.restore(alerts);
+    }
+
+    /// Takes the pending rollup deltas: minute buckets plus the same
+    /// counts re-bucketed by hour and day.
+    pub fn drain_rollups(&mut self) -> Vec<TargetBucket> {
+        let mut out = Vec::with_capacity(self.rollups.len() * 3);
+        let mut coarse: HashMap<(TargetId, Granularity, i64), Bucket> = HashMap::new();
+        for ((target, _), b) in self.rollups.drain() {
+            for g in [Granularity::Hour, Granularity::Day] {
+                let start = g.bucket_start(b.start);
+                coarse
+                    .entry((target.clone(), g, start.timestamp()))
+                    .and_modify(|c| c.merge(&b))
+                    .or_insert_with(|| {
+                        let mut c = Bucket::new(g, b.start);
+                        c.merge(&b);
+                        c
+                    });
+            }
+            out.push(TargetBucket { target, bucket: b });
+        }
+        for ((target, _, _), bucket) in coarse {
+            out.push(TargetBucket { target, bucket });
+        }
+        out
+    }
+
+    // ---- internals ------------------------------------------------------
+
+    fn apply_heal_decision(
+        &mut self,
+        target: &TargetId,
+        policy_idx: Option<usize>,
+        decision: HealDecision,
+        status: Status,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) {
+        let Some(policy) = policy_idx.and_then(|i| self.policies.get(i)).cloned() else {
+            return;
+        };
+        let Some(entry) = self.targets.get_mut(target) else {
+            return;
+        };
+        let tenant = entry.target.tenant.clone();
+        match &decision {
+            HealDecision::Heal {
+                action, reason, ..
+            } => {
+                heal::record_attempt(&mut entry.rt.heal, &decision, now);
+                entry.rt.last_skip = None;
+                entry.dirty = true;
+                let id = self.ids.make("heal");
+                let event = HealEvent::pending(
+                    id.clone(),
+                    target.clone(),
+                    Some(policy.id.clone()),
+                    action.clone(),
+                    reason.clone(),
+                    Some(status),
+                    now,
+                );
+                self.pending_heals.insert(id, event.clone());
+                out.push(Decision::Heal {
+                    tenant,
+                    target: entry.target.clone(),
+                    action: action.clone(),
+                    event,
+                    notify: policy.notify_on_trigger,
+                });
+            }
+            HealDecision::Skip { reason } => {
+                let code = reason.code();
+                heal::record_attempt(&mut entry.rt.heal, &decision, now);
+                if entry.rt.last_skip.as_deref() == Some(code) {
+                    return;
+                }
+                entry.rt.last_skip = Some(code.to_owned());
+                entry.dirty = true;
+                let id = self.ids.make("heal");
+                let event = HealEvent::skipped(
+                    id,
+                    target.clone(),
+                    Some(policy.id.clone()),
+                    policy.action.clone(),
+                    reason.to_string(),
+                    Some(status),
+                    now,
+                );
+                out.push(Decision::HealRecorded { tenant, event });
+            }
+            _ => {}
+        }
+    }
+
+    fn evaluate_heartbeats(&mut self, id: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        let Some(entry) = self.targets.get_mut(id) else {
+            return;
+        };
+        let last_seen = entry.rt.lifecycle.last_seen_at;
+        let tenant = entry.target.tenant.clone();
+        for c in &mut entry.checks {
+            let Some(policy) = &c.heartbeat else { continue };
+            if !c.spec.enabled {
+                continue;
+            }
+            let h = policy.evaluate(last_seen, now).health();
+            let before = c.rt.state.health();
+            if before != h {
+                c.rt.state.status = h.status;
+                c.rt.state.cause = h.cause;
+                c.rt.state.last_check_at = Some(now);
+                if h.status == Status::Healthy {
+                    c.rt.state.last_healthy_at = last_seen;
+                } else {
+                    c.rt.state.last_unhealthy_at = Some(now);
+                }
+                c.dirty = true;
+                if before.status != h.status {
+                    out.push(Decision::StatusChanged {
+                        target: id.clone(),
+                        tenant: tenant.clone(),
+                        check: Some(c.id.clone()),
+                        from: before,
+                        to: h,
+                        score: None,
+                        at: now,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Recomputes a target's aggregate health, score, window and alerts.
+    fn refresh_target(&mut self, id: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        let suppress = self.suppression(id, now);
+        let in_maintenance = matches!(suppress, Some(SuppressReason::Maintenance));
+        let parent = match &suppress {
+            Some(SuppressReason::ParentDown { parent }) => Some(parent.clone()),
+            _ => None,
+        };
+        let config = &self.config;
+        let Some(entry) = self.targets.get_mut(id) else {
+            return;
+        };
+        if entry.retired() {
+            return;
+        }
+        let tenant = entry.target.tenant.clone();
+        let passive = if entry.is_passive() && !entry.checks.iter().any(|c| c.heartbeat.is_some()) {
+            Some(
+                config
+                    .staleness
+                    .evaluate(entry.rt.lifecycle.last_seen_at, now)
+                    .health(),
+            )
+        } else {
+            None
+        };
+        let checks_health = Health::worst(
+            entry
+                .checks
+                .iter()
+                .filter(|c| c.spec.enabled)
+                .map(|c| c.rt.state.health()),
+        );
+        let health = match passive {
+            Some(p) => p,
+            None => checks_health,
+        };
+        entry.score = compute_score(entry, config, now);
+        let before = entry.rt.health;
+        if before != health {
+            entry.rt.health = health;
+            entry.dirty = true;
+        }
+        // time in the old status goes into the rollups before the change
+        let window_changed = {
+            let prev = entry.rt.window.current().cloned();
+            let closed = entry
+                .rt
+                .window
+                .on_status(health, in_maintenance, parent.as_ref(), now);
+            if let Some(w) = closed {
+                let start = entry.rt.accounted_until.unwrap_or(w.started_at);
+                account(&mut self.rollups, id, w.status, w.in_maintenance, start, now);
+                entry.rt.accounted_until = Some(now);
+                out.push(Decision::Window {
+                    target: id.clone(),
+                    tenant: tenant.clone(),
+                    window: w,
+                });
+                if let Some(open) = entry.rt.window.current().cloned() {
+                    out.push(Decision::Window {
+                        target: id.clone(),
+                        tenant: tenant.clone(),
+                        window: open,
+                    });
+                }
+                true
+            } else {
+                let _ = prev;
+                false
+            }
+        };
+        if window_changed {
+            entry.dirty = true;
+        }
+        if before.status != health.status {
+            out.push(Decision::StatusChanged {
+                target: id.clone(),
+                tenant: tenant.clone(),
+                check: None,
+                from: before,
+                to: health,
+                score: Some(entry.score.value),
+                at: now,
+            });
+        }
+        // alert rules
+        let conditions = Conditions {
+            staleness: passive,
+            check_status: if passive.is_none() { Some(checks_health) } else { None },
+            score: Some(entry.score.value),
+            install_timed_out: entry.rt.install_timeout_open,
+            breaker_open: entry
+                .checks
+                .iter()
+                .any(|c| c.rt.breaker.state == BreakerState::Open),
+            heal_exhausted: entry.rt.heal.exhausted,
+            flapping: entry.checks.iter().any(|c| c.rt.flap.is_flapping()),
+        };
+        let plan = alert::evaluate(&config.alerts, &conditions);
+        let name = entry.target.name.clone();
+        let score_value = entry.score.value;
+        let failing: Vec<String> = entry
+            .checks
+            .iter()
+            .filter(|c| c.spec.enabled && c.rt.state.status.is_problem())
+            .map(|c| c.id.to_string())
+            .collect();
+        // maintenance or a down parent starting or ending
+        for change in self.alerts.set_suppression(id, suppress.as_ref(), now) {
+            self.push_alert_change(change, now, out);
+        }
+        if plan.is_empty() {
+            return;
+        }
+        for kind in plan.resolve.iter() {
+            let key = AlertKey {
+                target: id.clone(),
+                kind,
+            };
+            if let Some(change) = self.alerts.resolve(&key, now) {
+                self.push_alert_change(change, now, out);
+            }
+        }
+        for kind in plan.raise.iter() {
+            let key = AlertKey {
+                target: id.clone(),
+                kind: kind.clone(),
+            };
+            if self.alerts.get(&key).is_some() {
+                continue;
+            }
+            let severity = self.config.alerts.severity_for(&kind);
+            let message = alert_message(&kind, &name, score_value, &self.config, &failing);
+            let alert_id = self.ids.make("alert");
+            if let Some(change) = self.alerts.raise(
+                key,
+                severity,
+                message,
+                None,
+                now,
+                alert_id,
+                suppress.clone(),
+            ) {
+                self.push_alert_change(change, now, out);
+            }
+        }
+    }
+
+    fn push_alert_change(&mut self, change: AlertChange, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        let alert = change.alert().clone();
+        let tenant = self.tenant_of(&alert.target);
+        let target_name = self
+            .targets
+            .get(&alert.target)
+            .map(|e| e.target.name.clone())
+            .unwrap_or_else(|| alert.target.to_string());
+        let kind = alert::on_change(&change);
+        let immediate_external = self.channel_for(&alert.target).escalation_delay.is_zero();
+        out.push(Decision::Alert {
+            tenant: tenant.clone(),
+            change,
+        });
+        if let Some(kind) = kind {
+            if kind != NotificationKind::Escalation {
+                out.push(Decision::Notify {
+                    tenant: tenant.clone(),
+                    target_name: target_name.clone(),
+                    kind,
+                    audience: Audience::Dashboard,
+                    alert: alert.clone(),
+                    at: now,
+                });
+            }
+            let external = match kind {
+                NotificationKind::Firing => immediate_external,
+                NotificationKind::Escalation => true,
+                _ => alert.escalated_at.is_some() || immediate_external,
+            };
+            if external {
+                out.push(Decision::Notify {
+                    tenant,
+                    target_name,
+                    kind,
+                    audience: Audience::External,
+                    alert,
+                    at: now,
+                });
+            }
+        }
+    }
+
+    fn channel_for(&self, target: &TargetId) -> &AlertChannelConfig {
+        self.channels.get(target).unwrap_or(&self.default_channel)
+    }
+
+    /// Reminders, escalation and the end of suppression windows.
+    fn followups(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        if self.alerts.is_empty() {
+            return;
+        }
+        let mut policy = self.config.alerts.clone();
+        policy.escalation_delay = self.default_channel.escalation_delay;
+        for change in self.alerts.followups(&policy, now) {
+            self.push_alert_change(change, now, out);
+        }
+    }
+
+    fn suppression(&self, id: &TargetId, now: DateTime<Utc>) -> Option<SuppressReason> {
+        let entry = self.targets.get(id)?;
+        if maintenance::in_maintenance(self.maintenance.iter(), &entry.target, now) {
+            return Some(SuppressReason::Maintenance);
+        }
+        crate::dependency::down_parent(&entry.target, |p| self.targets.get(p).map(|e| e.rt.health.status))
+            .map(|p| SuppressReason::ParentDown { parent: p.clone() })
+    }
+
+    fn account_time(&mut self, id: &TargetId, now: DateTime<Utc>) {
+        let Some(entry) = self.targets.get_mut(id) else {
+            return;
+        };
+        let Some(w) = entry.rt.window.current() else {
+            return;
+        };
+        let start = entry.rt.accounted_until.unwrap_or(w.started_at);
+        if now > start {
+            account(&mut self.rollups, id, w.status, w.in_maintenance, start, now);
+            entry.rt.accounted_until = Some(now);
+        }
+    }
+}
+
+fn idx_policy(i: Option<usize>) -> Option<usize> {
+    i
+}
+
+fn minute_key(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
+}
+
+/// Adds `[from, to)` in `status` to the pending minute buckets.
+fn account(
+    rollups: &mut HashMap<(TargetId, i64), Bucket>,
+    id: &TargetId,
+    status: Status,
+    in_maintenance: bool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) {
+    for piece in crate::rollup::split_interval(Granularity::Minute, status, in_maintenance, from, to) {
+        rollups
+            .entry((id.clone(), minute_key(piece.start)))
+            .and_modify(|b| b.merge(&piece))
+            .or_insert(piece);
+    }
+}
+
+fn compute_score(e: &TargetEntry, config: &FleetConfig, now: DateTime<Utc>) -> Score {
+    score::compute(
+        &ScoreInput {
+            last_seen: e.last_seen(),
+            install_attempts: e.rt.lifecycle.install_attempts,
+            boot_count: e.rt.lifecycle.boot_count,
+        },
+        &config.score_weights,
+        config.staleness.offline_after,
+        now,
+    )
+}
+
+fn heartbeat_policy(spec: &CheckSpec, default: &StalenessPolicy) -> Result<StalenessPolicy, ValidationError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        #[serde(default, with = "humantime_serde")]
+        stale_after: Option<std::time::Duration>,
+        #[serde(default, with = "humantime_serde")]
+        offline_after: Option<std::time::Duration>,
+    }
+    let p: Params = serde_json::from_value(spec.params.clone())
+        .map_err(|e| ValidationError::new("params", e.to_string()))?;
+    let policy = StalenessPolicy {
+        stale_after: p.stale_after.unwrap_or(default.stale_after),
+        offline_after: p.offline_after.unwrap_or(default.offline_after),
+    };
+    policy.validate().map_err(|e| e.within("params"))?;
+    Ok(policy)
+}
+
+fn alert_message(kind: &AlertKind, name: &str, score: u8, config: &FleetConfig, failing: &[String]) -> String {
+    let mins = |d: std::time::Duration| d.as_secs() / 60;
+    match kind {
+        AlertKind::Stale => format!(
+            "Target {name} is stale (no heartbeat for >{}m)",
+            mins(config.staleness.stale_after)
+        ),
+        AlertKind::Offline => format!(
+            "Target {name} is offline (no heartbeat for >{}m)",
+            mins(config.staleness.offline_after)
+        ),
+        AlertKind::LowScore => format!(
+            "Target {name} health score is {score} (below threshold {})",
+            config.alerts.low_score_threshold
+        ),
+        AlertKind::Down => format!("Target {name} is down (failing: {})", failing.join(", ")),
+        AlertKind::Degraded => format!("Target {name} is degraded (checks: {})", failing.join(", ")),
+        AlertKind::InstallTimeout => format!(
+            "Installation on {name} timed out after {} minutes",
+            mins(config.lifecycle.install_timeout)
+        ),
+        AlertKind::BreakerOpen => format!("Circuit breaker open for {name}: healing paused"),
+        AlertKind::HealExhausted => format!("Auto-heal attempts exhausted for {name}"),
+        AlertKind::Flapping => format!("Target {name} is flapping"),
+        other => format!("Target {name}: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

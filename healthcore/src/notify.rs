@@ -1,0 +1,89 @@
+//! [`Notifier`]: where alert notifications go (log, webhook, Slack, …).
+//!
+//! The pure core decides *when* to notify (transitions only, reminders,
+//! escalation); a notifier only delivers. The engine calls notifiers off
+//! the hot path and retries failures with backoff; a notifier never
+//! blocks monitoring.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Alert, NotificationKind};
+use crate::model::TenantId;
+
+/// Which audience a notification is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    /// The dashboard and local channels (log): every firing alert.
+    Dashboard,
+    /// External channels (webhook, Slack, pager): after escalation.
+    External,
+}
+
+/// One notification about one alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Stable across retries: receivers deduplicate on it.
+    pub id: String,
+    /// Firing, resolved, reminder or escalation.
+    pub kind: NotificationKind,
+    /// Who it is for.
+    pub audience: Audience,
+    /// The alert as it is now.
+    pub alert: Alert,
+    /// The target's display name.
+    pub target_name: String,
+    /// The target's tenant.
+    pub tenant: TenantId,
+    /// When it was decided.
+    pub at: DateTime<Utc>,
+}
+
+impl Notification {
+    /// A one-line summary: `[critical] web-1 down: …`.
+    pub fn summary(&self) -> String {
+        let verb = match self.kind {
+            NotificationKind::Firing => "FIRING",
+            NotificationKind::Resolved => "RESOLVED",
+            NotificationKind::Reminder => "REMINDER",
+            NotificationKind::Escalation => "ESCALATED",
+            #[allow(unreachable_patterns)]
+            _ => "NOTICE",
+        };
+        format!(
+            "[{verb}] [{}] {} {}: {}",
+            self.alert.severity.as_str(),
+            self.target_name,
+            self.alert.kind,
+            self.alert.message
+        )
+    }
+}
+
+/// Why a delivery failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotifyError {
+    /// Worth retrying (timeout, 5xx, connection refused).
+    #[error("transient delivery failure: {0}")]
+    Transient(String),
+    /// Retrying will not help (refused by egress policy, 4xx, bad config).
+    #[error("permanent delivery failure: {0}")]
+    Permanent(String),
+}
+
+/// A delivery channel, shared as `Arc<dyn Notifier>`.
+#[async_trait]
+pub trait Notifier: Send + Sync + std::fmt::Debug {
+    /// The channel's name (`log`, `webhook`, `slack`, …).
+    fn name(&self) -> &str;
+    /// Which audience it serves. External channels get alerts after
+    /// escalation; dashboard channels get every firing alert.
+    fn audience(&self) -> Audience {
+        Audience::External
+    }
+    /// Delivers one notification.
+    async fn notify(&self, n: &Notification) -> Result<(), NotifyError>;
+}

@@ -1,0 +1,694 @@
+//! The store conformance suite: one public async function per behaviour,
+//! each taking a fresh store. Run it with
+//! [`store_conformance!`](crate::store_conformance).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::alert::{Alert, AlertKind, AlertStatus, Severity};
+use crate::heal::{HealAction, HealEvent, HealPolicy, HealResult};
+use crate::maintenance::MaintenanceWindow;
+use crate::model::{CheckId, CheckKey, CheckSpec, Observation, Outcome, Status, Target, TargetId, TenantId};
+use crate::rollup::{Bucket, Granularity};
+use crate::store::*;
+use crate::uptime::StatusWindow;
+
+/// A fixed instant to build test data around.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap_or_default()
+}
+
+fn tid(s: &str) -> TargetId {
+    TargetId::new(s).expect("valid id")
+}
+
+fn tenant(s: &str) -> TenantId {
+    TenantId::new(s).expect("valid tenant")
+}
+
+fn target(id: &str, ten: &str) -> Target {
+    let mut t = Target::new(tid(id), id);
+    t.tenant = tenant(ten);
+    t
+}
+
+fn secs(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
+}
+
+/// An active alert for tests.
+pub fn alert(id: &str, target: &str, kind: AlertKind, at: DateTime<Utc>) -> Alert {
+    Alert {
+        id: id.to_owned(),
+        target: tid(target),
+        severity: Severity::default_for(&kind),
+        kind,
+        status: AlertStatus::Active,
+        message: format!("{id} message"),
+        details: None,
+        check: None,
+        created_at: at,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        resolved_at: None,
+        suppressed: false,
+        suppressed_reason: None,
+        escalated_at: None,
+        last_notified_at: None,
+        reminders_sent: 0,
+    }
+}
+
+/// Targets: put, get, replace, list with tenant filter, MAC lookup and
+/// paging, delete.
+pub async fn targets_crud(s: &dyn Store) {
+    let mut a = target("a", "t1");
+    a.mac_address = Some("aa:bb:cc:dd:ee:01".into());
+    a.labels.insert("role".into(), "db".into());
+    a.parents = vec![];
+    s.put_target(&a).await.expect("put a");
+    s.put_target(&target("b", "t2")).await.expect("put b");
+    s.put_target(&target("c", "t1")).await.expect("put c");
+    assert_eq!(s.get_target(&tid("a")).await.expect("get"), Some(a.clone()));
+    assert_eq!(s.get_target(&tid("zz")).await.expect("get none"), None);
+    a.name = "renamed".into();
+    s.put_target(&a).await.expect("replace");
+    assert_eq!(s.get_target(&tid("a")).await.expect("get").map(|t| t.name), Some("renamed".into()));
+
+    let all = s.list_targets(&TargetQuery::default()).await.expect("list");
+    assert_eq!(all.total, 3);
+    assert_eq!(all.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    let t1 = s
+        .list_targets(&TargetQuery { tenant: Some(tenant("t1")), ..Default::default() })
+        .await
+        .expect("list t1");
+    assert_eq!(t1.total, 2);
+    let by_mac = s
+        .list_targets(&TargetQuery { mac_address: Some("aa:bb:cc:dd:ee:01".into()), ..Default::default() })
+        .await
+        .expect("mac");
+    assert_eq!(by_mac.items.len(), 1);
+    assert_eq!(by_mac.items[0].id, tid("a"));
+    let page = s
+        .list_targets(&TargetQuery { page: PageRequest::new(1, 1), ..Default::default() })
+        .await
+        .expect("page");
+    assert_eq!(page.total, 3);
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].id, tid("b"));
+
+    assert!(s.delete_target(&tid("b")).await.expect("delete"));
+    assert!(!s.delete_target(&tid("b")).await.expect("delete again"));
+    assert_eq!(s.list_targets(&TargetQuery::default()).await.expect("list").total, 2);
+}
+
+/// Checks: put on a missing target is NotFound; put, replace, list, delete.
+pub async fn checks_crud(s: &dyn Store) {
+    let err = s.put_check(&tid("nope"), &CheckSpec::new("tcp")).await;
+    assert!(matches!(err, Err(StoreError::NotFound { .. })), "{err:?}");
+    s.put_target(&target("a", "t1")).await.expect("put");
+    s.put_target(&target("b", "t1")).await.expect("put");
+    let tcp = CheckSpec::new("tcp").with_params(serde_json::json!({"port": 22}));
+    s.put_check(&tid("a"), &tcp).await.expect("check");
+    s.put_check(&tid("a"), &CheckSpec::new("http")).await.expect("check");
+    s.put_check(&tid("b"), &CheckSpec::new("tcp")).await.expect("check");
+    let mut changed = tcp.clone();
+    changed.failure_threshold = 5;
+    s.put_check(&tid("a"), &changed).await.expect("replace");
+    let a = s.list_checks(Some(&tid("a"))).await.expect("list");
+    assert_eq!(a.len(), 2);
+    let stored = a.iter().find(|(_, c)| c.kind == "tcp").expect("tcp").1.clone();
+    assert_eq!(stored, changed);
+    assert_eq!(s.list_checks(None).await.expect("all").len(), 3);
+    let key = CheckKey::new(tid("a"), CheckId::new("http").expect("id"));
+    assert!(s.delete_check(&key).await.expect("delete"));
+    assert!(!s.delete_check(&key).await.expect("delete again"));
+    assert_eq!(s.list_checks(Some(&tid("a"))).await.expect("list").len(), 1);
+}
+
+fn result(target: &str, check: &str, at: DateTime<Utc>, outcome: Outcome) -> StoredResult {
+    StoredResult {
+        key: CheckKey::new(tid(target), CheckId::new(check).expect("id")),
+        observation: Observation::new(at, outcome).with_latency(Duration::from_millis(10)),
+        status: if outcome.is_success() { Status::Healthy } else { Status::Down },
+    }
+}
+
+/// Results append in batches; rollup deltas merge into existing buckets.
+pub async fn results_and_rollups(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let t = t0();
+    let mut b1 = Bucket::new(Granularity::Minute, t);
+    b1.add_observation(Outcome::Pass, Some(Duration::from_millis(10)));
+    b1.add_interval(Status::Healthy, false, t, t + secs(30));
+    let batch = ResultBatch {
+        results: (0..500).map(|i| result("a", "tcp", t + secs(i), Outcome::Pass)).collect(),
+        rollups: vec![TargetBucket { target: tid("a"), bucket: b1 }],
+    };
+    s.append_results(&batch).await.expect("append");
+    let mut b2 = Bucket::new(Granularity::Minute, t);
+    b2.add_observation(Outcome::Fail, Some(Duration::from_millis(30)));
+    b2.add_interval(Status::Down, false, t + secs(30), t + secs(60));
+    s.append_results(&ResultBatch {
+        results: vec![],
+        rollups: vec![TargetBucket { target: tid("a"), bucket: b2 }],
+    })
+    .await
+    .expect("append rollup");
+    let got = s
+        .rollups(&RollupQuery {
+            targets: vec![tid("a")],
+            granularity: Granularity::Minute,
+            from: t - secs(60),
+            to: t + secs(60),
+        })
+        .await
+        .expect("rollups");
+    assert_eq!(got.len(), 1);
+    let mut expect = b1;
+    expect.merge(&b2);
+    assert_eq!(got[0].bucket, expect);
+    assert_eq!(got[0].bucket.checks_total, 2);
+    assert_eq!(got[0].bucket.healthy_ms, 30_000);
+    assert_eq!(got[0].bucket.down_ms, 30_000);
+    // other granularity and out-of-range queries see nothing
+    let none = s
+        .rollups(&RollupQuery {
+            targets: vec![],
+            granularity: Granularity::Hour,
+            from: t - secs(3600),
+            to: t + secs(3600),
+        })
+        .await
+        .expect("hour");
+    assert!(none.is_empty());
+    let recent = s
+        .recent_results(&ResultQuery { target: tid("a"), check: None, since: None, limit: 10 })
+        .await
+        .expect("recent");
+    assert_eq!(recent.len(), 10);
+    assert_eq!(recent[0].observation.at, t + secs(499), "newest first");
+}
+
+/// Recent results filter by target, check and time, newest first.
+pub async fn recent_results_filters(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    s.put_target(&target("b", "t1")).await.expect("put");
+    let t = t0();
+    let mut results = Vec::new();
+    for i in 0..20 {
+        results.push(result("a", if i % 2 == 0 { "tcp" } else { "http" }, t + secs(i), Outcome::Pass));
+        results.push(result("b", "tcp", t + secs(i), Outcome::Fail));
+    }
+    s.append_results(&ResultBatch { results, rollups: vec![] }).await.expect("append");
+    let a_tcp = s
+        .recent_results(&ResultQuery {
+            target: tid("a"),
+            check: Some(CheckId::new("tcp").expect("id")),
+            since: Some(t + secs(10)),
+            limit: 100,
+        })
+        .await
+        .expect("q");
+    assert_eq!(a_tcp.len(), 5);
+    assert!(a_tcp.iter().all(|r| r.key.target == tid("a") && r.key.check.as_str() == "tcp"));
+    assert!(a_tcp.windows(2).all(|w| w[0].observation.at >= w[1].observation.at));
+    let b = s
+        .recent_results(&ResultQuery { target: tid("b"), check: None, since: None, limit: 3 })
+        .await
+        .expect("q");
+    assert_eq!(b.len(), 3);
+    assert!(b.iter().all(|r| r.observation.outcome == Outcome::Fail));
+}
+
+/// State records upsert per scope and load back whole.
+pub async fn state_round_trip(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let key = CheckKey::new(tid("a"), CheckId::new("tcp").expect("id"));
+    let recs = vec![
+        StateRecord { scope: StateScope::Check { key: key.clone() }, body: serde_json::json!({"n": 1}), updated_at: t0() },
+        StateRecord { scope: StateScope::Target { target: tid("a") }, body: serde_json::json!({"t": true}), updated_at: t0() },
+    ];
+    s.put_states(&recs).await.expect("put");
+    s.put_states(&[StateRecord { scope: StateScope::Check { key: key.clone() }, body: serde_json::json!({"n": 2}), updated_at: t0() + secs(1) }])
+        .await
+        .expect("update");
+    let mut loaded = s.load_states().await.expect("load");
+    loaded.sort_by(|a, b| a.scope.cmp(&b.scope));
+    assert_eq!(loaded.len(), 2);
+    let check = loaded.iter().find(|r| matches!(r.scope, StateScope::Check { .. })).expect("check state");
+    assert_eq!(check.body, serde_json::json!({"n": 2}));
+    assert_eq!(check.updated_at, t0() + secs(1));
+}
+
+/// At most one unresolved alert per (target, kind); after resolving, a new
+/// alert of the key may open; a different kind is independent.
+pub async fn alert_dedup(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let a1 = alert("a1", "a", AlertKind::Down, t0());
+    assert_eq!(s.insert_alert(&a1).await.expect("insert"), InsertAlert::Created);
+    let dup = alert("a2", "a", AlertKind::Down, t0() + secs(1));
+    match s.insert_alert(&dup).await.expect("dup") {
+        InsertAlert::Exists(existing) => assert_eq!(existing.id, "a1"),
+        other => panic!("expected Exists, got {other:?}"),
+    }
+    assert_eq!(
+        s.insert_alert(&alert("a3", "a", AlertKind::Stale, t0())).await.expect("other kind"),
+        InsertAlert::Created
+    );
+    // acknowledged still counts as open
+    let mut acked = a1.clone();
+    acked.status = AlertStatus::Acknowledged;
+    acked.acknowledged_at = Some(t0() + secs(2));
+    acked.acknowledged_by = Some("ops".into());
+    s.update_alert(&acked, AlertStatus::Active).await.expect("ack");
+    assert!(matches!(s.insert_alert(&dup).await.expect("dup"), InsertAlert::Exists(_)));
+    let mut resolved = acked.clone();
+    resolved.status = AlertStatus::Resolved;
+    resolved.resolved_at = Some(t0() + secs(3));
+    s.update_alert(&resolved, AlertStatus::Acknowledged).await.expect("resolve");
+    assert_eq!(s.insert_alert(&dup).await.expect("new after resolve"), InsertAlert::Created);
+    let open = s
+        .list_alerts(&AlertQuery { open_only: true, ..Default::default() })
+        .await
+        .expect("open");
+    assert_eq!(open.total, 2);
+}
+
+/// Two concurrent inserts of one key create one alert.
+pub async fn alert_dedup_concurrent(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    for round in 0..10 {
+        let x = alert(&format!("x{round}"), "a", AlertKind::Offline, t0());
+        let y = alert(&format!("y{round}"), "a", AlertKind::Offline, t0());
+        let (rx, ry) = tokio::join!(s.insert_alert(&x), s.insert_alert(&y));
+        let created = [rx.expect("x"), ry.expect("y")]
+            .iter()
+            .filter(|r| **r == InsertAlert::Created)
+            .count();
+        assert_eq!(created, 1, "round {round}: exactly one insert wins");
+        let open = s
+            .list_alerts(&AlertQuery { open_only: true, kind: Some(AlertKind::Offline), ..Default::default() })
+            .await
+            .expect("list");
+        assert_eq!(open.total, 1);
+        let mut a = open.items[0].clone();
+        a.status = AlertStatus::Resolved;
+        a.resolved_at = Some(t0());
+        s.update_alert(&a, AlertStatus::Active).await.expect("resolve");
+    }
+}
+
+/// Compare-and-set: a stale expected status is a Conflict; unknown ids
+/// are NotFound; a resolved alert never reopens.
+pub async fn alert_ack_resolve_rules(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let a = alert("a1", "a", AlertKind::Down, t0());
+    s.insert_alert(&a).await.expect("insert");
+    let mut acked = a.clone();
+    acked.status = AlertStatus::Acknowledged;
+    acked.acknowledged_by = Some("me".into());
+    acked.acknowledged_at = Some(t0());
+    s.update_alert(&acked, AlertStatus::Active).await.expect("ack");
+    let again = s.update_alert(&acked, AlertStatus::Active).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let missing = s.update_alert(&alert("zz", "a", AlertKind::Down, t0()), AlertStatus::Active).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+    let mut resolved = acked.clone();
+    resolved.status = AlertStatus::Resolved;
+    resolved.resolved_at = Some(t0() + secs(5));
+    s.update_alert(&resolved, AlertStatus::Acknowledged).await.expect("resolve");
+    let mut reopen = resolved.clone();
+    reopen.status = AlertStatus::Active;
+    assert!(s.update_alert(&reopen, AlertStatus::Resolved).await.is_err(), "resolved never reopens");
+    let got = s.get_alert("a1").await.expect("get").expect("exists");
+    assert_eq!(got.status, AlertStatus::Resolved);
+    assert_eq!(got.acknowledged_by.as_deref(), Some("me"));
+    assert_eq!(got.resolved_at, Some(t0() + secs(5)));
+    assert_eq!(s.get_alert("nope").await.expect("get"), None);
+}
+
+/// Listing filters by status, severity, target, kind, tenant; newest
+/// first; paged with a total.
+pub async fn alert_listing(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    s.put_target(&target("b", "t2")).await.expect("put");
+    s.insert_alert(&alert("1", "a", AlertKind::Stale, t0())).await.expect("i");
+    s.insert_alert(&alert("2", "a", AlertKind::Offline, t0() + secs(1))).await.expect("i");
+    s.insert_alert(&alert("3", "b", AlertKind::Down, t0() + secs(2))).await.expect("i");
+    let all = s.list_alerts(&AlertQuery::default()).await.expect("all");
+    assert_eq!(all.total, 3);
+    assert_eq!(all.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["3", "2", "1"]);
+    let crit = s
+        .list_alerts(&AlertQuery { severity: Some(Severity::Critical), ..Default::default() })
+        .await
+        .expect("crit");
+    assert!(crit.items.iter().all(|a| a.severity == Severity::Critical));
+    assert_eq!(crit.total, 2);
+    let t1 = s
+        .list_alerts(&AlertQuery { tenant: Some(tenant("t1")), ..Default::default() })
+        .await
+        .expect("t1");
+    assert_eq!(t1.total, 2);
+    let target_b = s
+        .list_alerts(&AlertQuery { target: Some(tid("b")), ..Default::default() })
+        .await
+        .expect("b");
+    assert_eq!(target_b.total, 1);
+    let page = s
+        .list_alerts(&AlertQuery { page: PageRequest::new(2, 1), ..Default::default() })
+        .await
+        .expect("page");
+    assert_eq!(page.total, 3);
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.items[0].id, "2");
+    let stale = s
+        .list_alerts(&AlertQuery { kind: Some(AlertKind::Stale), status: Some(AlertStatus::Active), ..Default::default() })
+        .await
+        .expect("stale");
+    assert_eq!(stale.total, 1);
+}
+
+/// Documents: put, get, replace, list by kind and tenant, delete.
+pub async fn docs_crud(s: &dyn Store) {
+    let d = |kind: &str, id: &str, ten: Option<&str>| Doc {
+        kind: kind.into(),
+        id: id.into(),
+        tenant: ten.map(tenant),
+        target: None,
+        body: serde_json::json!({"id": id}),
+        updated_at: t0(),
+    };
+    s.put_doc(&d("k", "1", Some("t1"))).await.expect("put");
+    s.put_doc(&d("k", "2", Some("t2"))).await.expect("put");
+    s.put_doc(&d("other", "1", None)).await.expect("put");
+    let mut replaced = d("k", "1", Some("t1"));
+    replaced.body = serde_json::json!({"v": 2});
+    s.put_doc(&replaced).await.expect("replace");
+    assert_eq!(s.get_doc("k", "1").await.expect("get"), Some(replaced));
+    assert_eq!(s.get_doc("k", "9").await.expect("get"), None);
+    assert_eq!(s.list_docs(&DocQuery { kind: "k".into(), ..Default::default() }).await.expect("list").len(), 2);
+    assert_eq!(
+        s.list_docs(&DocQuery { kind: "k".into(), tenant: Some(tenant("t2")), ..Default::default() })
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert!(s.delete_doc("k", "1").await.expect("delete"));
+    assert!(!s.delete_doc("k", "1").await.expect("delete again"));
+}
+
+/// Heal policies round-trip; heal events append, complete (replace by id)
+/// and list newest first.
+pub async fn heal_policies_and_events(s: &dyn Store) {
+    let p = HealPolicy::new("p1", tenant("t1"), "restart web");
+    s.put_heal_policy(&p, t0()).await.expect("policy");
+    assert_eq!(s.heal_policies(Some(&tenant("t1"))).await.expect("list"), vec![p.clone()]);
+    assert!(s.heal_policies(Some(&tenant("t2"))).await.expect("list").is_empty());
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let mut e1 = HealEvent::pending("h1", tid("a"), Some("p1".into()), HealAction::Restart, "3 consecutive failures", Some(Status::Down), t0());
+    let e2 = HealEvent::skipped("h2", tid("a"), Some("p1".into()), HealAction::Restart, "in cooldown", Some(Status::Down), t0() + secs(60));
+    s.put_heal_events(&[e1.clone(), e2.clone()], Some(&tenant("t1"))).await.expect("events");
+    e1.complete(HealResult::Success, None, Some(Status::Healthy), t0() + secs(5));
+    s.put_heal_events(std::slice::from_ref(&e1), Some(&tenant("t1"))).await.expect("complete");
+    let page = s.heal_events(&tid("a"), PageRequest::default()).await.expect("list");
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items[0], e2);
+    assert_eq!(page.items[1], e1);
+    assert_eq!(page.items[1].result, HealResult::Success);
+}
+
+/// Lifecycle events page newest first and filter by type.
+pub async fn lifecycle_events_paging(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let types = ["boot_started", "install_started", "install_progress", "install_progress", "install_complete"];
+    let events: Vec<LifecycleEventRecord> = types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| LifecycleEventRecord {
+            id: format!("e{i}"),
+            target: tid("a"),
+            event_type: (*ty).into(),
+            status: "success".into(),
+            message: None,
+            progress: Some((i * 20) as u8),
+            metadata: Some(serde_json::json!({"i": i})),
+            ip_address: Some("10.0.0.5".into()),
+            created_at: t0() + secs(i as i64),
+        })
+        .collect();
+    s.put_lifecycle_events(&events, Some(&tenant("t1"))).await.expect("put");
+    let page = s.lifecycle_events(&tid("a"), None, PageRequest::new(2, 0)).await.expect("page");
+    assert_eq!(page.total, 5);
+    assert_eq!(page.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e4", "e3"]);
+    let progress = s.lifecycle_events(&tid("a"), Some("install_progress"), PageRequest::default()).await.expect("type");
+    assert_eq!(progress.total, 2);
+    assert_eq!(progress.items[0], events[3]);
+}
+
+/// Snapshots come back oldest first from `since`.
+pub async fn snapshots(s: &dyn Store) {
+    let snaps: Vec<Snapshot> = (0..6)
+        .map(|i| Snapshot {
+            target: tid("a"),
+            timestamp: t0() + secs(300 * i),
+            health_status: Status::Healthy,
+            cause: crate::model::Cause::Passing,
+            health_score: 100 - i as u8,
+            last_seen_seconds_ago: 5,
+            boot_count: 1,
+            install_attempts: 0,
+            ip_address: None,
+        })
+        .collect();
+    s.put_snapshots(&snaps, Some(&tenant("t1"))).await.expect("put");
+    let got = s.snapshots(&tid("a"), t0() + secs(600)).await.expect("get");
+    assert_eq!(got, snaps[2..].to_vec());
+}
+
+/// Status windows: an open window is replaced when it closes.
+pub async fn status_windows(s: &dyn Store) {
+    let open = StatusWindow::open(Status::Healthy, crate::model::Cause::Passing, t0());
+    s.put_status_window(&tid("a"), None, &open).await.expect("open");
+    let closed = open.clone().closed_at(t0() + secs(100));
+    s.put_status_window(&tid("a"), None, &closed).await.expect("close");
+    let next = StatusWindow::open(Status::Down, crate::model::Cause::Failing, t0() + secs(100));
+    s.put_status_window(&tid("a"), None, &next).await.expect("next");
+    let got = s.status_windows(&tid("a"), t0(), t0() + secs(1000)).await.expect("get");
+    assert_eq!(got, vec![closed, next]);
+}
+
+/// The audit log keeps actor, action and result, newest first.
+pub async fn audit_log(s: &dyn Store) {
+    let rows: Vec<AuditEntry> = ["restart", "diagnose", "restart"]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| AuditEntry {
+            id: format!("au{i}"),
+            at: t0() + secs(i as i64),
+            actor: "admin".into(),
+            action: (*a).into(),
+            target: Some(tid("a")),
+            tenant: Some(tenant("t1")),
+            result: "ok".into(),
+            details: serde_json::json!({"i": i}),
+        })
+        .collect();
+    s.put_audit(&rows).await.expect("put");
+    let restarts = s.audit_log(Some(&tid("a")), Some("restart"), PageRequest::default()).await.expect("get");
+    assert_eq!(restarts.total, 2);
+    assert_eq!(restarts.items[0], rows[2]);
+    assert_eq!(s.audit_log(None, None, PageRequest::default()).await.expect("all").total, 3);
+}
+
+/// Maintenance windows round-trip through documents.
+pub async fn maintenance_windows(s: &dyn Store) {
+    let w: MaintenanceWindow = serde_json::from_value(serde_json::json!({
+        "id": "mw1",
+        "name": "patching",
+        "schedule": {"one_off": {"start": "2026-03-01T00:00:00Z", "end": "2026-03-01T02:00:00Z"}},
+        "selector": {"targets": ["a"]}
+    }))
+    .expect("window json");
+    s.put_maintenance(&w, Some(&tenant("t1")), t0()).await.expect("put");
+    assert_eq!(s.maintenance_windows(None).await.expect("list"), vec![w]);
+    assert!(s.delete_doc(doc_kind::MAINTENANCE, "mw1").await.expect("delete"));
+    assert!(s.maintenance_windows(None).await.expect("list").is_empty());
+}
+
+/// Retention removes old results, entries, rollups and resolved alerts,
+/// and keeps everything newer and every open alert.
+pub async fn retention(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let now = t0() + chrono::Duration::days(100);
+    let old = t0();
+    let recent = now - secs(60);
+    let mut ob = Bucket::new(Granularity::Minute, old);
+    ob.add_observation(Outcome::Pass, None);
+    let mut nb = Bucket::new(Granularity::Minute, recent);
+    nb.add_observation(Outcome::Pass, None);
+    let mut results: Vec<StoredResult> = (0..50).map(|i| result("a", "tcp", old + secs(i), Outcome::Pass)).collect();
+    results.push(result("a", "tcp", recent, Outcome::Pass));
+    s.append_results(&ResultBatch {
+        results,
+        rollups: vec![TargetBucket { target: tid("a"), bucket: ob }, TargetBucket { target: tid("a"), bucket: nb }],
+    })
+    .await
+    .expect("append");
+    let mut resolved = alert("r", "a", AlertKind::Down, old);
+    s.insert_alert(&resolved).await.expect("insert");
+    resolved.status = AlertStatus::Resolved;
+    resolved.resolved_at = Some(old + secs(10));
+    s.update_alert(&resolved, AlertStatus::Active).await.expect("resolve");
+    s.insert_alert(&alert("o", "a", AlertKind::Stale, old)).await.expect("open alert");
+    let he = HealEvent::skipped("h-old", tid("a"), None, HealAction::Restart, "x", None, old);
+    let he_new = HealEvent::skipped("h-new", tid("a"), None, HealAction::Restart, "x", None, recent);
+    s.put_heal_events(&[he, he_new], None).await.expect("heal");
+
+    let mut r = Retention::default();
+    r.chunk = 7; // force several chunks
+    let report = s.purge(&r, now).await.expect("purge");
+    assert_eq!(report.results, 50);
+    assert_eq!(report.rollups, 1);
+    assert_eq!(report.alerts, 1);
+    assert!(report.entries >= 1);
+    let left = s
+        .recent_results(&ResultQuery { target: tid("a"), check: None, since: None, limit: 1000 })
+        .await
+        .expect("recent");
+    assert_eq!(left.len(), 1);
+    assert_eq!(s.get_alert("r").await.expect("get"), None);
+    assert!(s.get_alert("o").await.expect("get").is_some(), "open alerts are never purged");
+    let heal = s.heal_events(&tid("a"), PageRequest::default()).await.expect("heal");
+    assert_eq!(heal.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["h-new"]);
+    // a second purge finds nothing more
+    assert_eq!(s.purge(&r, now).await.expect("purge"), PurgeReport::default());
+}
+
+/// Tenant filters never leak another tenant's rows.
+pub async fn tenant_scoping(s: &dyn Store) {
+    for (id, ten) in [("a", "t1"), ("b", "t2"), ("c", "t2")] {
+        s.put_target(&target(id, ten)).await.expect("put");
+        s.insert_alert(&alert(&format!("al-{id}"), id, AlertKind::Down, t0())).await.expect("alert");
+        s.put_audit(&[AuditEntry {
+            id: format!("au-{id}"),
+            at: t0(),
+            actor: "x".into(),
+            action: "recheck".into(),
+            target: Some(tid(id)),
+            tenant: Some(tenant(ten)),
+            result: "ok".into(),
+            details: serde_json::Value::Null,
+        }])
+        .await
+        .expect("audit");
+    }
+    let t2 = s.list_targets(&TargetQuery { tenant: Some(tenant("t2")), ..Default::default() }).await.expect("t");
+    assert!(t2.items.iter().all(|t| t.tenant == tenant("t2")));
+    assert_eq!(t2.total, 2);
+    let a1 = s.list_alerts(&AlertQuery { tenant: Some(tenant("t1")), ..Default::default() }).await.expect("a");
+    assert_eq!(a1.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["al-a"]);
+    let au = s
+        .query_entries(&EntryQuery { kind: entry_kind::AUDIT.into(), tenant: Some(tenant("t2")), ..Default::default() })
+        .await
+        .expect("entries");
+    assert_eq!(au.total, 2);
+}
+
+/// Deleting a target removes its checks, state and open alerts.
+pub async fn delete_target_cascades(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    s.put_target(&target("b", "t1")).await.expect("put");
+    s.put_check(&tid("a"), &CheckSpec::new("tcp")).await.expect("check");
+    s.put_check(&tid("b"), &CheckSpec::new("tcp")).await.expect("check");
+    s.put_states(&[StateRecord { scope: StateScope::Target { target: tid("a") }, body: serde_json::json!(1), updated_at: t0() }])
+        .await
+        .expect("state");
+    s.insert_alert(&alert("x", "a", AlertKind::Down, t0())).await.expect("alert");
+    assert!(s.delete_target(&tid("a")).await.expect("delete"));
+    assert!(s.list_checks(Some(&tid("a"))).await.expect("checks").is_empty());
+    assert_eq!(s.list_checks(None).await.expect("checks").len(), 1);
+    assert!(s.load_states().await.expect("states").iter().all(|r| r.scope.target() != &tid("a")));
+    assert_eq!(s.list_alerts(&AlertQuery { open_only: true, ..Default::default() }).await.expect("alerts").total, 0);
+}
+
+/// Claims (capability `claims`): a due check is claimed by one instance
+/// at a time, epochs only increase, a completed claim is not due again
+/// until `next_due`, and a lost lease is fenced.
+pub async fn claims(s: &dyn Store) {
+    if !s.capabilities().claims {
+        eprintln!("SKIPPED claims: this store does not offer the `claims` capability");
+        return;
+    }
+    s.put_target(&target("a", "t1")).await.expect("put");
+    for k in ["c1", "c2", "c3"] {
+        s.put_check(&tid("a"), &CheckSpec::new("tcp").named(CheckId::new(k).expect("id"))).await.expect("check");
+    }
+    let req = |inst: &str, limit| ClaimRequest { instance: inst.into(), limit, lease: Duration::from_secs(30) };
+    let one = s.claim_due(&req("i1", 2)).await.expect("claim");
+    assert_eq!(one.len(), 2);
+    let two = s.claim_due(&req("i2", 10)).await.expect("claim");
+    assert_eq!(two.len(), 1, "held leases are not claimed twice");
+    assert!(one.iter().all(|l| !two.iter().any(|m| m.key == l.key)));
+    assert!(s.claim_due(&req("i3", 10)).await.expect("claim").is_empty());
+    // completing with a far next_due: not due again
+    let far = Utc::now() + chrono::Duration::days(1);
+    s.complete_claim(&one[0], far).await.expect("complete");
+    assert!(s.claim_due(&req("i3", 10)).await.expect("claim").is_empty());
+    // a stale lease (wrong epoch) is fenced
+    let mut stale = two[0].clone();
+    stale.epoch -= 1;
+    assert!(matches!(s.complete_claim(&stale, far).await, Err(StoreError::Fenced(_))));
+    let mut other_owner = two[0].clone();
+    other_owner.owner = "intruder".into();
+    assert!(matches!(s.complete_claim(&other_owner, far).await, Err(StoreError::Fenced(_))));
+    assert!(two[0].epoch >= 1);
+}
+
+/// Persistence (capability `persistent`): data written through one handle
+/// is read back through a reopened one.
+pub async fn persistence_across_reopen<F, Fut>(store: Arc<dyn Store>, reopen: Option<F>)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    if !store.capabilities().persistent {
+        eprintln!("SKIPPED persistence_across_reopen: this store is not persistent (capability `persistent` is off)");
+        return;
+    }
+    let Some(reopen) = reopen else {
+        panic!("a persistent store must give the suite a `reopen` constructor");
+    };
+    store.put_target(&target("a", "t1")).await.expect("put");
+    store.put_check(&tid("a"), &CheckSpec::new("tcp")).await.expect("check");
+    store.insert_alert(&alert("p1", "a", AlertKind::Down, t0())).await.expect("alert");
+    let mut acked = alert("p1", "a", AlertKind::Down, t0());
+    acked.status = AlertStatus::Acknowledged;
+    acked.acknowledged_by = Some("ops".into());
+    acked.acknowledged_at = Some(t0());
+    store.update_alert(&acked, AlertStatus::Active).await.expect("ack");
+    store
+        .put_states(&[StateRecord { scope: StateScope::Target { target: tid("a") }, body: serde_json::json!({"k": 1}), updated_at: t0() }])
+        .await
+        .expect("state");
+    store
+        .append_results(&ResultBatch { results: vec![result("a", "tcp", t0(), Outcome::Pass)], rollups: vec![] })
+        .await
+        .expect("results");
+    let again = reopen(store).await;
+    assert!(again.get_target(&tid("a")).await.expect("get").is_some());
+    assert_eq!(again.list_checks(None).await.expect("checks").len(), 1);
+    assert_eq!(again.get_alert("p1").await.expect("alert"), Some(acked));
+    assert_eq!(again.load_states().await.expect("states").len(), 1);
+    assert_eq!(
+        again
+            .recent_results(&ResultQuery { target: tid("a"), check: None, since: None, limit: 10 })
+            .await
+            .expect("results")
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,3 @@
+//! The store conformance suite against the reference in-memory store.
+
+healthcore::store_conformance!(memory, healthcore::memory::InMemoryStore::new());
