@@ -1,6 +1,6 @@
 //! # healthcore-probes
 //!
-//! Concrete [`Checker`](healthcore::checker::Checker) implementations for
+//! Concrete [`Checker`] implementations for
 //! healthcore: the active checks that seeds 002, 003 and 004 name. Each
 //! probe lives in its own module behind its own cargo feature:
 //!
@@ -22,7 +22,7 @@
 //!
 //! - parses `spec.params` into a typed, `deny_unknown_fields` params struct
 //!   (documented on each module), and refuses bad params at
-//!   [`Checker::validate`](healthcore::checker::Checker::validate) naming
+//!   [`Checker::validate`] naming
 //!   the field as `params.<field>`;
 //! - treats `spec.timeout` as **one** deadline for the whole probe
 //!   (resolve, connect, send, read);
