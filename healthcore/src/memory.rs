@@ -109,7 +109,9 @@ impl Store for InMemoryStore {
     }
 
     async fn put_target(&self, target: &Target) -> StoreResult<()> {
-        self.lock().targets.insert(target.id.clone(), target.clone());
+        self.lock()
+            .targets
+            .insert(target.id.clone(), target.clone());
         Ok(())
     }
 
@@ -123,7 +125,11 @@ impl Store for InMemoryStore {
             .targets
             .values()
             .filter(|t| q.tenant.as_ref().is_none_or(|x| &t.tenant == x))
-            .filter(|t| q.mac_address.as_ref().is_none_or(|m| t.mac_address.as_ref() == Some(m)))
+            .filter(|t| {
+                q.mac_address
+                    .as_ref()
+                    .is_none_or(|m| t.mac_address.as_ref() == Some(m))
+            })
             .cloned()
             .collect();
         Ok(q.page.apply(items))
@@ -155,7 +161,10 @@ impl Store for InMemoryStore {
         Ok(())
     }
 
-    async fn list_checks(&self, target: Option<&TargetId>) -> StoreResult<Vec<(TargetId, CheckSpec)>> {
+    async fn list_checks(
+        &self,
+        target: Option<&TargetId>,
+    ) -> StoreResult<Vec<(TargetId, CheckSpec)>> {
         Ok(self
             .lock()
             .checks
@@ -168,7 +177,8 @@ impl Store for InMemoryStore {
     async fn delete_check(&self, key: &CheckKey) -> StoreResult<bool> {
         let mut d = self.lock();
         d.leases.remove(key);
-        d.states.remove(&StateScope::Check { key: key.clone() }.storage_key());
+        d.states
+            .remove(&StateScope::Check { key: key.clone() }.storage_key());
         Ok(d.checks.remove(key).is_some())
     }
 
@@ -176,7 +186,11 @@ impl Store for InMemoryStore {
         let mut d = self.lock();
         d.results.extend(batch.results.iter().cloned());
         for tb in &batch.rollups {
-            let k = (tb.target.clone(), gran_code(tb.bucket.granularity), tb.bucket.start);
+            let k = (
+                tb.target.clone(),
+                gran_code(tb.bucket.granularity),
+                tb.bucket.start,
+            );
             d.rollups
                 .entry(k)
                 .and_modify(|b| b.merge(&tb.bucket))
@@ -205,7 +219,10 @@ impl Store for InMemoryStore {
         Ok(d.rollups
             .iter()
             .filter(|((t, gc, start), _)| {
-                *gc == g && *start >= q.from && *start < q.to && (q.targets.is_empty() || q.targets.contains(t))
+                *gc == g
+                    && *start >= q.from
+                    && *start < q.to
+                    && (q.targets.is_empty() || q.targets.contains(t))
             })
             .map(|((t, _, _), b)| TargetBucket {
                 target: t.clone(),
@@ -234,11 +251,14 @@ impl Store for InMemoryStore {
                 .iter()
                 .find(|a| open(a) && a.target == alert.target && a.kind == alert.kind)
             {
-                return Ok(InsertAlert::Exists(existing.clone()));
+                return Ok(InsertAlert::Exists(Box::new(existing.clone())));
             }
         }
         if d.alerts.iter().any(|a| a.id == alert.id) {
-            return Err(StoreError::Conflict(format!("alert id {} exists", alert.id)));
+            return Err(StoreError::Conflict(format!(
+                "alert id {} exists",
+                alert.id
+            )));
         }
         d.alerts.push(alert.clone());
         Ok(InsertAlert::Created)
@@ -260,7 +280,9 @@ impl Store for InMemoryStore {
             )));
         }
         if slot.status == AlertStatus::Resolved && alert.status != AlertStatus::Resolved {
-            return Err(StoreError::Conflict("a resolved alert never reopens".into()));
+            return Err(StoreError::Conflict(
+                "a resolved alert never reopens".into(),
+            ));
         }
         *slot = alert.clone();
         Ok(())
@@ -282,9 +304,9 @@ impl Store for InMemoryStore {
             .filter(|a| q.kind.as_ref().is_none_or(|k| &a.kind == k))
             .filter(|a| q.since.is_none_or(|s| a.created_at >= s))
             .filter(|a| {
-                q.tenant.as_ref().is_none_or(|t| {
-                    d.targets.get(&a.target).is_some_and(|x| &x.tenant == t)
-                })
+                q.tenant
+                    .as_ref()
+                    .is_none_or(|t| d.targets.get(&a.target).is_some_and(|x| &x.tenant == t))
             })
             .cloned()
             .collect();
@@ -300,7 +322,11 @@ impl Store for InMemoryStore {
     }
 
     async fn get_doc(&self, kind: &str, id: &str) -> StoreResult<Option<Doc>> {
-        Ok(self.lock().docs.get(&(kind.to_owned(), id.to_owned())).cloned())
+        Ok(self
+            .lock()
+            .docs
+            .get(&(kind.to_owned(), id.to_owned()))
+            .cloned())
     }
 
     async fn list_docs(&self, q: &DocQuery) -> StoreResult<Vec<Doc>> {
@@ -309,8 +335,16 @@ impl Store for InMemoryStore {
             .docs
             .values()
             .filter(|d| d.kind == q.kind)
-            .filter(|d| q.tenant.as_ref().is_none_or(|t| d.tenant.as_ref() == Some(t)))
-            .filter(|d| q.target.as_ref().is_none_or(|t| d.target.as_ref() == Some(t)))
+            .filter(|d| {
+                q.tenant
+                    .as_ref()
+                    .is_none_or(|t| d.tenant.as_ref() == Some(t))
+            })
+            .filter(|d| {
+                q.target
+                    .as_ref()
+                    .is_none_or(|t| d.target.as_ref() == Some(t))
+            })
             .cloned()
             .collect())
     }
@@ -337,9 +371,21 @@ impl Store for InMemoryStore {
             .entries
             .values()
             .filter(|e| e.kind == q.kind)
-            .filter(|e| q.target.as_ref().is_none_or(|t| e.target.as_ref() == Some(t)))
-            .filter(|e| q.tenant.as_ref().is_none_or(|t| e.tenant.as_ref() == Some(t)))
-            .filter(|e| q.subtype.as_ref().is_none_or(|s| e.subtype.as_ref() == Some(s)))
+            .filter(|e| {
+                q.target
+                    .as_ref()
+                    .is_none_or(|t| e.target.as_ref() == Some(t))
+            })
+            .filter(|e| {
+                q.tenant
+                    .as_ref()
+                    .is_none_or(|t| e.tenant.as_ref() == Some(t))
+            })
+            .filter(|e| {
+                q.subtype
+                    .as_ref()
+                    .is_none_or(|s| e.subtype.as_ref() == Some(s))
+            })
             .filter(|e| q.since.is_none_or(|s| e.at >= s))
             .filter(|e| q.until.is_none_or(|u| e.at < u))
             .cloned()
@@ -363,9 +409,8 @@ impl Store for InMemoryStore {
             .retain(|(kind, _), e| e.at >= Retention::cutoff(now, r.for_entry_kind(kind)));
         rep.entries = (before - d.entries.len()) as u64;
         let before = d.rollups.len();
-        d.rollups.retain(|_, b| {
-            b.start >= Retention::cutoff(now, r.for_granularity(b.granularity))
-        });
+        d.rollups
+            .retain(|_, b| b.start >= Retention::cutoff(now, r.for_granularity(b.granularity)));
         rep.rollups = (before - d.rollups.len()) as u64;
         let cut = Retention::cutoff(now, r.resolved_alerts);
         let before = d.alerts.len();

@@ -29,7 +29,11 @@ pub struct RestartReport {
 impl Engine {
     /// Runs a check now, outside its schedule (waiting if it is running),
     /// and feeds the result through the rules. Audited.
-    pub async fn recheck(&self, key: &CheckKey, actor: &str) -> Result<(Status, Observation), EngineError> {
+    pub async fn recheck(
+        &self,
+        key: &CheckKey,
+        actor: &str,
+    ) -> Result<(Status, Observation), EngineError> {
         let spec = lock(&self.inner.fleet)
             .check_spec(key)
             .cloned()
@@ -41,14 +45,24 @@ impl Engine {
             let status = scheduler::ingest(&self.inner, key, obs.clone())?;
             (status, obs)
         };
-        self.audit(actor, "recheck", Some(&key.target), obs.1.outcome.as_str(), serde_json::json!({"check": key.check}))
-            .await?;
+        self.audit(
+            actor,
+            "recheck",
+            Some(&key.target),
+            obs.1.outcome.as_str(),
+            serde_json::json!({"check": key.check}),
+        )
+        .await?;
         Ok(obs)
     }
 
     /// Runs every enabled check of a target in its extended form and
     /// returns the output (not fed to the rules). Audited.
-    pub async fn diagnose(&self, target: &TargetId, actor: &str) -> Result<DiagnoseReport, EngineError> {
+    pub async fn diagnose(
+        &self,
+        target: &TargetId,
+        actor: &str,
+    ) -> Result<DiagnoseReport, EngineError> {
         let specs: Vec<(CheckKey, crate::model::CheckSpec)> = {
             let fleet = lock(&self.inner.fleet);
             let view = fleet
@@ -65,21 +79,38 @@ impl Engine {
             let obs = scheduler::probe(&self.inner, &Arc::new(spec), true).await;
             checks.push((key, obs));
         }
-        self.audit(actor, "diagnose", Some(target), "ok", serde_json::json!({"checks": checks.len()}))
-            .await?;
+        self.audit(
+            actor,
+            "diagnose",
+            Some(target),
+            "ok",
+            serde_json::json!({"checks": checks.len()}),
+        )
+        .await?;
         Ok(DiagnoseReport { checks })
     }
 
     /// Restarts a target through the healer. `confirm` must equal the
     /// target's id; anything else is refused (and audited as refused).
-    pub async fn restart(&self, target: &TargetId, confirm: Option<&str>, actor: &str) -> Result<RestartReport, EngineError> {
+    pub async fn restart(
+        &self,
+        target: &TargetId,
+        confirm: Option<&str>,
+        actor: &str,
+    ) -> Result<RestartReport, EngineError> {
         let t = lock(&self.inner.fleet)
             .target(target)
             .cloned()
             .ok_or_else(|| EngineError::not_found("target", target))?;
         if confirm != Some(target.as_str()) {
-            self.audit(actor, "restart", Some(target), "refused: not confirmed", serde_json::Value::Null)
-                .await?;
+            self.audit(
+                actor,
+                "restart",
+                Some(target),
+                "refused: not confirmed",
+                serde_json::Value::Null,
+            )
+            .await?;
             return Err(EngineError::ConfirmationRequired {
                 expected: target.to_string(),
             });
@@ -106,8 +137,14 @@ impl Engine {
             #[allow(unreachable_patterns)]
             _ => "unknown".to_owned(),
         };
-        self.audit(actor, "restart", Some(target), &result, serde_json::Value::Null)
-            .await?;
+        self.audit(
+            actor,
+            "restart",
+            Some(target),
+            &result,
+            serde_json::Value::Null,
+        )
+        .await?;
         Ok(RestartReport {
             target: target.clone(),
             outcome,
@@ -116,7 +153,12 @@ impl Engine {
 
     /// The last `lines` log lines of a target (capped by
     /// `limits.max_log_lines`). Audited.
-    pub async fn logs(&self, target: &TargetId, lines: usize, actor: &str) -> Result<Vec<String>, EngineError> {
+    pub async fn logs(
+        &self,
+        target: &TargetId,
+        lines: usize,
+        actor: &str,
+    ) -> Result<Vec<String>, EngineError> {
         let t = lock(&self.inner.fleet)
             .target(target)
             .cloned()
@@ -135,10 +177,19 @@ impl Engine {
                 }
                 ("ok".to_owned(), Ok(v))
             }
-            Err(e) => (format!("failed: {e}"), Err(EngineError::NotConfigured("log source"))),
+            Err(e) => (
+                format!("failed: {e}"),
+                Err(EngineError::NotConfigured("log source")),
+            ),
         };
-        self.audit(actor, "logs", Some(target), &result, serde_json::json!({"lines": n}))
-            .await?;
+        self.audit(
+            actor,
+            "logs",
+            Some(target),
+            &result,
+            serde_json::json!({"lines": n}),
+        )
+        .await?;
         out
     }
 }

@@ -85,7 +85,11 @@ pub(crate) fn initial(items: &[ChecklistItem]) -> Vec<ChecklistResult> {
 
 fn all_required_ok(results: &[ChecklistResult]) -> bool {
     results.iter().all(|r| {
-        !r.required || matches!(r.status, ChecklistStatus::Passed | ChecklistStatus::Overridden)
+        !r.required
+            || matches!(
+                r.status,
+                ChecklistStatus::Passed | ChecklistStatus::Overridden
+            )
     })
 }
 
@@ -113,7 +117,7 @@ impl Engine {
             }
         }
         let ready = all_required_ok(&lock(&inner.checklist));
-        let _ = inner.ready.send(ready);
+        let _ = inner.ready.send_replace(ready);
         tracing::info!(ready, "startup checklist finished");
     }
 
@@ -135,7 +139,11 @@ impl Engine {
 
     /// Lets a failed item through (audited). Only failed items can be
     /// overridden: `Conflict` otherwise, `NotFound` for unknown names.
-    pub async fn override_checklist(&self, name: &str, actor: &str) -> Result<ChecklistResult, EngineError> {
+    pub async fn override_checklist(
+        &self,
+        name: &str,
+        actor: &str,
+    ) -> Result<ChecklistResult, EngineError> {
         let result = {
             let mut list = lock(&self.inner.checklist);
             let r = list
@@ -152,7 +160,7 @@ impl Engine {
             r.clone()
         };
         let ready = all_required_ok(&lock(&self.inner.checklist));
-        let _ = self.inner.ready.send(ready);
+        let _ = self.inner.ready.send_replace(ready);
         self.audit(
             actor,
             "checklist_override",

@@ -96,13 +96,22 @@ impl EngineConfig {
         self.rules.validate()?;
         let l = &self.limits;
         if l.max_concurrency == 0 || l.max_concurrency > 100_000 {
-            return Err(ValidationError::new("limits.max_concurrency", "must be 1..=100000"));
+            return Err(ValidationError::new(
+                "limits.max_concurrency",
+                "must be 1..=100000",
+            ));
         }
         if l.batch_size == 0 || l.batch_size > 100_000 {
-            return Err(ValidationError::new("limits.batch_size", "must be 1..=100000"));
+            return Err(ValidationError::new(
+                "limits.batch_size",
+                "must be 1..=100000",
+            ));
         }
         if l.flush_interval.is_zero() {
-            return Err(ValidationError::new("limits.flush_interval", "must be greater than 0"));
+            return Err(ValidationError::new(
+                "limits.flush_interval",
+                "must be greater than 0",
+            ));
         }
         if l.buffer_capacity < l.batch_size {
             return Err(ValidationError::new(
@@ -111,22 +120,38 @@ impl EngineConfig {
             ));
         }
         if l.notify_attempts == 0 {
-            return Err(ValidationError::new("limits.notify_attempts", "must be at least 1"));
+            return Err(ValidationError::new(
+                "limits.notify_attempts",
+                "must be at least 1",
+            ));
         }
         if l.heal_timeout.is_zero() {
-            return Err(ValidationError::new("limits.heal_timeout", "must be greater than 0"));
+            return Err(ValidationError::new(
+                "limits.heal_timeout",
+                "must be greater than 0",
+            ));
         }
         if l.max_log_lines == 0 || l.max_log_lines > 10_000 {
-            return Err(ValidationError::new("limits.max_log_lines", "must be 1..=10000"));
+            return Err(ValidationError::new(
+                "limits.max_log_lines",
+                "must be 1..=10000",
+            ));
         }
         let j = &self.jobs;
-        for (name, d) in [("jobs.tick", j.tick), ("jobs.snapshot", j.snapshot), ("jobs.retention", j.retention)] {
+        for (name, d) in [
+            ("jobs.tick", j.tick),
+            ("jobs.snapshot", j.snapshot),
+            ("jobs.retention", j.retention),
+        ] {
             if d < Duration::from_secs(1) {
                 return Err(ValidationError::new(name, "must be at least 1s"));
             }
         }
         if self.retention.chunk == 0 {
-            return Err(ValidationError::new("retention.chunk", "must be at least 1"));
+            return Err(ValidationError::new(
+                "retention.chunk",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

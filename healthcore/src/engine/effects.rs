@@ -44,22 +44,28 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                 at,
             } => {
                 tracing::info!(target_id = %target, check = ?check.as_ref().map(|c| c.as_str()), from = %from.status, to = %to.status, cause = %to.cause, "status changed");
-                publish(inner, Event::StatusChanged {
-                    target,
-                    tenant,
-                    check,
-                    from: from.status,
-                    to: to.status,
-                    cause: to.cause,
-                    score,
-                    at,
-                });
+                publish(
+                    inner,
+                    Event::StatusChanged {
+                        target,
+                        tenant,
+                        check,
+                        from: from.status,
+                        to: to.status,
+                        cause: to.cause,
+                        score,
+                        at,
+                    },
+                );
             }
             Decision::Alert { tenant, change } => {
                 let (effect, event) = match change {
                     AlertChange::Created(a) => {
                         tracing::warn!(target_id = %a.target, kind = %a.kind, severity = a.severity.as_str(), suppressed = a.suppressed, "alert created");
-                        (Effect::InsertAlert(a.clone()), Some(Event::AlertCreated { tenant, alert: a }))
+                        (
+                            Effect::InsertAlert(a.clone()),
+                            Some(Event::AlertCreated { tenant, alert: a }),
+                        )
                     }
                     AlertChange::Acknowledged(a) => (
                         Effect::UpdateAlert(a.clone(), AlertStatus::Active),
@@ -72,14 +78,22 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                         } else {
                             AlertStatus::Active
                         };
-                        (Effect::UpdateAlert(a.clone(), expected), Some(Event::AlertResolved { tenant, alert: a }))
+                        (
+                            Effect::UpdateAlert(a.clone(), expected),
+                            Some(Event::AlertResolved { tenant, alert: a }),
+                        )
                     }
                     AlertChange::Escalated(a) => {
                         let expected = a.status;
-                        (Effect::UpdateAlert(a.clone(), expected), Some(Event::AlertEscalated { tenant, alert: a }))
+                        (
+                            Effect::UpdateAlert(a.clone(), expected),
+                            Some(Event::AlertEscalated { tenant, alert: a }),
+                        )
                     }
                     // bookkeeping changes: persist, no event
-                    AlertChange::Reminded(a) | AlertChange::Suppressed(a) | AlertChange::Released(a) => {
+                    AlertChange::Reminded(a)
+                    | AlertChange::Suppressed(a)
+                    | AlertChange::Released(a) => {
                         let expected = a.status;
                         (Effect::UpdateAlert(a, expected), None)
                     }
@@ -120,14 +134,22 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                 tracing::warn!(target_id = %target.id, action = %action, reason = %event.reason, "heal triggered");
                 EngineMetrics::add(&inner.metrics.heal_attempts, 1);
                 queue(inner, Effect::HealEvent(event.clone(), tenant.clone()));
-                publish(inner, Event::HealAttempted {
-                    tenant,
-                    event: event.clone(),
-                });
+                publish(
+                    inner,
+                    Event::HealAttempted {
+                        tenant,
+                        event: event.clone(),
+                    },
+                );
                 let me = inner.clone();
                 tokio::spawn(async move {
                     let outcome = match &me.healer {
-                        Some(h) => match tokio::time::timeout(me.config.limits.heal_timeout, h.heal(&target, &action)).await {
+                        Some(h) => match tokio::time::timeout(
+                            me.config.limits.heal_timeout,
+                            h.heal(&target, &action),
+                        )
+                        .await
+                        {
                             Ok(o) => o,
                             Err(_) => HealOutcome::Failed {
                                 error: "heal action timed out".into(),
@@ -154,27 +176,45 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                 change,
             } => {
                 tracing::info!(target_id = %target, check = %check, from = change.from.as_str(), to = change.to.as_str(), "breaker changed");
-                publish(inner, Event::BreakerChanged {
-                    target,
-                    tenant,
-                    check,
-                    from: change.from,
-                    to: change.to,
-                    at: change.at,
-                });
+                publish(
+                    inner,
+                    Event::BreakerChanged {
+                        target,
+                        tenant,
+                        check,
+                        from: change.from,
+                        to: change.to,
+                        at: change.at,
+                    },
+                );
             }
-            Decision::Lifecycle { target, tenant, change } => {
-                publish(inner, Event::LifecycleChanged {
-                    target,
-                    tenant,
-                    from: change.from,
-                    to: change.to,
-                    at: change.at,
-                });
+            Decision::Lifecycle {
+                target,
+                tenant,
+                change,
+            } => {
+                publish(
+                    inner,
+                    Event::LifecycleChanged {
+                        target,
+                        tenant,
+                        from: change.from,
+                        to: change.to,
+                        at: change.at,
+                    },
+                );
             }
-            Decision::LifecycleEvent { tenant, record } => queue(inner, Effect::Lifecycle(record, tenant)),
-            Decision::Window { target, tenant, window } => queue(inner, Effect::Window(target, tenant, window)),
-            Decision::Snapshot { tenant, snapshot } => queue(inner, Effect::Snapshot(snapshot, tenant)),
+            Decision::LifecycleEvent { tenant, record } => {
+                queue(inner, Effect::Lifecycle(record, tenant))
+            }
+            Decision::Window {
+                target,
+                tenant,
+                window,
+            } => queue(inner, Effect::Window(target, tenant, window)),
+            Decision::Snapshot { tenant, snapshot } => {
+                queue(inner, Effect::Snapshot(snapshot, tenant))
+            }
             #[allow(unreachable_patterns)]
             _ => {}
         }
@@ -249,6 +289,12 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
 pub(crate) async fn run(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Effect>) {
     let mut stop = inner.stop.subscribe();
     loop {
+        if *stop.borrow_and_update() {
+            while let Ok(e) = rx.try_recv() {
+                write(&inner, e).await;
+            }
+            return;
+        }
         let effect = tokio::select! {
             e = rx.recv() => match e {
                 Some(e) => e,
@@ -328,10 +374,22 @@ async fn apply(inner: &Inner, effect: &Effect) -> Result<(), StoreError> {
             Err(StoreError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         },
-        Effect::HealEvent(e, tenant) => store.put_heal_events(std::slice::from_ref(e), Some(tenant)).await,
-        Effect::Lifecycle(r, tenant) => store.put_lifecycle_events(std::slice::from_ref(r), Some(tenant)).await,
+        Effect::HealEvent(e, tenant) => {
+            store
+                .put_heal_events(std::slice::from_ref(e), Some(tenant))
+                .await
+        }
+        Effect::Lifecycle(r, tenant) => {
+            store
+                .put_lifecycle_events(std::slice::from_ref(r), Some(tenant))
+                .await
+        }
         Effect::Window(t, tenant, w) => store.put_status_window(t, Some(tenant), w).await,
-        Effect::Snapshot(s, tenant) => store.put_snapshots(std::slice::from_ref(s), Some(tenant)).await,
+        Effect::Snapshot(s, tenant) => {
+            store
+                .put_snapshots(std::slice::from_ref(s), Some(tenant))
+                .await
+        }
         Effect::Barrier(_) => Ok(()),
     }
 }

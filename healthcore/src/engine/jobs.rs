@@ -20,6 +20,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
     let mut stop = inner.stop.subscribe();
     loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
         tokio::select! {
             _ = tick.tick() => {
                 let now = inner.clock.now();

@@ -63,7 +63,7 @@ use crate::healer::{Healer, LogSource};
 use crate::lifecycle::{LifecycleReport, ReportOutcome};
 use crate::model::{CheckKey, CheckSpec, Observation, Status, Target, TargetId, TenantId};
 use crate::notify::Notifier;
-use crate::store::{AuditEntry, Store, StoreExt, StoredResult, TargetQuery, PageRequest};
+use crate::store::{AuditEntry, PageRequest, Store, StoreExt, StoredResult, TargetQuery};
 use crate::summary::{Overview, Summary};
 
 /// Builds an [`Engine`].
@@ -151,7 +151,8 @@ impl EngineBuilder {
     pub fn build(self) -> Result<Engine, EngineError> {
         self.config.validate()?;
         for (i, item) in self.checklist.iter().enumerate() {
-            item.validate().map_err(|e| e.within(&format!("checklist[{i}]")))?;
+            item.validate()
+                .map_err(|e| e.within(&format!("checklist[{i}]")))?;
         }
         let instance = self.instance.unwrap_or_else(random_instance_id);
         let (events, _) = broadcast::channel(4096);
@@ -185,6 +186,7 @@ impl EngineBuilder {
             schedule: self.schedule,
             instance,
             started: std::sync::atomic::AtomicBool::new(false),
+            seq: std::sync::atomic::AtomicU64::new(0),
         });
         Ok(Engine { inner })
     }
@@ -223,6 +225,7 @@ pub(crate) struct Inner {
     pub(crate) schedule: bool,
     pub(crate) instance: String,
     pub(crate) started: std::sync::atomic::AtomicBool,
+    pub(crate) seq: std::sync::atomic::AtomicU64,
 }
 
 /// Locks a std mutex, recovering from poisoning (the data is plain state
@@ -234,10 +237,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn random_instance_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.write_u32(std::process::id());
     format!("{:08x}", h.finish() as u32)
 }
@@ -337,8 +342,9 @@ impl Engine {
     /// the background tasks to finish.
     pub async fn shutdown(&self) {
         let inner = &self.inner;
-        let _ = inner.stop.send(true);
-        let checks: Vec<JoinHandle<()>> = lock(&inner.check_tasks).drain().map(|(_, h)| h).collect();
+        let _ = inner.stop.send_replace(true);
+        let checks: Vec<JoinHandle<()>> =
+            lock(&inner.check_tasks).drain().map(|(_, h)| h).collect();
         for h in checks {
             h.abort();
         }
@@ -391,7 +397,12 @@ impl Engine {
             let mut fleet = lock(&self.inner.fleet);
             let keys = fleet
                 .target_view(id, self.inner.clock.now())
-                .map(|v| v.checks.iter().map(|c| CheckKey::new(id.clone(), c.id.clone())).collect())
+                .map(|v| {
+                    v.checks
+                        .iter()
+                        .map(|c| CheckKey::new(id.clone(), c.id.clone()))
+                        .collect()
+                })
                 .unwrap_or_default();
             fleet.remove_target(id, self.inner.clock.now());
             keys
@@ -404,7 +415,11 @@ impl Engine {
 
     /// Adds or replaces a check on a target. The spec is validated, and so
     /// are its params by the checker of its kind.
-    pub async fn add_check(&self, target: &TargetId, spec: CheckSpec) -> Result<CheckKey, EngineError> {
+    pub async fn add_check(
+        &self,
+        target: &TargetId,
+        spec: CheckSpec,
+    ) -> Result<CheckKey, EngineError> {
         spec.validate()?;
         let heartbeat = spec.kind == crate::fleet::HEARTBEAT_KIND;
         if !heartbeat {
@@ -447,15 +462,26 @@ impl Engine {
     }
 
     /// Saves a heal policy (validated) and applies it.
-    pub async fn put_heal_policy(&self, policy: crate::heal::HealPolicy) -> Result<(), EngineError> {
+    pub async fn put_heal_policy(
+        &self,
+        policy: crate::heal::HealPolicy,
+    ) -> Result<(), EngineError> {
         policy.validate()?;
-        self.inner.store.put_heal_policy(&policy, self.inner.clock.now()).await?;
+        self.inner
+            .store
+            .put_heal_policy(&policy, self.inner.clock.now())
+            .await?;
         self.reload_policies().await
     }
 
     /// Deletes a heal policy.
     pub async fn delete_heal_policy(&self, id: &str) -> Result<(), EngineError> {
-        if !self.inner.store.delete_doc(crate::store::doc_kind::HEAL_POLICY, id).await? {
+        if !self
+            .inner
+            .store
+            .delete_doc(crate::store::doc_kind::HEAL_POLICY, id)
+            .await?
+        {
             return Err(EngineError::not_found("heal policy", id));
         }
         self.reload_policies().await
@@ -468,7 +494,11 @@ impl Engine {
     }
 
     /// Saves a maintenance window (validated) and applies it.
-    pub async fn put_maintenance(&self, window: crate::maintenance::MaintenanceWindow, tenant: Option<&TenantId>) -> Result<(), EngineError> {
+    pub async fn put_maintenance(
+        &self,
+        window: crate::maintenance::MaintenanceWindow,
+        tenant: Option<&TenantId>,
+    ) -> Result<(), EngineError> {
         window.validate()?;
         self.inner
             .store
@@ -479,7 +509,12 @@ impl Engine {
 
     /// Deletes a maintenance window.
     pub async fn delete_maintenance(&self, id: &str) -> Result<(), EngineError> {
-        if !self.inner.store.delete_doc(crate::store::doc_kind::MAINTENANCE, id).await? {
+        if !self
+            .inner
+            .store
+            .delete_doc(crate::store::doc_kind::MAINTENANCE, id)
+            .await?
+        {
             return Err(EngineError::not_found("maintenance window", id));
         }
         self.reload_maintenance().await
@@ -492,8 +527,15 @@ impl Engine {
     }
 
     /// Saves an alert channel config and applies it.
-    pub async fn put_alert_channel(&self, config: crate::store::AlertChannelConfig) -> Result<(), EngineError> {
-        let id = config.target.as_ref().map(|t| t.to_string()).unwrap_or_else(|| "default".into());
+    pub async fn put_alert_channel(
+        &self,
+        config: crate::store::AlertChannelConfig,
+    ) -> Result<(), EngineError> {
+        let id = config
+            .target
+            .as_ref()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "default".into());
         self.inner
             .store
             .put_doc(&crate::store::Doc {
@@ -523,7 +565,11 @@ impl Engine {
     }
 
     /// Ingests a passive report for a target.
-    pub fn report(&self, target: &TargetId, report: &LifecycleReport) -> Result<ReportOutcome, EngineError> {
+    pub fn report(
+        &self,
+        target: &TargetId,
+        report: &LifecycleReport,
+    ) -> Result<ReportOutcome, EngineError> {
         let now = self.inner.clock.now();
         let mut out = Vec::new();
         let outcome = lock(&self.inner.fleet).report(target, report, now, &mut out)?;
@@ -533,8 +579,9 @@ impl Engine {
 
     /// The target with this (normalised) MAC address, for 001's reports.
     pub async fn target_by_mac(&self, mac: &str) -> Result<Target, EngineError> {
-        let norm = crate::model::normalize_mac(mac)
-            .ok_or_else(|| crate::error::ValidationError::new("mac_address", "not a valid MAC address"))?;
+        let norm = crate::model::normalize_mac(mac).ok_or_else(|| {
+            crate::error::ValidationError::new("mac_address", "not a valid MAC address")
+        })?;
         let page = self
             .inner
             .store
@@ -576,7 +623,9 @@ impl Engine {
     /// Acknowledges an active alert.
     pub async fn acknowledge(&self, alert_id: &str, by: &str) -> Result<Alert, EngineError> {
         if by.trim().is_empty() || by.len() > 100 {
-            return Err(crate::error::ValidationError::new("by", "must be 1..=100 characters").into());
+            return Err(
+                crate::error::ValidationError::new("by", "must be 1..=100 characters").into(),
+            );
         }
         let now = self.inner.clock.now();
         let mut out = Vec::new();
@@ -594,9 +643,9 @@ impl Engine {
                         a.status.as_str()
                     ))),
                     None => Err(match e {
-                        crate::fleet::FleetError::Alert(crate::alert::AlertError::NotFound { .. }) => {
-                            EngineError::not_found("alert", alert_id)
-                        }
+                        crate::fleet::FleetError::Alert(crate::alert::AlertError::NotFound {
+                            ..
+                        }) => EngineError::not_found("alert", alert_id),
                         other => other.into(),
                     }),
                 }
@@ -615,7 +664,10 @@ impl Engine {
                 Ok(a)
             }
             Err(_) => match self.inner.store.get_alert(alert_id).await? {
-                Some(a) => Err(EngineError::Conflict(format!("alert {alert_id} is already {}", a.status.as_str()))),
+                Some(a) => Err(EngineError::Conflict(format!(
+                    "alert {alert_id} is already {}",
+                    a.status.as_str()
+                ))),
                 None => Err(EngineError::not_found("alert", alert_id)),
             },
         }
@@ -627,8 +679,14 @@ impl Engine {
         let mut out = Vec::new();
         lock(&self.inner.fleet).reset_heal(target, now, &mut out)?;
         effects::dispatch(&self.inner, out);
-        self.audit(actor, "heal_reset", Some(target), "ok", serde_json::json!({"reason": "Manual reset"}))
-            .await
+        self.audit(
+            actor,
+            "heal_reset",
+            Some(target),
+            "ok",
+            serde_json::json!({"reason": "Manual reset"}),
+        )
+        .await
     }
 
     pub(crate) async fn audit(
@@ -642,7 +700,14 @@ impl Engine {
         let now = self.inner.clock.now();
         let tenant = target.map(|t| lock(&self.inner.fleet).tenant_of(t));
         let entry = AuditEntry {
-            id: format!("audit-{}-{}", self.inner.instance, now.timestamp_nanos_opt().unwrap_or(0)),
+            id: format!(
+                "audit-{}-{}-{}",
+                self.inner.instance,
+                now.timestamp_micros(),
+                self.inner
+                    .seq
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
             at: now,
             actor: actor.to_owned(),
             action: action.to_owned(),
@@ -700,7 +765,11 @@ impl Engine {
     /// Targets whose install is past the timeout.
     pub fn stalled(&self) -> Vec<Target> {
         let now = self.inner.clock.now();
-        lock(&self.inner.fleet).stalled(now).into_iter().cloned().collect()
+        lock(&self.inner.fleet)
+            .stalled(now)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     /// Counters.

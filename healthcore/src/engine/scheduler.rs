@@ -47,7 +47,11 @@ impl Jitter {
 pub(crate) fn spawn_check(inner: &Arc<Inner>, key: CheckKey, spec: CheckSpec) {
     let me = inner.clone();
     let k = key.clone();
-    let handle = tokio::spawn(async move { run_loop(me, k, Arc::new(spec)).await });
+    // the first run is due from now (spread over the interval so a fleet
+    // does not start at once), whenever the task first gets to run
+    let mut jitter = Jitter::new(&key);
+    let first = Instant::now() + jitter.up_to(spec.interval);
+    let handle = tokio::spawn(async move { run_loop(me, k, Arc::new(spec), jitter, first).await });
     if let Some(old) = lock(&inner.check_tasks).insert(key, handle) {
         old.abort();
     }
@@ -60,16 +64,26 @@ pub(crate) fn stop_check(inner: &Arc<Inner>, key: &CheckKey) {
 }
 
 pub(crate) fn run_lock(inner: &Inner, key: &CheckKey) -> Arc<tokio::sync::Mutex<()>> {
-    lock(&inner.run_locks).entry(key.clone()).or_default().clone()
+    lock(&inner.run_locks)
+        .entry(key.clone())
+        .or_default()
+        .clone()
 }
 
-async fn run_loop(inner: Arc<Inner>, key: CheckKey, spec: Arc<CheckSpec>) {
-    let mut jitter = Jitter::new(&key);
+async fn run_loop(
+    inner: Arc<Inner>,
+    key: CheckKey,
+    spec: Arc<CheckSpec>,
+    mut jitter: Jitter,
+    first: Instant,
+) {
     let mut stop = inner.stop.subscribe();
-    // spread first runs over the interval so a fleet does not start at once
-    let mut next = Instant::now() + jitter.up_to(spec.interval);
+    let mut next = first;
     let run_lock = run_lock(&inner, &key);
     loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
             _ = stop.changed() => return,
@@ -78,7 +92,9 @@ async fn run_loop(inner: Arc<Inner>, key: CheckKey, spec: Arc<CheckSpec>) {
             return;
         }
         let late = Instant::now().saturating_duration_since(next);
-        inner.metrics.record_lateness(late.as_micros().min(u128::from(u64::MAX)) as u64);
+        inner
+            .metrics
+            .record_lateness(late.as_micros().min(u128::from(u64::MAX)) as u64);
         {
             let _running = run_lock.lock().await;
             let Ok(permit) = inner.semaphore.clone().acquire_owned().await else {
@@ -133,7 +149,10 @@ pub(crate) async fn probe(inner: &Inner, spec: &Arc<CheckSpec>, diagnose: bool) 
             abort.abort();
             EngineMetrics::add(&inner.metrics.timeouts, 1);
             Observation::new(inner.clock.now(), Outcome::Unreachable)
-                .with_message(format!("timed out after {}", humantime::format_duration(spec.timeout)))
+                .with_message(format!(
+                    "timed out after {}",
+                    humantime::format_duration(spec.timeout)
+                ))
                 .with_latency(started.elapsed())
         }
     };
@@ -145,7 +164,11 @@ pub(crate) async fn probe(inner: &Inner, spec: &Arc<CheckSpec>, diagnose: bool) 
 }
 
 /// Feeds one observation through the fleet and queues its result.
-pub(crate) fn ingest(inner: &Arc<Inner>, key: &CheckKey, obs: Observation) -> Result<Status, EngineError> {
+pub(crate) fn ingest(
+    inner: &Arc<Inner>,
+    key: &CheckKey,
+    obs: Observation,
+) -> Result<Status, EngineError> {
     let mut out = Vec::new();
     let status = lock(&inner.fleet).observe(key, &obs, &mut out)?;
     EngineMetrics::add(&inner.metrics.checks, 1);
@@ -161,7 +184,11 @@ pub(crate) fn ingest(inner: &Arc<Inner>, key: &CheckKey, obs: Observation) -> Re
             buf.pop_front();
             EngineMetrics::add(&inner.metrics.results_dropped, 1);
         }
-        buf.push_back(StoredResult { key: key.clone(), observation: obs, status });
+        buf.push_back(StoredResult {
+            key: key.clone(),
+            observation: obs,
+            status,
+        });
         buf.len() >= inner.config.limits.batch_size
     };
     if full {

@@ -17,7 +17,9 @@ use crate::store::{AlertQuery, PageRequest};
 use crate::testkit::fakes::*;
 
 fn start() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).single().expect("valid")
+    Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0)
+        .single()
+        .expect("valid")
 }
 
 fn tid(s: &str) -> TargetId {
@@ -39,7 +41,11 @@ struct Rig {
     ext: Arc<RecordingNotifier>,
 }
 
-fn rig_with(store: Arc<InMemoryStore>, cfg: EngineConfig, f: impl FnOnce(EngineBuilder) -> EngineBuilder) -> Rig {
+fn rig_with(
+    store: Arc<InMemoryStore>,
+    cfg: EngineConfig,
+    f: impl FnOnce(EngineBuilder) -> EngineBuilder,
+) -> Rig {
     let checker = ScriptedChecker::new("fake");
     let healer = FlakyHealer::new();
     let dash = RecordingNotifier::new("log", Audience::Dashboard);
@@ -53,11 +59,22 @@ fn rig_with(store: Arc<InMemoryStore>, cfg: EngineConfig, f: impl FnOnce(EngineB
         .log_source(Arc::new(FixedLogs))
         .config(cfg);
     let engine = f(b).build().expect("build");
-    Rig { engine, store, checker, healer, dash, ext }
+    Rig {
+        engine,
+        store,
+        checker,
+        healer,
+        dash,
+        ext,
+    }
 }
 
 fn rig() -> Rig {
-    rig_with(Arc::new(InMemoryStore::new()), EngineConfig::default(), |b| b)
+    rig_with(
+        Arc::new(InMemoryStore::new()),
+        EngineConfig::default(),
+        |b| b,
+    )
 }
 
 async fn settle() {
@@ -67,24 +84,54 @@ async fn settle() {
     }
 }
 
+/// Moves paused time forward in steps of at most a second, letting every
+/// task run at each step (as real time would).
 async fn advance(d: Duration) {
-    tokio::time::advance(d).await;
-    settle().await;
+    let mut left = d;
+    while !left.is_zero() {
+        let step = left.min(Duration::from_secs(1));
+        tokio::time::advance(step).await;
+        settle().await;
+        left -= step;
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn thresholds_end_to_end_alert_and_notify() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("web"), "web")).await.expect("target");
-    r.checker.outcomes("s", [Outcome::Pass, Outcome::Fail, Outcome::Fail, Outcome::Fail]);
-    r.engine.add_check(&tid("web"), spec("s", 60, 10)).await.expect("check");
+    r.engine
+        .add_target(Target::new(tid("web"), "web"))
+        .await
+        .expect("target");
+    r.checker.outcomes(
+        "s",
+        [Outcome::Pass, Outcome::Fail, Outcome::Fail, Outcome::Fail],
+    );
+    r.engine
+        .add_check(&tid("web"), spec("s", 60, 10))
+        .await
+        .expect("check");
     let mut events = r.engine.subscribe();
     // first run is spread within the first interval; then every 60 s
     advance(Duration::from_secs(60)).await;
-    assert_eq!(r.engine.target_view(&tid("web")).expect("view").health.status, Status::Healthy);
+    assert_eq!(
+        r.engine
+            .target_view(&tid("web"))
+            .expect("view")
+            .health
+            .status,
+        Status::Healthy
+    );
     advance(Duration::from_secs(60)).await;
-    assert_eq!(r.engine.target_view(&tid("web")).expect("view").health.status, Status::Degraded);
+    assert_eq!(
+        r.engine
+            .target_view(&tid("web"))
+            .expect("view")
+            .health
+            .status,
+        Status::Degraded
+    );
     advance(Duration::from_secs(60)).await;
     advance(Duration::from_secs(60)).await;
     let view = r.engine.target_view(&tid("web")).expect("view");
@@ -92,11 +139,24 @@ async fn thresholds_end_to_end_alert_and_notify() {
     assert_eq!(view.alerts.len(), 1);
     assert_eq!(view.alerts[0].kind, AlertKind::Down);
     r.engine.flush().await;
-    let stored = r.store.list_alerts(&AlertQuery::default()).await.expect("alerts");
+    let stored = r
+        .store
+        .list_alerts(&AlertQuery::default())
+        .await
+        .expect("alerts");
     assert_eq!(stored.total, 1);
     settle().await;
-    assert!(r.dash.sent().iter().any(|n| n.alert.kind == AlertKind::Down), "dashboard notified on firing");
-    assert!(r.ext.sent().is_empty(), "external channels wait for escalation");
+    assert!(
+        r.dash
+            .sent()
+            .iter()
+            .any(|n| n.alert.kind == AlertKind::Down),
+        "dashboard notified on firing"
+    );
+    assert!(
+        r.ext.sent().is_empty(),
+        "external channels wait for escalation"
+    );
     let mut names = Vec::new();
     while let Ok(e) = events.try_recv() {
         names.push(e.name());
@@ -112,24 +172,49 @@ async fn thresholds_end_to_end_alert_and_notify() {
 async fn escalation_after_delay_goes_external_and_ack_stops_it() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("db"), "db")).await.expect("target");
+    r.engine
+        .add_target(Target::new(tid("db"), "db"))
+        .await
+        .expect("target");
     r.checker.outcomes("s", [Outcome::Fail]);
-    r.engine.add_check(&tid("db"), spec("s", 30, 5)).await.expect("check");
+    r.engine
+        .add_check(&tid("db"), spec("s", 30, 5))
+        .await
+        .expect("check");
     advance(Duration::from_secs(150)).await;
-    assert_eq!(r.engine.target_view(&tid("db")).expect("view").health.status, Status::Down);
+    assert_eq!(
+        r.engine
+            .target_view(&tid("db"))
+            .expect("view")
+            .health
+            .status,
+        Status::Down
+    );
     assert!(r.ext.sent().is_empty());
     // ticks run every 60 s; escalation delay is 300 s
     advance(Duration::from_secs(420)).await;
     settle().await;
     let ext = r.ext.sent();
-    assert!(ext.iter().any(|n| n.kind == crate::alert::NotificationKind::Escalation), "{ext:?}");
-    let alert_id = r.engine.target_view(&tid("db")).expect("v").alerts[0].id.clone();
+    assert!(
+        ext.iter()
+            .any(|n| n.kind == crate::alert::NotificationKind::Escalation),
+        "{ext:?}"
+    );
+    let alert_id = r.engine.target_view(&tid("db")).expect("v").alerts[0]
+        .id
+        .clone();
     let acked = r.engine.acknowledge(&alert_id, "alice").await.expect("ack");
     assert_eq!(acked.status, AlertStatus::Acknowledged);
     assert_eq!(acked.acknowledged_by.as_deref(), Some("alice"));
     // a second ack is a conflict; an unknown id is not found
-    assert!(matches!(r.engine.acknowledge(&alert_id, "bob").await, Err(EngineError::Conflict(_))));
-    assert!(matches!(r.engine.acknowledge("nope", "bob").await, Err(EngineError::NotFound { .. })));
+    assert!(matches!(
+        r.engine.acknowledge(&alert_id, "bob").await,
+        Err(EngineError::Conflict(_))
+    ));
+    assert!(matches!(
+        r.engine.acknowledge("nope", "bob").await,
+        Err(EngineError::NotFound { .. })
+    ));
     r.engine.shutdown().await;
 }
 
@@ -137,9 +222,17 @@ async fn escalation_after_delay_goes_external_and_ack_stops_it() {
 async fn a_check_never_overlaps_itself() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("a"), "a")).await.expect("target");
-    r.checker.script("slow", [Step::Sleep(Duration::from_secs(9))]);
-    let key = r.engine.add_check(&tid("a"), spec("slow", 10, 9)).await.expect("check");
+    r.engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
+    r.checker
+        .script("slow", [Step::Sleep(Duration::from_secs(9))]);
+    let key = r
+        .engine
+        .add_check(&tid("a"), spec("slow", 10, 9))
+        .await
+        .expect("check");
     advance(Duration::from_secs(5)).await;
     // a recheck while the scheduled run may be in flight waits its turn
     let e2 = r.engine.clone();
@@ -160,11 +253,18 @@ async fn concurrency_bound_is_respected() {
     cfg.limits.max_concurrency = 3;
     let r = rig_with(Arc::new(InMemoryStore::new()), cfg, |b| b);
     r.engine.start().await.expect("start");
-    r.checker.script("slow", [Step::Sleep(Duration::from_secs(20))]);
+    r.checker
+        .script("slow", [Step::Sleep(Duration::from_secs(20))]);
     for i in 0..12 {
         let id = tid(&format!("t{i}"));
-        r.engine.add_target(Target::new(id.clone(), "t")).await.expect("target");
-        r.engine.add_check(&id, spec("slow", 60, 30)).await.expect("check");
+        r.engine
+            .add_target(Target::new(id.clone(), "t"))
+            .await
+            .expect("target");
+        r.engine
+            .add_check(&id, spec("slow", 60, 30))
+            .await
+            .expect("check");
     }
     for _ in 0..60 {
         advance(Duration::from_secs(5)).await;
@@ -178,12 +278,28 @@ async fn concurrency_bound_is_respected() {
 async fn timeout_is_enforced_and_panics_are_isolated() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("a"), "a")).await.expect("target");
-    r.engine.add_target(Target::new(tid("b"), "b")).await.expect("target");
-    r.checker.script("hang", [Step::Sleep(Duration::from_secs(3600))]);
-    r.checker.script("boom", [Step::Panic, Step::Outcome(Outcome::Pass)]);
-    let hang = r.engine.add_check(&tid("a"), spec("hang", 20, 2)).await.expect("check");
-    let boom = r.engine.add_check(&tid("b"), spec("boom", 20, 2)).await.expect("check");
+    r.engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
+    r.engine
+        .add_target(Target::new(tid("b"), "b"))
+        .await
+        .expect("target");
+    r.checker
+        .script("hang", [Step::Sleep(Duration::from_secs(3600))]);
+    r.checker
+        .script("boom", [Step::Panic, Step::Outcome(Outcome::Pass)]);
+    let hang = r
+        .engine
+        .add_check(&tid("a"), spec("hang", 20, 2))
+        .await
+        .expect("check");
+    let boom = r
+        .engine
+        .add_check(&tid("b"), spec("boom", 20, 2))
+        .await
+        .expect("check");
     let (_, obs) = r.engine.recheck(&hang, "t").await.expect("recheck");
     assert_eq!(obs.outcome, Outcome::Unreachable);
     assert!(obs.message.as_deref().unwrap_or("").contains("timed out"));
@@ -210,8 +326,14 @@ async fn store_outage_is_buffered_then_drained() {
         .build()
         .expect("build");
     engine.start().await.expect("start");
-    engine.add_target(Target::new(tid("a"), "a")).await.expect("target");
-    let key = engine.add_check(&tid("a"), spec("s", 5, 2)).await.expect("check");
+    engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
+    let key = engine
+        .add_check(&tid("a"), spec("s", 5, 2))
+        .await
+        .expect("check");
     switch.set_down(true);
     for _ in 0..24 {
         advance(Duration::from_secs(5)).await;
@@ -220,7 +342,10 @@ async fn store_outage_is_buffered_then_drained() {
     let ran = checker.calls();
     assert!(ran >= 20, "monitoring goes on during the outage ({ran})");
     assert!(engine.metrics().store_errors > 0);
-    assert_eq!(engine.target_view(&key.target).expect("v").health.status, Status::Healthy);
+    assert_eq!(
+        engine.target_view(&key.target).expect("v").health.status,
+        Status::Healthy
+    );
     switch.set_down(false);
     for _ in 0..20 {
         advance(Duration::from_secs(1)).await;
@@ -228,7 +353,11 @@ async fn store_outage_is_buffered_then_drained() {
     engine.flush().await;
     let after = mem.result_count();
     assert_eq!(engine.metrics().results_dropped, 0);
-    assert_eq!(after, engine.metrics().checks as usize, "nothing lost: {during} -> {after}");
+    assert_eq!(
+        after,
+        engine.metrics().checks as usize,
+        "nothing lost: {during} -> {after}"
+    );
     engine.shutdown().await;
 }
 
@@ -237,9 +366,16 @@ async fn restart_restores_state_and_does_not_refire_alerts() {
     let store = Arc::new(InMemoryStore::new());
     let r = rig_with(store.clone(), EngineConfig::default(), |b| b);
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("a"), "a")).await.expect("target");
+    r.engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
     r.checker.outcomes("s", [Outcome::Fail]);
-    let key = r.engine.add_check(&tid("a"), spec("s", 10, 5)).await.expect("check");
+    let key = r
+        .engine
+        .add_check(&tid("a"), spec("s", 10, 5))
+        .await
+        .expect("check");
     for _ in 0..5 {
         r.engine.recheck(&key, "t").await.expect("recheck");
     }
@@ -253,13 +389,22 @@ async fn restart_restores_state_and_does_not_refire_alerts() {
     r2.engine.start().await.expect("start again");
     let after = r2.engine.target_view(&tid("a")).expect("restored");
     assert_eq!(after.health.status, Status::Down);
-    assert_eq!(after.checks[0].state.consecutive_failures, before.checks[0].state.consecutive_failures);
+    assert_eq!(
+        after.checks[0].state.consecutive_failures,
+        before.checks[0].state.consecutive_failures
+    );
     assert_eq!(after.alerts.len(), 1);
     r2.engine.recheck(&key, "t").await.expect("recheck");
     r2.engine.flush().await;
-    let alerts = store.list_alerts(&AlertQuery::default()).await.expect("alerts");
+    let alerts = store
+        .list_alerts(&AlertQuery::default())
+        .await
+        .expect("alerts");
     assert_eq!(alerts.total, 1, "the open alert is not fired again");
-    assert!(r2.dash.sent().is_empty(), "no duplicate notification after restart");
+    assert!(
+        r2.dash.sent().is_empty(),
+        "no duplicate notification after restart"
+    );
     r2.engine.shutdown().await;
 }
 
@@ -267,7 +412,10 @@ async fn restart_restores_state_and_does_not_refire_alerts() {
 async fn heal_runs_and_is_gated_by_the_breaker() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("vps"), "vps")).await.expect("target");
+    r.engine
+        .add_target(Target::new(tid("vps"), "vps"))
+        .await
+        .expect("target");
     let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
     p.trigger_after_failures = 1;
     p.cooldown = Duration::from_secs(1);
@@ -275,7 +423,11 @@ async fn heal_runs_and_is_gated_by_the_breaker() {
     r.engine.put_heal_policy(p).await.expect("policy");
     r.checker.outcomes("s", [Outcome::Fail]);
     r.healer.results([false]);
-    let key = r.engine.add_check(&tid("vps"), spec("s", 10, 5)).await.expect("check");
+    let key = r
+        .engine
+        .add_check(&tid("vps"), spec("s", 10, 5))
+        .await
+        .expect("check");
     for _ in 0..6 {
         r.engine.recheck(&key, "t").await.expect("recheck");
         advance(Duration::from_secs(2)).await;
@@ -283,13 +435,33 @@ async fn heal_runs_and_is_gated_by_the_breaker() {
     // breaker (3 failures) trips after the third failed restart
     let calls = r.healer.calls();
     assert_eq!(calls.len(), 3, "{calls:?}");
-    assert!(calls.iter().all(|(t, a)| t == "vps" && *a == HealAction::Restart));
+    assert!(
+        calls
+            .iter()
+            .all(|(t, a)| t == "vps" && *a == HealAction::Restart)
+    );
     let view = r.engine.target_view(&tid("vps")).expect("v");
     assert_eq!(view.checks[0].breaker, crate::breaker::BreakerState::Open);
     r.engine.flush().await;
-    let events = r.store.heal_events(&tid("vps"), PageRequest::default()).await.expect("events");
-    assert!(events.items.iter().any(|e| e.reason.contains("breaker") || e.result == crate::heal::HealResult::Skipped));
-    assert!(events.items.iter().filter(|e| e.result == crate::heal::HealResult::Failed).count() == 3);
+    let events = r
+        .store
+        .heal_events(&tid("vps"), PageRequest::default())
+        .await
+        .expect("events");
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.reason.contains("breaker") || e.result == crate::heal::HealResult::Skipped)
+    );
+    assert!(
+        events
+            .items
+            .iter()
+            .filter(|e| e.result == crate::heal::HealResult::Failed)
+            .count()
+            == 3
+    );
     r.engine.shutdown().await;
 }
 
@@ -297,12 +469,19 @@ async fn heal_runs_and_is_gated_by_the_breaker() {
 async fn unreachable_targets_are_not_healed() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("vps"), "vps")).await.expect("target");
+    r.engine
+        .add_target(Target::new(tid("vps"), "vps"))
+        .await
+        .expect("target");
     let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
     p.trigger_after_failures = 1;
     r.engine.put_heal_policy(p).await.expect("policy");
     r.checker.outcomes("s", [Outcome::Unreachable]);
-    let key = r.engine.add_check(&tid("vps"), spec("s", 10, 5)).await.expect("check");
+    let key = r
+        .engine
+        .add_check(&tid("vps"), spec("s", 10, 5))
+        .await
+        .expect("check");
     for _ in 0..4 {
         r.engine.recheck(&key, "t").await.expect("recheck");
     }
@@ -313,13 +492,29 @@ async fn unreachable_targets_are_not_healed() {
 
 #[tokio::test(start_paused = true)]
 async fn checklist_gates_ready_and_override_is_audited() {
-    let r = rig_with(Arc::new(InMemoryStore::new()), EngineConfig::default(), |b| {
-        b.checklist(vec![
-            ChecklistItem { name: "database".into(), check: spec("ok", 10, 5), required: true },
-            ChecklistItem { name: "models".into(), check: spec("bad", 10, 5), required: true },
-            ChecklistItem { name: "extras".into(), check: spec("bad", 10, 5), required: false },
-        ])
-    });
+    let r = rig_with(
+        Arc::new(InMemoryStore::new()),
+        EngineConfig::default(),
+        |b| {
+            b.checklist(vec![
+                ChecklistItem {
+                    name: "database".into(),
+                    check: spec("ok", 10, 5),
+                    required: true,
+                },
+                ChecklistItem {
+                    name: "models".into(),
+                    check: spec("bad", 10, 5),
+                    required: true,
+                },
+                ChecklistItem {
+                    name: "extras".into(),
+                    check: spec("bad", 10, 5),
+                    required: false,
+                },
+            ])
+        },
+    );
     r.checker.outcomes("bad", [Outcome::Fail]);
     assert!(!r.engine.is_ready());
     r.engine.start().await.expect("start");
@@ -328,12 +523,25 @@ async fn checklist_gates_ready_and_override_is_audited() {
     assert_eq!(list[0].status, ChecklistStatus::Passed);
     assert_eq!(list[1].status, ChecklistStatus::Failed);
     assert!(!r.engine.is_ready());
-    assert!(matches!(r.engine.override_checklist("database", "admin").await, Err(EngineError::Conflict(_))));
-    assert!(matches!(r.engine.override_checklist("nope", "admin").await, Err(EngineError::NotFound { .. })));
-    r.engine.override_checklist("models", "admin").await.expect("override");
+    assert!(matches!(
+        r.engine.override_checklist("database", "admin").await,
+        Err(EngineError::Conflict(_))
+    ));
+    assert!(matches!(
+        r.engine.override_checklist("nope", "admin").await,
+        Err(EngineError::NotFound { .. })
+    ));
+    r.engine
+        .override_checklist("models", "admin")
+        .await
+        .expect("override");
     assert!(r.engine.is_ready());
     r.engine.wait_ready().await;
-    let audit = r.store.audit_log(None, Some("checklist_override"), PageRequest::default()).await.expect("audit");
+    let audit = r
+        .store
+        .audit_log(None, Some("checklist_override"), PageRequest::default())
+        .await
+        .expect("audit");
     assert_eq!(audit.total, 1);
     assert_eq!(audit.items[0].actor, "admin");
     r.engine.shutdown().await;
@@ -343,24 +551,54 @@ async fn checklist_gates_ready_and_override_is_audited() {
 async fn quick_actions_are_audited() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("svc"), "svc")).await.expect("target");
-    let key = r.engine.add_check(&tid("svc"), spec("s", 10, 5)).await.expect("check");
+    r.engine
+        .add_target(Target::new(tid("svc"), "svc"))
+        .await
+        .expect("target");
+    let key = r
+        .engine
+        .add_check(&tid("svc"), spec("s", 10, 5))
+        .await
+        .expect("check");
     r.engine.recheck(&key, "ann").await.expect("recheck");
-    let d = r.engine.diagnose(&tid("svc"), "ann").await.expect("diagnose");
+    let d = r
+        .engine
+        .diagnose(&tid("svc"), "ann")
+        .await
+        .expect("diagnose");
     assert_eq!(d.checks.len(), 1);
     let refused = r.engine.restart(&tid("svc"), None, "ann").await;
-    assert!(matches!(refused, Err(EngineError::ConfirmationRequired { .. })));
-    assert!(r.healer.calls().is_empty(), "unconfirmed restart does nothing");
-    let done = r.engine.restart(&tid("svc"), Some("svc"), "ann").await.expect("restart");
+    assert!(matches!(
+        refused,
+        Err(EngineError::ConfirmationRequired { .. })
+    ));
+    assert!(
+        r.healer.calls().is_empty(),
+        "unconfirmed restart does nothing"
+    );
+    let done = r
+        .engine
+        .restart(&tid("svc"), Some("svc"), "ann")
+        .await
+        .expect("restart");
     assert!(done.outcome.is_success());
     let logs = r.engine.logs(&tid("svc"), 5000, "ann").await.expect("logs");
     assert_eq!(logs.len(), 1000, "capped");
-    let audit = r.store.audit_log(Some(&tid("svc")), None, PageRequest::default()).await.expect("audit");
+    let audit = r
+        .store
+        .audit_log(Some(&tid("svc")), None, PageRequest::default())
+        .await
+        .expect("audit");
     let actions: Vec<&str> = audit.items.iter().map(|a| a.action.as_str()).collect();
     for a in ["recheck", "diagnose", "restart", "logs"] {
         assert!(actions.contains(&a), "{a} audited: {actions:?}");
     }
-    assert!(audit.items.iter().any(|a| a.action == "restart" && a.result.starts_with("refused")));
+    assert!(
+        audit
+            .items
+            .iter()
+            .any(|a| a.action == "restart" && a.result.starts_with("refused"))
+    );
     r.engine.shutdown().await;
 }
 
@@ -371,24 +609,50 @@ async fn passive_reports_staleness_and_auto_resolve() {
     let mut node = Target::new(tid("node1"), "node1");
     node.kind = "node".into();
     r.engine.add_target(node).await.expect("target");
-    assert_eq!(r.engine.target_view(&tid("node1")).expect("v").health.status, Status::Unknown);
+    assert_eq!(
+        r.engine
+            .target_view(&tid("node1"))
+            .expect("v")
+            .health
+            .status,
+        Status::Unknown
+    );
     let hb = LifecycleReport::new(crate::lifecycle::LifecycleEventType::Heartbeat);
     r.engine.report(&tid("node1"), &hb).expect("report");
-    assert_eq!(r.engine.target_view(&tid("node1")).expect("v").health.status, Status::Healthy);
+    assert_eq!(
+        r.engine
+            .target_view(&tid("node1"))
+            .expect("v")
+            .health
+            .status,
+        Status::Healthy
+    );
     advance(Duration::from_secs(20 * 60)).await;
     let v = r.engine.target_view(&tid("node1")).expect("v");
-    assert_eq!((v.health.status, v.health.cause), (Status::Degraded, crate::model::Cause::Stale));
+    assert_eq!(
+        (v.health.status, v.health.cause),
+        (Status::Degraded, crate::model::Cause::Stale)
+    );
     assert!(v.alerts.iter().any(|a| a.kind == AlertKind::Stale));
     advance(Duration::from_secs(50 * 60)).await;
     let v = r.engine.target_view(&tid("node1")).expect("v");
     assert_eq!(v.health.cause, crate::model::Cause::Offline);
-    assert!(v.alerts.iter().all(|a| a.kind != AlertKind::Stale), "offline resolves stale");
+    assert!(
+        v.alerts.iter().all(|a| a.kind != AlertKind::Stale),
+        "offline resolves stale"
+    );
     r.engine.report(&tid("node1"), &hb).expect("report");
     let v = r.engine.target_view(&tid("node1")).expect("v");
     assert_eq!(v.health.status, Status::Healthy);
-    assert!(v.alerts.iter().all(|a| a.kind != AlertKind::Offline), "healthy resolves offline");
+    assert!(
+        v.alerts.iter().all(|a| a.kind != AlertKind::Offline),
+        "healthy resolves offline"
+    );
     // unknown target: not found, nothing created
-    assert!(matches!(r.engine.report(&tid("ghost"), &hb), Err(EngineError::NotFound { .. })));
+    assert!(matches!(
+        r.engine.report(&tid("ghost"), &hb),
+        Err(EngineError::NotFound { .. })
+    ));
     assert!(r.engine.target_view(&tid("ghost")).is_none());
     r.engine.shutdown().await;
 }
@@ -397,7 +661,10 @@ async fn passive_reports_staleness_and_auto_resolve() {
 async fn invalid_specs_are_refused_with_the_field() {
     let r = rig();
     r.engine.start().await.expect("start");
-    r.engine.add_target(Target::new(tid("a"), "a")).await.expect("target");
+    r.engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
     let mut bad = spec("s", 10, 5);
     bad.timeout = Duration::from_secs(10);
     match r.engine.add_check(&tid("a"), bad).await {
@@ -405,7 +672,9 @@ async fn invalid_specs_are_refused_with_the_field() {
         other => panic!("expected invalid timeout, got {other:?}"),
     }
     assert!(matches!(
-        r.engine.add_check(&tid("a"), CheckSpec::new("nosuchkind")).await,
+        r.engine
+            .add_check(&tid("a"), CheckSpec::new("nosuchkind"))
+            .await,
         Err(EngineError::NoChecker(_))
     ));
     assert!(matches!(

@@ -16,6 +16,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let mut backoff = Duration::ZERO;
     let mut pending = Pending::default();
     loop {
+        if *stop.borrow_and_update() {
+            let _ = write_once(&inner, &mut pending).await;
+            return;
+        }
         let wait = if backoff.is_zero() {
             inner.config.limits.flush_interval
         } else {
@@ -99,7 +103,10 @@ async fn write_once(inner: &Inner, pending: &mut Pending) -> Result<bool, ()> {
     if !pending.batch.is_empty() {
         match inner.store.append_results(&pending.batch).await {
             Ok(()) => {
-                EngineMetrics::add(&inner.metrics.results_written, pending.batch.results.len() as u64);
+                EngineMetrics::add(
+                    &inner.metrics.results_written,
+                    pending.batch.results.len() as u64,
+                );
                 pending.batch = ResultBatch::default();
             }
             Err(e) => {

@@ -34,8 +34,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{
-    self, Alert, AlertBook, AlertChange, AlertError, AlertKey, AlertKind, AlertPolicy,
-    Conditions, NotificationKind, Severity, SuppressReason,
+    self, Alert, AlertBook, AlertChange, AlertError, AlertKey, AlertKind, AlertPolicy, Conditions,
+    NotificationKind, Severity, SuppressReason,
 };
 use crate::breaker::{BreakerConfig, BreakerState};
 use crate::error::ValidationError;
@@ -83,12 +83,18 @@ pub struct FleetConfig {
 impl FleetConfig {
     /// Validates every part; the field is prefixed with the part's name.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        self.staleness.validate().map_err(|e| e.within("staleness"))?;
-        self.score_weights.validate().map_err(|e| e.within("score_weights"))?;
+        self.staleness
+            .validate()
+            .map_err(|e| e.within("staleness"))?;
+        self.score_weights
+            .validate()
+            .map_err(|e| e.within("score_weights"))?;
         self.alerts.validate().map_err(|e| e.within("alerts"))?;
         self.breaker.validate().map_err(|e| e.within("breaker"))?;
         self.flap.validate().map_err(|e| e.within("flap"))?;
-        self.lifecycle.validate().map_err(|e| e.within("lifecycle"))?;
+        self.lifecycle
+            .validate()
+            .map_err(|e| e.within("lifecycle"))?;
         self.uptime.validate().map_err(|e| e.within("uptime"))?;
         Ok(())
     }
@@ -137,7 +143,9 @@ impl TargetEntry {
     }
 
     fn has_active_checks(&self) -> bool {
-        self.checks.iter().any(|c| c.spec.enabled && c.heartbeat.is_none())
+        self.checks
+            .iter()
+            .any(|c| c.spec.enabled && c.heartbeat.is_none())
     }
 
     fn is_passive(&self) -> bool {
@@ -229,8 +237,10 @@ impl Fleet {
                 e.dirty = true;
             }
             None => {
-                let mut rt = TargetRuntime::default();
-                rt.accounted_until = Some(now);
+                let mut rt = TargetRuntime {
+                    accounted_until: Some(now),
+                    ..Default::default()
+                };
                 let _ = rt.window.on_status(Health::default(), false, None, now);
                 self.targets.insert(
                     target.id.clone(),
@@ -238,7 +248,10 @@ impl Fleet {
                         target,
                         checks: Vec::new(),
                         rt,
-                        score: Score { value: 100, breakdown: Default::default() },
+                        score: Score {
+                            value: 100,
+                            breakdown: Default::default(),
+                        },
                         dirty: true,
                     },
                 );
@@ -258,9 +271,13 @@ impl Fleet {
 
     /// Adds or replaces a check, keeping its runtime state when the name
     /// is unchanged.
-    pub fn upsert_check(&mut self, target: &TargetId, spec: CheckSpec) -> Result<CheckKey, FleetError> {
+    pub fn upsert_check(
+        &mut self,
+        target: &TargetId,
+        spec: CheckSpec,
+    ) -> Result<CheckKey, FleetError> {
         spec.validate()?;
-        let staleness = self.config.staleness.clone();
+        let staleness = self.config.staleness;
         let entry = self
             .targets
             .get_mut(target)
@@ -476,11 +493,14 @@ impl Fleet {
                 message: report.message().map(str::to_owned),
                 progress: report.progress(),
                 metadata: report.metadata().cloned(),
-                ip_address: report.client_ip().or(report.ip_address()).map(str::to_owned),
+                ip_address: report
+                    .client_ip()
+                    .or(report.ip_address())
+                    .map(str::to_owned),
                 created_at: now,
             },
         });
-        if let Some(change) = outcome.change.clone() {
+        if let Some(change) = outcome.change {
             if matches!(
                 change.to,
                 LifecycleState::Installed | LifecycleState::Active | LifecycleState::Retired
@@ -610,11 +630,15 @@ impl Fleet {
             .open_alerts()
             .find(|a| a.id == alert_id)
             .map(|a| a.key())
-            .ok_or_else(|| AlertError::NotFound { id: alert_id.to_owned() })?;
+            .ok_or_else(|| AlertError::NotFound {
+                id: alert_id.to_owned(),
+            })?;
         let change = self
             .alerts
             .resolve(&key, now)
-            .ok_or_else(|| AlertError::NotFound { id: alert_id.to_owned() })?;
+            .ok_or_else(|| AlertError::NotFound {
+                id: alert_id.to_owned(),
+            })?;
         let alert = change.alert().clone();
         self.push_alert_change(change, now, out);
         Ok(alert)
@@ -646,7 +670,12 @@ impl Fleet {
     }
 
     /// Manual reset of a target's heal attempts (002).
-    pub fn reset_heal(&mut self, target: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) -> Result<(), FleetError> {
+    pub fn reset_heal(
+        &mut self,
+        target: &TargetId,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) -> Result<(), FleetError> {
         let entry = self
             .targets
             .get_mut(target)
@@ -752,7 +781,11 @@ impl Fleet {
                 continue;
             }
             if let Some(t) = tenant {
-                if self.targets.get(&a.target).is_none_or(|e| &e.target.tenant != t) {
+                if self
+                    .targets
+                    .get(&a.target)
+                    .is_none_or(|e| &e.target.tenant != t)
+                {
                     continue;
                 }
             }
@@ -794,8 +827,16 @@ impl Fleet {
                     .map(|c| c.rt.state.consecutive_failures)
                     .max()
                     .unwrap_or(0),
-                last_check_at: e.checks.iter().filter_map(|c| c.rt.state.last_check_at).max(),
-                last_healthy_at: e.checks.iter().filter_map(|c| c.rt.state.last_healthy_at).max(),
+                last_check_at: e
+                    .checks
+                    .iter()
+                    .filter_map(|c| c.rt.state.last_check_at)
+                    .max(),
+                last_healthy_at: e
+                    .checks
+                    .iter()
+                    .filter_map(|c| c.rt.state.last_healthy_at)
+                    .max(),
             });
         }
         let _ = OverviewCounts::default();
@@ -959,9 +1000,7 @@ impl Fleet {
         };
         let tenant = entry.target.tenant.clone();
         match &decision {
-            HealDecision::Heal {
-                action, reason, ..
-            } => {
+            HealDecision::Heal { action, reason, .. } => {
                 heal::record_attempt(&mut entry.rt.heal, &decision, now);
                 entry.rt.last_skip = None;
                 entry.dirty = true;
@@ -1054,6 +1093,10 @@ impl Fleet {
             Some(SuppressReason::ParentDown { parent }) => Some(parent.clone()),
             _ => None,
         };
+        let has_policy = self
+            .targets
+            .get(id)
+            .is_some_and(|e| heal::select_policy(&self.policies, &e.target).is_some());
         let config = &self.config;
         let Some(entry) = self.targets.get_mut(id) else {
             return;
@@ -1098,7 +1141,14 @@ impl Fleet {
                 .on_status(health, in_maintenance, parent.as_ref(), now);
             if let Some(w) = closed {
                 let start = entry.rt.accounted_until.unwrap_or(w.started_at);
-                account(&mut self.rollups, id, w.status, w.in_maintenance, start, now);
+                account(
+                    &mut self.rollups,
+                    id,
+                    w.status,
+                    w.in_maintenance,
+                    start,
+                    now,
+                );
                 entry.rt.accounted_until = Some(now);
                 out.push(Decision::Window {
                     target: id.clone(),
@@ -1135,13 +1185,19 @@ impl Fleet {
         // alert rules
         let conditions = Conditions {
             staleness: passive,
-            check_status: if passive.is_none() { Some(checks_health) } else { None },
+            check_status: if passive.is_none() {
+                Some(checks_health)
+            } else {
+                None
+            },
             score: Some(entry.score.value),
             install_timed_out: entry.rt.install_timeout_open,
-            breaker_open: entry
-                .checks
-                .iter()
-                .any(|c| c.rt.breaker.state == BreakerState::Open),
+            // the breaker gates healing: it matters only where healing is set up
+            breaker_open: has_policy
+                && entry
+                    .checks
+                    .iter()
+                    .any(|c| c.rt.breaker.state == BreakerState::Open),
             heal_exhausted: entry.rt.heal.exhausted,
             flapping: entry.checks.iter().any(|c| c.rt.flap.is_flapping()),
         };
@@ -1195,7 +1251,12 @@ impl Fleet {
         }
     }
 
-    fn push_alert_change(&mut self, change: AlertChange, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+    fn push_alert_change(
+        &mut self,
+        change: AlertChange,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) {
         let alert = change.alert().clone();
         let tenant = self.tenant_of(&alert.target);
         let target_name = self
@@ -1259,8 +1320,10 @@ impl Fleet {
         if maintenance::in_maintenance(self.maintenance.iter(), &entry.target, now) {
             return Some(SuppressReason::Maintenance);
         }
-        crate::dependency::down_parent(&entry.target, |p| self.targets.get(p).map(|e| e.rt.health.status))
-            .map(|p| SuppressReason::ParentDown { parent: p.clone() })
+        crate::dependency::down_parent(&entry.target, |p| {
+            self.targets.get(p).map(|e| e.rt.health.status)
+        })
+        .map(|p| SuppressReason::ParentDown { parent: p.clone() })
     }
 
     fn account_time(&mut self, id: &TargetId, now: DateTime<Utc>) {
@@ -1272,7 +1335,14 @@ impl Fleet {
         };
         let start = entry.rt.accounted_until.unwrap_or(w.started_at);
         if now > start {
-            account(&mut self.rollups, id, w.status, w.in_maintenance, start, now);
+            account(
+                &mut self.rollups,
+                id,
+                w.status,
+                w.in_maintenance,
+                start,
+                now,
+            );
             entry.rt.accounted_until = Some(now);
         }
     }
@@ -1295,7 +1365,9 @@ fn account(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) {
-    for piece in crate::rollup::split_interval(Granularity::Minute, status, in_maintenance, from, to) {
+    for piece in
+        crate::rollup::split_interval(Granularity::Minute, status, in_maintenance, from, to)
+    {
         rollups
             .entry((id.clone(), minute_key(piece.start)))
             .and_modify(|b| b.merge(&piece))
@@ -1316,7 +1388,10 @@ fn compute_score(e: &TargetEntry, config: &FleetConfig, now: DateTime<Utc>) -> S
     )
 }
 
-fn heartbeat_policy(spec: &CheckSpec, default: &StalenessPolicy) -> Result<StalenessPolicy, ValidationError> {
+fn heartbeat_policy(
+    spec: &CheckSpec,
+    default: &StalenessPolicy,
+) -> Result<StalenessPolicy, ValidationError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Params {
@@ -1335,7 +1410,13 @@ fn heartbeat_policy(spec: &CheckSpec, default: &StalenessPolicy) -> Result<Stale
     Ok(policy)
 }
 
-fn alert_message(kind: &AlertKind, name: &str, score: u8, config: &FleetConfig, failing: &[String]) -> String {
+fn alert_message(
+    kind: &AlertKind,
+    name: &str,
+    score: u8,
+    config: &FleetConfig,
+    failing: &[String],
+) -> String {
     let mins = |d: std::time::Duration| d.as_secs() / 60;
     match kind {
         AlertKind::Stale => format!(
@@ -1351,7 +1432,9 @@ fn alert_message(kind: &AlertKind, name: &str, score: u8, config: &FleetConfig, 
             config.alerts.low_score_threshold
         ),
         AlertKind::Down => format!("Target {name} is down (failing: {})", failing.join(", ")),
-        AlertKind::Degraded => format!("Target {name} is degraded (checks: {})", failing.join(", ")),
+        AlertKind::Degraded => {
+            format!("Target {name} is degraded (checks: {})", failing.join(", "))
+        }
         AlertKind::InstallTimeout => format!(
             "Installation on {name} timed out after {} minutes",
             mins(config.lifecycle.install_timeout)

@@ -52,17 +52,22 @@ pub struct TargetView {
     pub alerts: Vec<Alert>,
 }
 
-pub(super) fn build(e: &TargetEntry, config: &FleetConfig, alerts: &AlertBook, now: DateTime<Utc>) -> TargetView {
+pub(super) fn build(
+    e: &TargetEntry,
+    config: &FleetConfig,
+    alerts: &AlertBook,
+    now: DateTime<Utc>,
+) -> TargetView {
     let mut open: Vec<Alert> = alerts
         .open_alerts()
         .filter(|a| a.target == e.target.id)
         .cloned()
         .collect();
-    open.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    open.sort_by_key(|a| a.created_at);
     TargetView {
         target: e.target.clone(),
         health: e.rt.health,
-        score: e.score.clone(),
+        score: e.score,
         last_seen_at: e.last_seen(),
         checks: e
             .checks

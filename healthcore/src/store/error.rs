@@ -54,7 +54,10 @@ impl StoreError {
 
     /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Backend { .. })
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Backend { .. }
+        )
     }
 }
 

@@ -68,7 +68,12 @@ pub trait StoreExt: Store {
     }
 
     /// Saves a maintenance window.
-    async fn put_maintenance(&self, w: &MaintenanceWindow, tenant: Option<&TenantId>, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn put_maintenance(
+        &self,
+        w: &MaintenanceWindow,
+        tenant: Option<&TenantId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         self.put_doc(&Doc {
             kind: doc_kind::MAINTENANCE.into(),
             id: w.id.clone(),
@@ -81,7 +86,10 @@ pub trait StoreExt: Store {
     }
 
     /// Maintenance windows, of one tenant or all.
-    async fn maintenance_windows(&self, tenant: Option<&TenantId>) -> StoreResult<Vec<MaintenanceWindow>> {
+    async fn maintenance_windows(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> StoreResult<Vec<MaintenanceWindow>> {
         self.docs_of(doc_kind::MAINTENANCE, tenant, None).await
     }
 
@@ -103,7 +111,11 @@ pub trait StoreExt: Store {
     }
 
     /// Appends (or completes) heal events.
-    async fn put_heal_events(&self, events: &[HealEvent], tenant: Option<&TenantId>) -> StoreResult<()> {
+    async fn put_heal_events(
+        &self,
+        events: &[HealEvent],
+        tenant: Option<&TenantId>,
+    ) -> StoreResult<()> {
         let entries = events
             .iter()
             .map(|e| {
@@ -122,7 +134,11 @@ pub trait StoreExt: Store {
     }
 
     /// Heal events of a target, newest first.
-    async fn heal_events(&self, target: &TargetId, page: PageRequest) -> StoreResult<Page<HealEvent>> {
+    async fn heal_events(
+        &self,
+        target: &TargetId,
+        page: PageRequest,
+    ) -> StoreResult<Page<HealEvent>> {
         self.entries_of(EntryQuery {
             kind: entry_kind::HEAL_EVENT.into(),
             target: Some(target.clone()),
@@ -133,7 +149,11 @@ pub trait StoreExt: Store {
     }
 
     /// Appends lifecycle events.
-    async fn put_lifecycle_events(&self, events: &[LifecycleEventRecord], tenant: Option<&TenantId>) -> StoreResult<()> {
+    async fn put_lifecycle_events(
+        &self,
+        events: &[LifecycleEventRecord],
+        tenant: Option<&TenantId>,
+    ) -> StoreResult<()> {
         let entries = events
             .iter()
             .map(|e| {
@@ -188,7 +208,12 @@ pub trait StoreExt: Store {
     }
 
     /// Audit rows, newest first.
-    async fn audit_log(&self, target: Option<&TargetId>, action: Option<&str>, page: PageRequest) -> StoreResult<Page<AuditEntry>> {
+    async fn audit_log(
+        &self,
+        target: Option<&TargetId>,
+        action: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<Page<AuditEntry>> {
         self.entries_of(EntryQuery {
             kind: entry_kind::AUDIT.into(),
             target: target.cloned(),
@@ -200,7 +225,11 @@ pub trait StoreExt: Store {
     }
 
     /// Appends snapshots.
-    async fn put_snapshots(&self, snaps: &[Snapshot], tenant: Option<&TenantId>) -> StoreResult<()> {
+    async fn put_snapshots(
+        &self,
+        snaps: &[Snapshot],
+        tenant: Option<&TenantId>,
+    ) -> StoreResult<()> {
         let entries = snaps
             .iter()
             .map(|s| {
@@ -219,7 +248,11 @@ pub trait StoreExt: Store {
     }
 
     /// Snapshots of a target since `since`, oldest first.
-    async fn snapshots(&self, target: &TargetId, since: DateTime<Utc>) -> StoreResult<Vec<Snapshot>> {
+    async fn snapshots(
+        &self,
+        target: &TargetId,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<Snapshot>> {
         let page: Page<Snapshot> = self
             .entries_of(EntryQuery {
                 kind: entry_kind::SNAPSHOT.into(),
@@ -234,7 +267,12 @@ pub trait StoreExt: Store {
     }
 
     /// Saves (opens or closes) a status window of a target.
-    async fn put_status_window(&self, target: &TargetId, tenant: Option<&TenantId>, w: &StatusWindow) -> StoreResult<()> {
+    async fn put_status_window(
+        &self,
+        target: &TargetId,
+        tenant: Option<&TenantId>,
+        w: &StatusWindow,
+    ) -> StoreResult<()> {
         self.append_entries(&[Entry {
             kind: entry_kind::STATUS_WINDOW.into(),
             id: format!("{}@{}", target, w.started_at.timestamp_micros()),
@@ -249,7 +287,12 @@ pub trait StoreExt: Store {
 
     /// Status windows of a target that started before `to`, oldest first
     /// (at most 500; the caller reads rollups for long ranges).
-    async fn status_windows(&self, target: &TargetId, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<StatusWindow>> {
+    async fn status_windows(
+        &self,
+        target: &TargetId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<StatusWindow>> {
         let page: Page<StatusWindow> = self
             .entries_of(EntryQuery {
                 kind: entry_kind::STATUS_WINDOW.into(),
@@ -269,10 +312,20 @@ pub trait StoreExt: Store {
     }
 
     /// Decodes a page of journal entries.
-    async fn entries_of<T: DeserializeOwned + Send>(&self, query: EntryQuery) -> StoreResult<Page<T>> {
+    async fn entries_of<T: DeserializeOwned + Send>(
+        &self,
+        query: EntryQuery,
+    ) -> StoreResult<Page<T>> {
         let page = self.query_entries(&query).await?;
-        let items = page.items.iter().map(|e| decode(&e.body)).collect::<StoreResult<Vec<T>>>()?;
-        Ok(Page { items, total: page.total })
+        let items = page
+            .items
+            .iter()
+            .map(|e| decode(&e.body))
+            .collect::<StoreResult<Vec<T>>>()?;
+        Ok(Page {
+            items,
+            total: page.total,
+        })
     }
 }
 

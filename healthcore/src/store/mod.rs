@@ -91,7 +91,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// target does not exist).
     async fn put_check(&self, target: &TargetId, spec: &CheckSpec) -> StoreResult<()>;
     /// Checks of one target, or of all targets, ordered by key.
-    async fn list_checks(&self, target: Option<&TargetId>) -> StoreResult<Vec<(TargetId, CheckSpec)>>;
+    async fn list_checks(
+        &self,
+        target: Option<&TargetId>,
+    ) -> StoreResult<Vec<(TargetId, CheckSpec)>>;
     /// Deletes a check; `false` when it did not exist.
     async fn delete_check(&self, key: &CheckKey) -> StoreResult<bool>;
 

@@ -202,7 +202,7 @@ pub enum InsertAlert {
     /// Inserted.
     Created,
     /// An unresolved alert with the same key exists; here it is.
-    Exists(Alert),
+    Exists(Box<Alert>),
 }
 
 /// Filter for [`Store::list_alerts`](super::Store::list_alerts).

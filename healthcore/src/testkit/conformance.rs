@@ -10,14 +10,18 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::alert::{Alert, AlertKind, AlertStatus, Severity};
 use crate::heal::{HealAction, HealEvent, HealPolicy, HealResult};
 use crate::maintenance::MaintenanceWindow;
-use crate::model::{CheckId, CheckKey, CheckSpec, Observation, Outcome, Status, Target, TargetId, TenantId};
+use crate::model::{
+    CheckId, CheckKey, CheckSpec, Observation, Outcome, Status, Target, TargetId, TenantId,
+};
 use crate::rollup::{Bucket, Granularity};
 use crate::store::*;
 use crate::uptime::StatusWindow;
 
 /// A fixed instant to build test data around.
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn tid(s: &str) -> TargetId {
@@ -75,24 +79,39 @@ pub async fn targets_crud(s: &dyn Store) {
     assert_eq!(s.get_target(&tid("zz")).await.expect("get none"), None);
     a.name = "renamed".into();
     s.put_target(&a).await.expect("replace");
-    assert_eq!(s.get_target(&tid("a")).await.expect("get").map(|t| t.name), Some("renamed".into()));
+    assert_eq!(
+        s.get_target(&tid("a")).await.expect("get").map(|t| t.name),
+        Some("renamed".into())
+    );
 
     let all = s.list_targets(&TargetQuery::default()).await.expect("list");
     assert_eq!(all.total, 3);
-    assert_eq!(all.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(
+        all.items.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
     let t1 = s
-        .list_targets(&TargetQuery { tenant: Some(tenant("t1")), ..Default::default() })
+        .list_targets(&TargetQuery {
+            tenant: Some(tenant("t1")),
+            ..Default::default()
+        })
         .await
         .expect("list t1");
     assert_eq!(t1.total, 2);
     let by_mac = s
-        .list_targets(&TargetQuery { mac_address: Some("aa:bb:cc:dd:ee:01".into()), ..Default::default() })
+        .list_targets(&TargetQuery {
+            mac_address: Some("aa:bb:cc:dd:ee:01".into()),
+            ..Default::default()
+        })
         .await
         .expect("mac");
     assert_eq!(by_mac.items.len(), 1);
     assert_eq!(by_mac.items[0].id, tid("a"));
     let page = s
-        .list_targets(&TargetQuery { page: PageRequest::new(1, 1), ..Default::default() })
+        .list_targets(&TargetQuery {
+            page: PageRequest::new(1, 1),
+            ..Default::default()
+        })
         .await
         .expect("page");
     assert_eq!(page.total, 3);
@@ -101,7 +120,13 @@ pub async fn targets_crud(s: &dyn Store) {
 
     assert!(s.delete_target(&tid("b")).await.expect("delete"));
     assert!(!s.delete_target(&tid("b")).await.expect("delete again"));
-    assert_eq!(s.list_targets(&TargetQuery::default()).await.expect("list").total, 2);
+    assert_eq!(
+        s.list_targets(&TargetQuery::default())
+            .await
+            .expect("list")
+            .total,
+        2
+    );
 }
 
 /// Checks: put on a missing target is NotFound; put, replace, list, delete.
@@ -112,14 +137,23 @@ pub async fn checks_crud(s: &dyn Store) {
     s.put_target(&target("b", "t1")).await.expect("put");
     let tcp = CheckSpec::new("tcp").with_params(serde_json::json!({"port": 22}));
     s.put_check(&tid("a"), &tcp).await.expect("check");
-    s.put_check(&tid("a"), &CheckSpec::new("http")).await.expect("check");
-    s.put_check(&tid("b"), &CheckSpec::new("tcp")).await.expect("check");
+    s.put_check(&tid("a"), &CheckSpec::new("http"))
+        .await
+        .expect("check");
+    s.put_check(&tid("b"), &CheckSpec::new("tcp"))
+        .await
+        .expect("check");
     let mut changed = tcp.clone();
     changed.failure_threshold = 5;
     s.put_check(&tid("a"), &changed).await.expect("replace");
     let a = s.list_checks(Some(&tid("a"))).await.expect("list");
     assert_eq!(a.len(), 2);
-    let stored = a.iter().find(|(_, c)| c.kind == "tcp").expect("tcp").1.clone();
+    let stored = a
+        .iter()
+        .find(|(_, c)| c.kind == "tcp")
+        .expect("tcp")
+        .1
+        .clone();
     assert_eq!(stored, changed);
     assert_eq!(s.list_checks(None).await.expect("all").len(), 3);
     let key = CheckKey::new(tid("a"), CheckId::new("http").expect("id"));
@@ -132,7 +166,11 @@ fn result(target: &str, check: &str, at: DateTime<Utc>, outcome: Outcome) -> Sto
     StoredResult {
         key: CheckKey::new(tid(target), CheckId::new(check).expect("id")),
         observation: Observation::new(at, outcome).with_latency(Duration::from_millis(10)),
-        status: if outcome.is_success() { Status::Healthy } else { Status::Down },
+        status: if outcome.is_success() {
+            Status::Healthy
+        } else {
+            Status::Down
+        },
     }
 }
 
@@ -144,8 +182,13 @@ pub async fn results_and_rollups(s: &dyn Store) {
     b1.add_observation(Outcome::Pass, Some(Duration::from_millis(10)));
     b1.add_interval(Status::Healthy, false, t, t + secs(30));
     let batch = ResultBatch {
-        results: (0..500).map(|i| result("a", "tcp", t + secs(i), Outcome::Pass)).collect(),
-        rollups: vec![TargetBucket { target: tid("a"), bucket: b1 }],
+        results: (0..500)
+            .map(|i| result("a", "tcp", t + secs(i), Outcome::Pass))
+            .collect(),
+        rollups: vec![TargetBucket {
+            target: tid("a"),
+            bucket: b1,
+        }],
     };
     s.append_results(&batch).await.expect("append");
     let mut b2 = Bucket::new(Granularity::Minute, t);
@@ -153,7 +196,10 @@ pub async fn results_and_rollups(s: &dyn Store) {
     b2.add_interval(Status::Down, false, t + secs(30), t + secs(60));
     s.append_results(&ResultBatch {
         results: vec![],
-        rollups: vec![TargetBucket { target: tid("a"), bucket: b2 }],
+        rollups: vec![TargetBucket {
+            target: tid("a"),
+            bucket: b2,
+        }],
     })
     .await
     .expect("append rollup");
@@ -185,7 +231,12 @@ pub async fn results_and_rollups(s: &dyn Store) {
         .expect("hour");
     assert!(none.is_empty());
     let recent = s
-        .recent_results(&ResultQuery { target: tid("a"), check: None, since: None, limit: 10 })
+        .recent_results(&ResultQuery {
+            target: tid("a"),
+            check: None,
+            since: None,
+            limit: 10,
+        })
         .await
         .expect("recent");
     assert_eq!(recent.len(), 10);
@@ -199,10 +250,20 @@ pub async fn recent_results_filters(s: &dyn Store) {
     let t = t0();
     let mut results = Vec::new();
     for i in 0..20 {
-        results.push(result("a", if i % 2 == 0 { "tcp" } else { "http" }, t + secs(i), Outcome::Pass));
+        results.push(result(
+            "a",
+            if i % 2 == 0 { "tcp" } else { "http" },
+            t + secs(i),
+            Outcome::Pass,
+        ));
         results.push(result("b", "tcp", t + secs(i), Outcome::Fail));
     }
-    s.append_results(&ResultBatch { results, rollups: vec![] }).await.expect("append");
+    s.append_results(&ResultBatch {
+        results,
+        rollups: vec![],
+    })
+    .await
+    .expect("append");
     let a_tcp = s
         .recent_results(&ResultQuery {
             target: tid("a"),
@@ -213,10 +274,23 @@ pub async fn recent_results_filters(s: &dyn Store) {
         .await
         .expect("q");
     assert_eq!(a_tcp.len(), 5);
-    assert!(a_tcp.iter().all(|r| r.key.target == tid("a") && r.key.check.as_str() == "tcp"));
-    assert!(a_tcp.windows(2).all(|w| w[0].observation.at >= w[1].observation.at));
+    assert!(
+        a_tcp
+            .iter()
+            .all(|r| r.key.target == tid("a") && r.key.check.as_str() == "tcp")
+    );
+    assert!(
+        a_tcp
+            .windows(2)
+            .all(|w| w[0].observation.at >= w[1].observation.at)
+    );
     let b = s
-        .recent_results(&ResultQuery { target: tid("b"), check: None, since: None, limit: 3 })
+        .recent_results(&ResultQuery {
+            target: tid("b"),
+            check: None,
+            since: None,
+            limit: 3,
+        })
         .await
         .expect("q");
     assert_eq!(b.len(), 3);
@@ -228,17 +302,32 @@ pub async fn state_round_trip(s: &dyn Store) {
     s.put_target(&target("a", "t1")).await.expect("put");
     let key = CheckKey::new(tid("a"), CheckId::new("tcp").expect("id"));
     let recs = vec![
-        StateRecord { scope: StateScope::Check { key: key.clone() }, body: serde_json::json!({"n": 1}), updated_at: t0() },
-        StateRecord { scope: StateScope::Target { target: tid("a") }, body: serde_json::json!({"t": true}), updated_at: t0() },
+        StateRecord {
+            scope: StateScope::Check { key: key.clone() },
+            body: serde_json::json!({"n": 1}),
+            updated_at: t0(),
+        },
+        StateRecord {
+            scope: StateScope::Target { target: tid("a") },
+            body: serde_json::json!({"t": true}),
+            updated_at: t0(),
+        },
     ];
     s.put_states(&recs).await.expect("put");
-    s.put_states(&[StateRecord { scope: StateScope::Check { key: key.clone() }, body: serde_json::json!({"n": 2}), updated_at: t0() + secs(1) }])
-        .await
-        .expect("update");
+    s.put_states(&[StateRecord {
+        scope: StateScope::Check { key: key.clone() },
+        body: serde_json::json!({"n": 2}),
+        updated_at: t0() + secs(1),
+    }])
+    .await
+    .expect("update");
     let mut loaded = s.load_states().await.expect("load");
     loaded.sort_by(|a, b| a.scope.cmp(&b.scope));
     assert_eq!(loaded.len(), 2);
-    let check = loaded.iter().find(|r| matches!(r.scope, StateScope::Check { .. })).expect("check state");
+    let check = loaded
+        .iter()
+        .find(|r| matches!(r.scope, StateScope::Check { .. }))
+        .expect("check state");
     assert_eq!(check.body, serde_json::json!({"n": 2}));
     assert_eq!(check.updated_at, t0() + secs(1));
 }
@@ -248,14 +337,19 @@ pub async fn state_round_trip(s: &dyn Store) {
 pub async fn alert_dedup(s: &dyn Store) {
     s.put_target(&target("a", "t1")).await.expect("put");
     let a1 = alert("a1", "a", AlertKind::Down, t0());
-    assert_eq!(s.insert_alert(&a1).await.expect("insert"), InsertAlert::Created);
+    assert_eq!(
+        s.insert_alert(&a1).await.expect("insert"),
+        InsertAlert::Created
+    );
     let dup = alert("a2", "a", AlertKind::Down, t0() + secs(1));
     match s.insert_alert(&dup).await.expect("dup") {
         InsertAlert::Exists(existing) => assert_eq!(existing.id, "a1"),
         other => panic!("expected Exists, got {other:?}"),
     }
     assert_eq!(
-        s.insert_alert(&alert("a3", "a", AlertKind::Stale, t0())).await.expect("other kind"),
+        s.insert_alert(&alert("a3", "a", AlertKind::Stale, t0()))
+            .await
+            .expect("other kind"),
         InsertAlert::Created
     );
     // acknowledged still counts as open
@@ -263,15 +357,28 @@ pub async fn alert_dedup(s: &dyn Store) {
     acked.status = AlertStatus::Acknowledged;
     acked.acknowledged_at = Some(t0() + secs(2));
     acked.acknowledged_by = Some("ops".into());
-    s.update_alert(&acked, AlertStatus::Active).await.expect("ack");
-    assert!(matches!(s.insert_alert(&dup).await.expect("dup"), InsertAlert::Exists(_)));
+    s.update_alert(&acked, AlertStatus::Active)
+        .await
+        .expect("ack");
+    assert!(matches!(
+        s.insert_alert(&dup).await.expect("dup"),
+        InsertAlert::Exists(_)
+    ));
     let mut resolved = acked.clone();
     resolved.status = AlertStatus::Resolved;
     resolved.resolved_at = Some(t0() + secs(3));
-    s.update_alert(&resolved, AlertStatus::Acknowledged).await.expect("resolve");
-    assert_eq!(s.insert_alert(&dup).await.expect("new after resolve"), InsertAlert::Created);
+    s.update_alert(&resolved, AlertStatus::Acknowledged)
+        .await
+        .expect("resolve");
+    assert_eq!(
+        s.insert_alert(&dup).await.expect("new after resolve"),
+        InsertAlert::Created
+    );
     let open = s
-        .list_alerts(&AlertQuery { open_only: true, ..Default::default() })
+        .list_alerts(&AlertQuery {
+            open_only: true,
+            ..Default::default()
+        })
         .await
         .expect("open");
     assert_eq!(open.total, 2);
@@ -290,14 +397,20 @@ pub async fn alert_dedup_concurrent(s: &dyn Store) {
             .count();
         assert_eq!(created, 1, "round {round}: exactly one insert wins");
         let open = s
-            .list_alerts(&AlertQuery { open_only: true, kind: Some(AlertKind::Offline), ..Default::default() })
+            .list_alerts(&AlertQuery {
+                open_only: true,
+                kind: Some(AlertKind::Offline),
+                ..Default::default()
+            })
             .await
             .expect("list");
         assert_eq!(open.total, 1);
         let mut a = open.items[0].clone();
         a.status = AlertStatus::Resolved;
         a.resolved_at = Some(t0());
-        s.update_alert(&a, AlertStatus::Active).await.expect("resolve");
+        s.update_alert(&a, AlertStatus::Active)
+            .await
+            .expect("resolve");
     }
 }
 
@@ -311,18 +424,35 @@ pub async fn alert_ack_resolve_rules(s: &dyn Store) {
     acked.status = AlertStatus::Acknowledged;
     acked.acknowledged_by = Some("me".into());
     acked.acknowledged_at = Some(t0());
-    s.update_alert(&acked, AlertStatus::Active).await.expect("ack");
+    s.update_alert(&acked, AlertStatus::Active)
+        .await
+        .expect("ack");
     let again = s.update_alert(&acked, AlertStatus::Active).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    let missing = s.update_alert(&alert("zz", "a", AlertKind::Down, t0()), AlertStatus::Active).await;
-    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+    let missing = s
+        .update_alert(
+            &alert("zz", "a", AlertKind::Down, t0()),
+            AlertStatus::Active,
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
     let mut resolved = acked.clone();
     resolved.status = AlertStatus::Resolved;
     resolved.resolved_at = Some(t0() + secs(5));
-    s.update_alert(&resolved, AlertStatus::Acknowledged).await.expect("resolve");
+    s.update_alert(&resolved, AlertStatus::Acknowledged)
+        .await
+        .expect("resolve");
     let mut reopen = resolved.clone();
     reopen.status = AlertStatus::Active;
-    assert!(s.update_alert(&reopen, AlertStatus::Resolved).await.is_err(), "resolved never reopens");
+    assert!(
+        s.update_alert(&reopen, AlertStatus::Resolved)
+            .await
+            .is_err(),
+        "resolved never reopens"
+    );
     let got = s.get_alert("a1").await.expect("get").expect("exists");
     assert_eq!(got.status, AlertStatus::Resolved);
     assert_eq!(got.acknowledged_by.as_deref(), Some("me"));
@@ -335,37 +465,62 @@ pub async fn alert_ack_resolve_rules(s: &dyn Store) {
 pub async fn alert_listing(s: &dyn Store) {
     s.put_target(&target("a", "t1")).await.expect("put");
     s.put_target(&target("b", "t2")).await.expect("put");
-    s.insert_alert(&alert("1", "a", AlertKind::Stale, t0())).await.expect("i");
-    s.insert_alert(&alert("2", "a", AlertKind::Offline, t0() + secs(1))).await.expect("i");
-    s.insert_alert(&alert("3", "b", AlertKind::Down, t0() + secs(2))).await.expect("i");
+    s.insert_alert(&alert("1", "a", AlertKind::Stale, t0()))
+        .await
+        .expect("i");
+    s.insert_alert(&alert("2", "a", AlertKind::Offline, t0() + secs(1)))
+        .await
+        .expect("i");
+    s.insert_alert(&alert("3", "b", AlertKind::Down, t0() + secs(2)))
+        .await
+        .expect("i");
     let all = s.list_alerts(&AlertQuery::default()).await.expect("all");
     assert_eq!(all.total, 3);
-    assert_eq!(all.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["3", "2", "1"]);
+    assert_eq!(
+        all.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["3", "2", "1"]
+    );
     let crit = s
-        .list_alerts(&AlertQuery { severity: Some(Severity::Critical), ..Default::default() })
+        .list_alerts(&AlertQuery {
+            severity: Some(Severity::Critical),
+            ..Default::default()
+        })
         .await
         .expect("crit");
     assert!(crit.items.iter().all(|a| a.severity == Severity::Critical));
     assert_eq!(crit.total, 2);
     let t1 = s
-        .list_alerts(&AlertQuery { tenant: Some(tenant("t1")), ..Default::default() })
+        .list_alerts(&AlertQuery {
+            tenant: Some(tenant("t1")),
+            ..Default::default()
+        })
         .await
         .expect("t1");
     assert_eq!(t1.total, 2);
     let target_b = s
-        .list_alerts(&AlertQuery { target: Some(tid("b")), ..Default::default() })
+        .list_alerts(&AlertQuery {
+            target: Some(tid("b")),
+            ..Default::default()
+        })
         .await
         .expect("b");
     assert_eq!(target_b.total, 1);
     let page = s
-        .list_alerts(&AlertQuery { page: PageRequest::new(2, 1), ..Default::default() })
+        .list_alerts(&AlertQuery {
+            page: PageRequest::new(2, 1),
+            ..Default::default()
+        })
         .await
         .expect("page");
     assert_eq!(page.total, 3);
     assert_eq!(page.items.len(), 2);
     assert_eq!(page.items[0].id, "2");
     let stale = s
-        .list_alerts(&AlertQuery { kind: Some(AlertKind::Stale), status: Some(AlertStatus::Active), ..Default::default() })
+        .list_alerts(&AlertQuery {
+            kind: Some(AlertKind::Stale),
+            status: Some(AlertStatus::Active),
+            ..Default::default()
+        })
         .await
         .expect("stale");
     assert_eq!(stale.total, 1);
@@ -389,12 +544,25 @@ pub async fn docs_crud(s: &dyn Store) {
     s.put_doc(&replaced).await.expect("replace");
     assert_eq!(s.get_doc("k", "1").await.expect("get"), Some(replaced));
     assert_eq!(s.get_doc("k", "9").await.expect("get"), None);
-    assert_eq!(s.list_docs(&DocQuery { kind: "k".into(), ..Default::default() }).await.expect("list").len(), 2);
     assert_eq!(
-        s.list_docs(&DocQuery { kind: "k".into(), tenant: Some(tenant("t2")), ..Default::default() })
-            .await
-            .expect("list")
-            .len(),
+        s.list_docs(&DocQuery {
+            kind: "k".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .len(),
+        2
+    );
+    assert_eq!(
+        s.list_docs(&DocQuery {
+            kind: "k".into(),
+            tenant: Some(tenant("t2")),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .len(),
         1
     );
     assert!(s.delete_doc("k", "1").await.expect("delete"));
@@ -406,15 +574,51 @@ pub async fn docs_crud(s: &dyn Store) {
 pub async fn heal_policies_and_events(s: &dyn Store) {
     let p = HealPolicy::new("p1", tenant("t1"), "restart web");
     s.put_heal_policy(&p, t0()).await.expect("policy");
-    assert_eq!(s.heal_policies(Some(&tenant("t1"))).await.expect("list"), vec![p.clone()]);
-    assert!(s.heal_policies(Some(&tenant("t2"))).await.expect("list").is_empty());
+    assert_eq!(
+        s.heal_policies(Some(&tenant("t1"))).await.expect("list"),
+        vec![p.clone()]
+    );
+    assert!(
+        s.heal_policies(Some(&tenant("t2")))
+            .await
+            .expect("list")
+            .is_empty()
+    );
     s.put_target(&target("a", "t1")).await.expect("put");
-    let mut e1 = HealEvent::pending("h1", tid("a"), Some("p1".into()), HealAction::Restart, "3 consecutive failures", Some(Status::Down), t0());
-    let e2 = HealEvent::skipped("h2", tid("a"), Some("p1".into()), HealAction::Restart, "in cooldown", Some(Status::Down), t0() + secs(60));
-    s.put_heal_events(&[e1.clone(), e2.clone()], Some(&tenant("t1"))).await.expect("events");
-    e1.complete(HealResult::Success, None, Some(Status::Healthy), t0() + secs(5));
-    s.put_heal_events(std::slice::from_ref(&e1), Some(&tenant("t1"))).await.expect("complete");
-    let page = s.heal_events(&tid("a"), PageRequest::default()).await.expect("list");
+    let mut e1 = HealEvent::pending(
+        "h1",
+        tid("a"),
+        Some("p1".into()),
+        HealAction::Restart,
+        "3 consecutive failures",
+        Some(Status::Down),
+        t0(),
+    );
+    let e2 = HealEvent::skipped(
+        "h2",
+        tid("a"),
+        Some("p1".into()),
+        HealAction::Restart,
+        "in cooldown",
+        Some(Status::Down),
+        t0() + secs(60),
+    );
+    s.put_heal_events(&[e1.clone(), e2.clone()], Some(&tenant("t1")))
+        .await
+        .expect("events");
+    e1.complete(
+        HealResult::Success,
+        None,
+        Some(Status::Healthy),
+        t0() + secs(5),
+    );
+    s.put_heal_events(std::slice::from_ref(&e1), Some(&tenant("t1")))
+        .await
+        .expect("complete");
+    let page = s
+        .heal_events(&tid("a"), PageRequest::default())
+        .await
+        .expect("list");
     assert_eq!(page.total, 2);
     assert_eq!(page.items[0], e2);
     assert_eq!(page.items[1], e1);
@@ -424,7 +628,13 @@ pub async fn heal_policies_and_events(s: &dyn Store) {
 /// Lifecycle events page newest first and filter by type.
 pub async fn lifecycle_events_paging(s: &dyn Store) {
     s.put_target(&target("a", "t1")).await.expect("put");
-    let types = ["boot_started", "install_started", "install_progress", "install_progress", "install_complete"];
+    let types = [
+        "boot_started",
+        "install_started",
+        "install_progress",
+        "install_progress",
+        "install_complete",
+    ];
     let events: Vec<LifecycleEventRecord> = types
         .iter()
         .enumerate()
@@ -440,11 +650,22 @@ pub async fn lifecycle_events_paging(s: &dyn Store) {
             created_at: t0() + secs(i as i64),
         })
         .collect();
-    s.put_lifecycle_events(&events, Some(&tenant("t1"))).await.expect("put");
-    let page = s.lifecycle_events(&tid("a"), None, PageRequest::new(2, 0)).await.expect("page");
+    s.put_lifecycle_events(&events, Some(&tenant("t1")))
+        .await
+        .expect("put");
+    let page = s
+        .lifecycle_events(&tid("a"), None, PageRequest::new(2, 0))
+        .await
+        .expect("page");
     assert_eq!(page.total, 5);
-    assert_eq!(page.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e4", "e3"]);
-    let progress = s.lifecycle_events(&tid("a"), Some("install_progress"), PageRequest::default()).await.expect("type");
+    assert_eq!(
+        page.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["e4", "e3"]
+    );
+    let progress = s
+        .lifecycle_events(&tid("a"), Some("install_progress"), PageRequest::default())
+        .await
+        .expect("type");
     assert_eq!(progress.total, 2);
     assert_eq!(progress.items[0], events[3]);
 }
@@ -464,7 +685,9 @@ pub async fn snapshots(s: &dyn Store) {
             ip_address: None,
         })
         .collect();
-    s.put_snapshots(&snaps, Some(&tenant("t1"))).await.expect("put");
+    s.put_snapshots(&snaps, Some(&tenant("t1")))
+        .await
+        .expect("put");
     let got = s.snapshots(&tid("a"), t0() + secs(600)).await.expect("get");
     assert_eq!(got, snaps[2..].to_vec());
 }
@@ -472,12 +695,21 @@ pub async fn snapshots(s: &dyn Store) {
 /// Status windows: an open window is replaced when it closes.
 pub async fn status_windows(s: &dyn Store) {
     let open = StatusWindow::open(Status::Healthy, crate::model::Cause::Passing, t0());
-    s.put_status_window(&tid("a"), None, &open).await.expect("open");
+    s.put_status_window(&tid("a"), None, &open)
+        .await
+        .expect("open");
     let closed = open.clone().closed_at(t0() + secs(100));
-    s.put_status_window(&tid("a"), None, &closed).await.expect("close");
+    s.put_status_window(&tid("a"), None, &closed)
+        .await
+        .expect("close");
     let next = StatusWindow::open(Status::Down, crate::model::Cause::Failing, t0() + secs(100));
-    s.put_status_window(&tid("a"), None, &next).await.expect("next");
-    let got = s.status_windows(&tid("a"), t0(), t0() + secs(1000)).await.expect("get");
+    s.put_status_window(&tid("a"), None, &next)
+        .await
+        .expect("next");
+    let got = s
+        .status_windows(&tid("a"), t0(), t0() + secs(1000))
+        .await
+        .expect("get");
     assert_eq!(got, vec![closed, next]);
 }
 
@@ -498,10 +730,19 @@ pub async fn audit_log(s: &dyn Store) {
         })
         .collect();
     s.put_audit(&rows).await.expect("put");
-    let restarts = s.audit_log(Some(&tid("a")), Some("restart"), PageRequest::default()).await.expect("get");
+    let restarts = s
+        .audit_log(Some(&tid("a")), Some("restart"), PageRequest::default())
+        .await
+        .expect("get");
     assert_eq!(restarts.total, 2);
     assert_eq!(restarts.items[0], rows[2]);
-    assert_eq!(s.audit_log(None, None, PageRequest::default()).await.expect("all").total, 3);
+    assert_eq!(
+        s.audit_log(None, None, PageRequest::default())
+            .await
+            .expect("all")
+            .total,
+        3
+    );
 }
 
 /// Maintenance windows round-trip through documents.
@@ -509,13 +750,19 @@ pub async fn maintenance_windows(s: &dyn Store) {
     let w: MaintenanceWindow = serde_json::from_value(serde_json::json!({
         "id": "mw1",
         "name": "patching",
-        "schedule": {"one_off": {"start": "2026-03-01T00:00:00Z", "end": "2026-03-01T02:00:00Z"}},
+        "schedule": {"type": "one_off", "start": "2026-03-01T00:00:00Z", "end": "2026-03-01T02:00:00Z"},
         "selector": {"targets": ["a"]}
     }))
     .expect("window json");
-    s.put_maintenance(&w, Some(&tenant("t1")), t0()).await.expect("put");
+    s.put_maintenance(&w, Some(&tenant("t1")), t0())
+        .await
+        .expect("put");
     assert_eq!(s.maintenance_windows(None).await.expect("list"), vec![w]);
-    assert!(s.delete_doc(doc_kind::MAINTENANCE, "mw1").await.expect("delete"));
+    assert!(
+        s.delete_doc(doc_kind::MAINTENANCE, "mw1")
+            .await
+            .expect("delete")
+    );
     assert!(s.maintenance_windows(None).await.expect("list").is_empty());
 }
 
@@ -530,11 +777,22 @@ pub async fn retention(s: &dyn Store) {
     ob.add_observation(Outcome::Pass, None);
     let mut nb = Bucket::new(Granularity::Minute, recent);
     nb.add_observation(Outcome::Pass, None);
-    let mut results: Vec<StoredResult> = (0..50).map(|i| result("a", "tcp", old + secs(i), Outcome::Pass)).collect();
+    let mut results: Vec<StoredResult> = (0..50)
+        .map(|i| result("a", "tcp", old + secs(i), Outcome::Pass))
+        .collect();
     results.push(result("a", "tcp", recent, Outcome::Pass));
     s.append_results(&ResultBatch {
         results,
-        rollups: vec![TargetBucket { target: tid("a"), bucket: ob }, TargetBucket { target: tid("a"), bucket: nb }],
+        rollups: vec![
+            TargetBucket {
+                target: tid("a"),
+                bucket: ob,
+            },
+            TargetBucket {
+                target: tid("a"),
+                bucket: nb,
+            },
+        ],
     })
     .await
     .expect("append");
@@ -542,37 +800,71 @@ pub async fn retention(s: &dyn Store) {
     s.insert_alert(&resolved).await.expect("insert");
     resolved.status = AlertStatus::Resolved;
     resolved.resolved_at = Some(old + secs(10));
-    s.update_alert(&resolved, AlertStatus::Active).await.expect("resolve");
-    s.insert_alert(&alert("o", "a", AlertKind::Stale, old)).await.expect("open alert");
+    s.update_alert(&resolved, AlertStatus::Active)
+        .await
+        .expect("resolve");
+    s.insert_alert(&alert("o", "a", AlertKind::Stale, old))
+        .await
+        .expect("open alert");
     let he = HealEvent::skipped("h-old", tid("a"), None, HealAction::Restart, "x", None, old);
-    let he_new = HealEvent::skipped("h-new", tid("a"), None, HealAction::Restart, "x", None, recent);
+    let he_new = HealEvent::skipped(
+        "h-new",
+        tid("a"),
+        None,
+        HealAction::Restart,
+        "x",
+        None,
+        recent,
+    );
     s.put_heal_events(&[he, he_new], None).await.expect("heal");
 
-    let mut r = Retention::default();
-    r.chunk = 7; // force several chunks
+    // a small chunk forces several delete rounds
+    let r = Retention {
+        chunk: 7,
+        ..Default::default()
+    };
     let report = s.purge(&r, now).await.expect("purge");
     assert_eq!(report.results, 50);
     assert_eq!(report.rollups, 1);
     assert_eq!(report.alerts, 1);
     assert!(report.entries >= 1);
     let left = s
-        .recent_results(&ResultQuery { target: tid("a"), check: None, since: None, limit: 1000 })
+        .recent_results(&ResultQuery {
+            target: tid("a"),
+            check: None,
+            since: None,
+            limit: 1000,
+        })
         .await
         .expect("recent");
     assert_eq!(left.len(), 1);
     assert_eq!(s.get_alert("r").await.expect("get"), None);
-    assert!(s.get_alert("o").await.expect("get").is_some(), "open alerts are never purged");
-    let heal = s.heal_events(&tid("a"), PageRequest::default()).await.expect("heal");
-    assert_eq!(heal.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["h-new"]);
+    assert!(
+        s.get_alert("o").await.expect("get").is_some(),
+        "open alerts are never purged"
+    );
+    let heal = s
+        .heal_events(&tid("a"), PageRequest::default())
+        .await
+        .expect("heal");
+    assert_eq!(
+        heal.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["h-new"]
+    );
     // a second purge finds nothing more
-    assert_eq!(s.purge(&r, now).await.expect("purge"), PurgeReport::default());
+    assert_eq!(
+        s.purge(&r, now).await.expect("purge"),
+        PurgeReport::default()
+    );
 }
 
 /// Tenant filters never leak another tenant's rows.
 pub async fn tenant_scoping(s: &dyn Store) {
     for (id, ten) in [("a", "t1"), ("b", "t2"), ("c", "t2")] {
         s.put_target(&target(id, ten)).await.expect("put");
-        s.insert_alert(&alert(&format!("al-{id}"), id, AlertKind::Down, t0())).await.expect("alert");
+        s.insert_alert(&alert(&format!("al-{id}"), id, AlertKind::Down, t0()))
+            .await
+            .expect("alert");
         s.put_audit(&[AuditEntry {
             id: format!("au-{id}"),
             at: t0(),
@@ -586,13 +878,32 @@ pub async fn tenant_scoping(s: &dyn Store) {
         .await
         .expect("audit");
     }
-    let t2 = s.list_targets(&TargetQuery { tenant: Some(tenant("t2")), ..Default::default() }).await.expect("t");
+    let t2 = s
+        .list_targets(&TargetQuery {
+            tenant: Some(tenant("t2")),
+            ..Default::default()
+        })
+        .await
+        .expect("t");
     assert!(t2.items.iter().all(|t| t.tenant == tenant("t2")));
     assert_eq!(t2.total, 2);
-    let a1 = s.list_alerts(&AlertQuery { tenant: Some(tenant("t1")), ..Default::default() }).await.expect("a");
-    assert_eq!(a1.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["al-a"]);
+    let a1 = s
+        .list_alerts(&AlertQuery {
+            tenant: Some(tenant("t1")),
+            ..Default::default()
+        })
+        .await
+        .expect("a");
+    assert_eq!(
+        a1.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["al-a"]
+    );
     let au = s
-        .query_entries(&EntryQuery { kind: entry_kind::AUDIT.into(), tenant: Some(tenant("t2")), ..Default::default() })
+        .query_entries(&EntryQuery {
+            kind: entry_kind::AUDIT.into(),
+            tenant: Some(tenant("t2")),
+            ..Default::default()
+        })
         .await
         .expect("entries");
     assert_eq!(au.total, 2);
@@ -602,17 +913,47 @@ pub async fn tenant_scoping(s: &dyn Store) {
 pub async fn delete_target_cascades(s: &dyn Store) {
     s.put_target(&target("a", "t1")).await.expect("put");
     s.put_target(&target("b", "t1")).await.expect("put");
-    s.put_check(&tid("a"), &CheckSpec::new("tcp")).await.expect("check");
-    s.put_check(&tid("b"), &CheckSpec::new("tcp")).await.expect("check");
-    s.put_states(&[StateRecord { scope: StateScope::Target { target: tid("a") }, body: serde_json::json!(1), updated_at: t0() }])
+    s.put_check(&tid("a"), &CheckSpec::new("tcp"))
         .await
-        .expect("state");
-    s.insert_alert(&alert("x", "a", AlertKind::Down, t0())).await.expect("alert");
+        .expect("check");
+    s.put_check(&tid("b"), &CheckSpec::new("tcp"))
+        .await
+        .expect("check");
+    s.put_states(&[StateRecord {
+        scope: StateScope::Target { target: tid("a") },
+        body: serde_json::json!(1),
+        updated_at: t0(),
+    }])
+    .await
+    .expect("state");
+    s.insert_alert(&alert("x", "a", AlertKind::Down, t0()))
+        .await
+        .expect("alert");
     assert!(s.delete_target(&tid("a")).await.expect("delete"));
-    assert!(s.list_checks(Some(&tid("a"))).await.expect("checks").is_empty());
+    assert!(
+        s.list_checks(Some(&tid("a")))
+            .await
+            .expect("checks")
+            .is_empty()
+    );
     assert_eq!(s.list_checks(None).await.expect("checks").len(), 1);
-    assert!(s.load_states().await.expect("states").iter().all(|r| r.scope.target() != &tid("a")));
-    assert_eq!(s.list_alerts(&AlertQuery { open_only: true, ..Default::default() }).await.expect("alerts").total, 0);
+    assert!(
+        s.load_states()
+            .await
+            .expect("states")
+            .iter()
+            .all(|r| r.scope.target() != &tid("a"))
+    );
+    assert_eq!(
+        s.list_alerts(&AlertQuery {
+            open_only: true,
+            ..Default::default()
+        })
+        .await
+        .expect("alerts")
+        .total,
+        0
+    );
 }
 
 /// Claims (capability `claims`): a due check is claimed by one instance
@@ -625,9 +966,18 @@ pub async fn claims(s: &dyn Store) {
     }
     s.put_target(&target("a", "t1")).await.expect("put");
     for k in ["c1", "c2", "c3"] {
-        s.put_check(&tid("a"), &CheckSpec::new("tcp").named(CheckId::new(k).expect("id"))).await.expect("check");
+        s.put_check(
+            &tid("a"),
+            &CheckSpec::new("tcp").named(CheckId::new(k).expect("id")),
+        )
+        .await
+        .expect("check");
     }
-    let req = |inst: &str, limit| ClaimRequest { instance: inst.into(), limit, lease: Duration::from_secs(30) };
+    let req = |inst: &str, limit| ClaimRequest {
+        instance: inst.into(),
+        limit,
+        lease: Duration::from_secs(30),
+    };
     let one = s.claim_due(&req("i1", 2)).await.expect("claim");
     assert_eq!(one.len(), 2);
     let two = s.claim_due(&req("i2", 10)).await.expect("claim");
@@ -641,10 +991,16 @@ pub async fn claims(s: &dyn Store) {
     // a stale lease (wrong epoch) is fenced
     let mut stale = two[0].clone();
     stale.epoch -= 1;
-    assert!(matches!(s.complete_claim(&stale, far).await, Err(StoreError::Fenced(_))));
+    assert!(matches!(
+        s.complete_claim(&stale, far).await,
+        Err(StoreError::Fenced(_))
+    ));
     let mut other_owner = two[0].clone();
     other_owner.owner = "intruder".into();
-    assert!(matches!(s.complete_claim(&other_owner, far).await, Err(StoreError::Fenced(_))));
+    assert!(matches!(
+        s.complete_claim(&other_owner, far).await,
+        Err(StoreError::Fenced(_))
+    ));
     assert!(two[0].epoch >= 1);
 }
 
@@ -656,26 +1012,44 @@ where
     Fut: std::future::Future<Output = Arc<dyn Store>>,
 {
     if !store.capabilities().persistent {
-        eprintln!("SKIPPED persistence_across_reopen: this store is not persistent (capability `persistent` is off)");
+        eprintln!(
+            "SKIPPED persistence_across_reopen: this store is not persistent (capability `persistent` is off)"
+        );
         return;
     }
     let Some(reopen) = reopen else {
         panic!("a persistent store must give the suite a `reopen` constructor");
     };
     store.put_target(&target("a", "t1")).await.expect("put");
-    store.put_check(&tid("a"), &CheckSpec::new("tcp")).await.expect("check");
-    store.insert_alert(&alert("p1", "a", AlertKind::Down, t0())).await.expect("alert");
+    store
+        .put_check(&tid("a"), &CheckSpec::new("tcp"))
+        .await
+        .expect("check");
+    store
+        .insert_alert(&alert("p1", "a", AlertKind::Down, t0()))
+        .await
+        .expect("alert");
     let mut acked = alert("p1", "a", AlertKind::Down, t0());
     acked.status = AlertStatus::Acknowledged;
     acked.acknowledged_by = Some("ops".into());
     acked.acknowledged_at = Some(t0());
-    store.update_alert(&acked, AlertStatus::Active).await.expect("ack");
     store
-        .put_states(&[StateRecord { scope: StateScope::Target { target: tid("a") }, body: serde_json::json!({"k": 1}), updated_at: t0() }])
+        .update_alert(&acked, AlertStatus::Active)
+        .await
+        .expect("ack");
+    store
+        .put_states(&[StateRecord {
+            scope: StateScope::Target { target: tid("a") },
+            body: serde_json::json!({"k": 1}),
+            updated_at: t0(),
+        }])
         .await
         .expect("state");
     store
-        .append_results(&ResultBatch { results: vec![result("a", "tcp", t0(), Outcome::Pass)], rollups: vec![] })
+        .append_results(&ResultBatch {
+            results: vec![result("a", "tcp", t0(), Outcome::Pass)],
+            rollups: vec![],
+        })
         .await
         .expect("results");
     let again = reopen(store).await;
@@ -685,7 +1059,12 @@ where
     assert_eq!(again.load_states().await.expect("states").len(), 1);
     assert_eq!(
         again
-            .recent_results(&ResultQuery { target: tid("a"), check: None, since: None, limit: 10 })
+            .recent_results(&ResultQuery {
+                target: tid("a"),
+                check: None,
+                since: None,
+                limit: 10
+            })
             .await
             .expect("results")
             .len(),

@@ -208,7 +208,11 @@ impl Healer for FlakyHealer {
         lock(&self.calls).push((target.id.to_string(), action.clone()));
         let ok = {
             let mut r = lock(&self.results);
-            if r.len() > 1 { r.pop_front() } else { r.front().copied() }
+            if r.len() > 1 {
+                r.pop_front()
+            } else {
+                r.front().copied()
+            }
         }
         .unwrap_or(true);
         if ok {
@@ -228,7 +232,10 @@ pub struct FixedLogs;
 #[async_trait]
 impl LogSource for FixedLogs {
     async fn last_lines(&self, target: &Target, lines: usize) -> Result<Vec<String>, LogError> {
-        Ok((0..lines.max(1) * 2).map(|i| format!("{} line {i}", target.id)).skip(lines.max(1)).collect())
+        Ok((0..lines.max(1) * 2)
+            .map(|i| format!("{} line {i}", target.id))
+            .skip(lines.max(1))
+            .collect())
     }
 }
 
@@ -271,7 +278,9 @@ impl OutageStore {
 
     fn up(&self) -> crate::store::StoreResult<()> {
         if self.switch.is_down() {
-            Err(crate::store::StoreError::Unavailable("switched off by the test".into()))
+            Err(crate::store::StoreError::Unavailable(
+                "switched off by the test".into(),
+            ))
         } else {
             Ok(())
         }
@@ -311,7 +320,10 @@ mod outage_impl {
             self.up()?;
             self.inner.put_check(t, s).await
         }
-        async fn list_checks(&self, t: Option<&TargetId>) -> StoreResult<Vec<(TargetId, CheckSpec)>> {
+        async fn list_checks(
+            &self,
+            t: Option<&TargetId>,
+        ) -> StoreResult<Vec<(TargetId, CheckSpec)>> {
             self.up()?;
             self.inner.list_checks(t).await
         }

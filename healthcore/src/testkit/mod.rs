@@ -6,7 +6,7 @@
 //! Tests that need a capability the store lacks print that they were
 //! skipped and why, loudly, instead of passing silently.
 //!
-//! ```ignore
+//! ```text
 //! healthcore::store_conformance!(memory, healthcore::memory::InMemoryStore::new());
 //! ```
 
