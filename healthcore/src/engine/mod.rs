@@ -39,6 +39,7 @@ mod error;
 mod jobs;
 mod metrics;
 mod scheduler;
+mod uptime;
 mod writer;
 
 pub use actions::{DiagnoseReport, RestartReport};
@@ -46,6 +47,7 @@ pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
 pub use config::{EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;
 pub use metrics::{EngineMetrics, MetricsSnapshot};
+pub use uptime::{ResultHistory, UptimeView};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -684,3 +684,67 @@ async fn invalid_specs_are_refused_with_the_field() {
     let _ = CheckId::new("x");
     r.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn uptime_reads_rollups_and_the_live_part() {
+    let r = rig();
+    r.engine.start().await.expect("start");
+    r.engine
+        .add_target(Target::new(tid("u"), "u"))
+        .await
+        .expect("target");
+    r.checker.outcomes("s", [Outcome::Pass]);
+    let key = r
+        .engine
+        .add_check(&tid("u"), spec("s", 60, 10).tap_threshold(1))
+        .await
+        .expect("check");
+    let t_start = r.engine.now();
+    r.engine.recheck(&key, "t").await.expect("recheck");
+    advance(Duration::from_secs(30 * 60)).await;
+    r.checker.outcomes("s", [Outcome::Fail]);
+    r.engine.recheck(&key, "t").await.expect("recheck");
+    assert_eq!(
+        r.engine.target_view(&tid("u")).expect("v").health.status,
+        Status::Down
+    );
+    advance(Duration::from_secs(10 * 60)).await;
+    let view = r
+        .engine
+        .uptime(&tid("u"), t_start, r.engine.now())
+        .await
+        .expect("uptime");
+    let pct = view.report.percent.expect("percent");
+    // healthy ~30 min (scheduled runs keep failing after the flip), down ~10 min
+    assert!((pct - 75.0).abs() < 2.5, "uptime {pct}");
+    assert!(view.report.checks_total >= 2);
+    assert!(!view.timeline.is_empty());
+    let all = r
+        .engine
+        .uptime_all(None, t_start, r.engine.now())
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 1);
+    let hist = r
+        .engine
+        .result_history(&tid("u"), 1, None)
+        .await
+        .expect("history");
+    assert!(hist.total_checks >= 2 && hist.unhealthy_checks >= 1);
+    assert!(matches!(
+        r.engine.result_history(&tid("u"), 0, None).await,
+        Err(EngineError::Invalid(_))
+    ));
+    r.engine.shutdown().await;
+}
+
+trait TapThreshold {
+    fn tap_threshold(self, n: u32) -> Self;
+}
+
+impl TapThreshold for CheckSpec {
+    fn tap_threshold(mut self, n: u32) -> Self {
+        self.failure_threshold = n;
+        self
+    }
+}

@@ -981,6 +981,51 @@ impl Fleet {
         out
     }
 
+    /// The rollup buckets of `target` not yet handed to the store, plus
+    /// the time in its current status not yet accounted, at granularity
+    /// `g`: added to stored buckets, they make uptime exact up to `now`.
+    pub fn pending_buckets(
+        &self,
+        target: &TargetId,
+        g: Granularity,
+        now: DateTime<Utc>,
+    ) -> Vec<Bucket> {
+        let mut out: Vec<Bucket> = Vec::new();
+        let mut add = |b: &Bucket| {
+            let start = g.bucket_start(b.start);
+            match out.iter_mut().find(|x| x.start == start) {
+                Some(x) => x.merge(b),
+                None => {
+                    let mut c = Bucket::new(g, start);
+                    c.merge(b);
+                    out.push(c);
+                }
+            }
+        };
+        for ((t, _), b) in &self.rollups {
+            if t == target {
+                add(b);
+            }
+        }
+        if let Some(e) = self.targets.get(target) {
+            if let Some(w) = e.rt.window.current() {
+                let start = e.rt.accounted_until.unwrap_or(w.started_at);
+                if now > start {
+                    for piece in crate::rollup::split_interval(
+                        Granularity::Minute,
+                        w.status,
+                        w.in_maintenance,
+                        start,
+                        now,
+                    ) {
+                        add(&piece);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     // ---- internals ------------------------------------------------------
 
     fn apply_heal_decision(

@@ -1,0 +1,214 @@
+//! Uptime queries: they read rollup buckets (never raw results) from the
+//! store and add the part still in memory, so figures are exact up to now.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, EngineError, lock};
+use crate::model::{CheckId, TargetId, TenantId};
+use crate::rollup::{self, Bucket, Granularity};
+use crate::store::{ResultQuery, RollupQuery, StoredResult};
+use crate::uptime::{TimelineSegment, UptimeReport};
+
+/// Uptime of one target over a range, with a timeline for drawing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UptimeView {
+    /// Whose.
+    pub target: TargetId,
+    /// Time-weighted and count-based uptime, latency.
+    pub report: UptimeReport,
+    /// Merged status segments.
+    pub timeline: Vec<TimelineSegment>,
+}
+
+/// Seed 002's result history: recent results with count uptime and
+/// average latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultHistory {
+    /// Whose.
+    pub target: TargetId,
+    /// Only this check, if given.
+    pub check: Option<CheckId>,
+    /// Hours covered.
+    pub hours: u32,
+    /// Healthy checks / total checks × 100.
+    pub uptime_percentage: Option<f64>,
+    /// Mean latency, ms.
+    pub avg_latency_ms: Option<f64>,
+    /// Checks in the range.
+    pub total_checks: u64,
+    /// Of which healthy (pass or warn).
+    pub healthy_checks: u64,
+    /// Of which not.
+    pub unhealthy_checks: u64,
+    /// The most recent results (at most 100), newest first.
+    pub results: Vec<StoredResult>,
+}
+
+/// Minute buckets for short ranges, hour buckets up to 90 days, days beyond.
+fn granularity_for(from: DateTime<Utc>, to: DateTime<Utc>) -> Granularity {
+    let span = to - from;
+    if span <= chrono::Duration::days(2) {
+        Granularity::Minute
+    } else if span <= chrono::Duration::days(90) {
+        Granularity::Hour
+    } else {
+        Granularity::Day
+    }
+}
+
+impl Engine {
+    /// Uptime of `target` over `[from, to)`.
+    pub async fn uptime(
+        &self,
+        target: &TargetId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<UptimeView, EngineError> {
+        if lock(&self.inner.fleet).target(target).is_none() {
+            return Err(EngineError::not_found("target", target));
+        }
+        let mut all = self
+            .uptime_many(Some(vec![target.clone()]), None, from, to)
+            .await?;
+        all.pop()
+            .ok_or_else(|| EngineError::not_found("target", target))
+    }
+
+    /// Uptime of every target (optionally of one tenant) over `[from, to)`,
+    /// from one rollup query.
+    pub async fn uptime_all(
+        &self,
+        tenant: Option<&TenantId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UptimeView>, EngineError> {
+        self.uptime_many(None, tenant, from, to).await
+    }
+
+    async fn uptime_many(
+        &self,
+        targets: Option<Vec<TargetId>>,
+        tenant: Option<&TenantId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UptimeView>, EngineError> {
+        if to <= from {
+            return Err(crate::error::ValidationError::new("to", "must be after from").into());
+        }
+        let g = granularity_for(from, to);
+        let ids: Vec<TargetId> = match targets {
+            Some(t) => t,
+            None => {
+                let fleet = lock(&self.inner.fleet);
+                fleet
+                    .target_views(tenant, self.inner.clock.now())
+                    .into_iter()
+                    .map(|v| v.target.id)
+                    .collect()
+            }
+        };
+        let query_from = g.bucket_start(from);
+        let stored = self
+            .inner
+            .store
+            .rollups(&RollupQuery {
+                targets: if ids.len() == 1 {
+                    ids.clone()
+                } else {
+                    Vec::new()
+                },
+                granularity: g,
+                from: query_from,
+                to,
+            })
+            .await?;
+        let mut by_target: std::collections::HashMap<TargetId, Vec<Bucket>> =
+            std::collections::HashMap::new();
+        for tb in stored {
+            by_target.entry(tb.target).or_default().push(tb.bucket);
+        }
+        let now = self.inner.clock.now();
+        let cfg = self.inner.config.rules.uptime.clone();
+        let fleet = lock(&self.inner.fleet);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut buckets = by_target.remove(&id).unwrap_or_default();
+            for p in fleet.pending_buckets(&id, g, now) {
+                match buckets.iter_mut().find(|b| b.start == p.start) {
+                    Some(b) => b.merge(&p),
+                    None => buckets.push(p),
+                }
+            }
+            buckets.sort_by_key(|b| b.start);
+            let report = rollup::uptime_from_buckets(&buckets, query_from, to, &cfg);
+            let timeline = rollup::timeline_from_buckets(&buckets, query_from, to);
+            out.push(UptimeView {
+                target: id,
+                report,
+                timeline,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Seed 002's history: the last `hours` of results of a target (or one
+    /// of its checks) with count-based uptime and average latency.
+    pub async fn result_history(
+        &self,
+        target: &TargetId,
+        hours: u32,
+        check: Option<CheckId>,
+    ) -> Result<ResultHistory, EngineError> {
+        if !(1..=720).contains(&hours) {
+            return Err(crate::error::ValidationError::new("hours", "must be 1..=720").into());
+        }
+        if lock(&self.inner.fleet).target(target).is_none() {
+            return Err(EngineError::not_found("target", target));
+        }
+        let now = self.inner.clock.now();
+        let since = now - chrono::Duration::hours(i64::from(hours));
+        let results = self
+            .inner
+            .store
+            .recent_results(&ResultQuery {
+                target: target.clone(),
+                check: check.clone(),
+                since: Some(since),
+                limit: 100,
+            })
+            .await?;
+        let (total, healthy, avg) = if check.is_some() {
+            // per-check counts come from the recent results themselves
+            let total = results.len() as u64;
+            let healthy = results
+                .iter()
+                .filter(|r| r.observation.outcome.is_success())
+                .count() as u64;
+            let lat: Vec<f64> = results
+                .iter()
+                .filter_map(|r| r.observation.latency.map(|d| d.as_secs_f64() * 1000.0))
+                .collect();
+            let avg = (!lat.is_empty()).then(|| lat.iter().sum::<f64>() / lat.len() as f64);
+            (total, healthy, avg)
+        } else {
+            let view = self.uptime(target, since, now).await?;
+            (
+                view.report.checks_total,
+                view.report.checks_healthy,
+                view.report.latency.avg_ms,
+            )
+        };
+        Ok(ResultHistory {
+            target: target.clone(),
+            check,
+            hours,
+            uptime_percentage: (total > 0).then(|| healthy as f64 * 100.0 / total as f64),
+            avg_latency_ms: avg,
+            total_checks: total,
+            healthy_checks: healthy,
+            unhealthy_checks: total.saturating_sub(healthy),
+            results,
+        })
+    }
+}
