@@ -5,7 +5,7 @@
 //! compare-and-set updates, retention, claims with leases and fencing)
 //! so the conformance suite holds it to the same standard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -20,8 +20,8 @@ use crate::store::*;
 struct Data {
     targets: BTreeMap<TargetId, Target>,
     checks: BTreeMap<CheckKey, CheckSpec>,
-    results: Vec<StoredResult>,
-    rollups: BTreeMap<(TargetId, u8, DateTime<Utc>), crate::rollup::Bucket>,
+    results: VecDeque<StoredResult>,
+    rollups: HashMap<(TargetId, u8, i64), crate::rollup::Bucket>,
     states: BTreeMap<String, StateRecord>,
     alerts: Vec<Alert>,
     docs: BTreeMap<(String, String), Doc>,
@@ -53,11 +53,26 @@ struct LeaseRow {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 /// # }
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InMemoryStore {
     data: Mutex<Data>,
     clock: Option<std::sync::Arc<dyn crate::clock::Clock>>,
+    max_results: usize,
 }
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self {
+            data: Mutex::default(),
+            clock: None,
+            max_results: DEFAULT_MAX_RESULTS,
+        }
+    }
+}
+
+/// Raw results kept by default: the newest 200,000 (rollups keep the
+/// long history; the raw ring only serves "recent results").
+pub const DEFAULT_MAX_RESULTS: usize = 200_000;
 
 fn gran_code(g: Granularity) -> u8 {
     match g {
@@ -76,9 +91,17 @@ impl InMemoryStore {
     /// An empty store whose leases use `clock` as "database time".
     pub fn with_clock(clock: std::sync::Arc<dyn crate::clock::Clock>) -> Self {
         Self {
-            data: Mutex::default(),
             clock: Some(clock),
+            ..Self::default()
         }
+    }
+
+    /// Keeps at most `n` raw results (the oldest are dropped first), so
+    /// memory stays bounded however long the store runs.
+    #[must_use]
+    pub fn with_max_results(mut self, n: usize) -> Self {
+        self.max_results = n.max(1);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Data> {
@@ -185,11 +208,15 @@ impl Store for InMemoryStore {
     async fn append_results(&self, batch: &ResultBatch) -> StoreResult<()> {
         let mut d = self.lock();
         d.results.extend(batch.results.iter().cloned());
+        let excess = d.results.len().saturating_sub(self.max_results);
+        if excess > 0 {
+            d.results.drain(..excess);
+        }
         for tb in &batch.rollups {
             let k = (
                 tb.target.clone(),
                 gran_code(tb.bucket.granularity),
-                tb.bucket.start,
+                tb.bucket.start.timestamp(),
             );
             d.rollups
                 .entry(k)
@@ -216,19 +243,26 @@ impl Store for InMemoryStore {
     async fn rollups(&self, q: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
         let d = self.lock();
         let g = gran_code(q.granularity);
-        Ok(d.rollups
+        let mut out: Vec<TargetBucket> = d
+            .rollups
             .iter()
-            .filter(|((t, gc, start), _)| {
+            .filter(|((t, gc, _), b)| {
                 *gc == g
-                    && *start >= q.from
-                    && *start < q.to
+                    && b.start >= q.from
+                    && b.start < q.to
                     && (q.targets.is_empty() || q.targets.contains(t))
             })
             .map(|((t, _, _), b)| TargetBucket {
                 target: t.clone(),
                 bucket: *b,
             })
-            .collect())
+            .collect();
+        out.sort_by(|a, b| {
+            a.target
+                .cmp(&b.target)
+                .then(a.bucket.start.cmp(&b.bucket.start))
+        });
+        Ok(out)
     }
 
     async fn put_states(&self, records: &[StateRecord]) -> StoreResult<()> {

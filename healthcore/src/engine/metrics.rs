@@ -20,6 +20,9 @@ pub struct EngineMetrics {
     pub(crate) notifications_failed: AtomicU64,
     pub(crate) lateness_max_us: AtomicU64,
     pub(crate) lateness_sum_us: AtomicU64,
+    /// Lateness histogram: bucket i counts lateness in [2^i, 2^(i+1)) µs
+    /// (bucket 0 also holds 0).
+    pub(crate) lateness_hist: [AtomicU64; 32],
 }
 
 /// A copy of the counters at one moment.
@@ -51,6 +54,8 @@ pub struct MetricsSnapshot {
     pub lateness_max_us: u64,
     /// Sum of scheduling lateness, µs (divide by checks for the mean).
     pub lateness_sum_us: u64,
+    /// 99th percentile of scheduling lateness (upper bound), µs.
+    pub lateness_p99_us: u64,
 }
 
 impl EngineMetrics {
@@ -61,6 +66,31 @@ impl EngineMetrics {
     pub(crate) fn record_lateness(&self, us: u64) {
         self.lateness_sum_us.fetch_add(us, Ordering::Relaxed);
         self.lateness_max_us.fetch_max(us, Ordering::Relaxed);
+        let i = (64 - us.leading_zeros()).saturating_sub(1).min(31) as usize;
+        self.lateness_hist[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The lateness below which `q` (0..=1) of the runs fell, in µs: an
+    /// upper bound from the power-of-two histogram.
+    pub fn lateness_quantile_us(&self, q: f64) -> u64 {
+        let counts: Vec<u64> = self
+            .lateness_hist
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let want = ((total as f64) * q.clamp(0.0, 1.0)).ceil() as u64;
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= want {
+                return 1u64 << (i + 1);
+            }
+        }
+        u64::MAX
     }
 
     /// Reads every counter.
@@ -80,6 +110,7 @@ impl EngineMetrics {
             notifications_failed: r(&self.notifications_failed),
             lateness_max_us: r(&self.lateness_max_us),
             lateness_sum_us: r(&self.lateness_sum_us),
+            lateness_p99_us: self.lateness_quantile_us(0.99),
         }
     }
 }

@@ -128,25 +128,34 @@ pub(crate) async fn probe(inner: &Inner, spec: &Arc<CheckSpec>, diagnose: bool) 
         return Observation::new(inner.clock.now(), Outcome::Unknown)
             .with_message(format!("no checker registered for kind {:?}", spec.kind));
     };
-    let s = spec.clone();
-    let task = tokio::spawn(async move {
+    // run inline (no task per probe): a timeout drops the future, a panic
+    // is caught and becomes an `unknown` observation
+    use futures_util::FutureExt;
+    let fut = async {
         if diagnose {
-            checker.diagnose(&s).await
+            checker.diagnose(spec).await
         } else {
-            checker.check(&s).await
+            checker.check(spec).await
         }
-    });
-    let abort = task.abort_handle();
-    let result = tokio::time::timeout(spec.timeout, task).await;
+    };
+    let result = tokio::time::timeout(
+        spec.timeout,
+        std::panic::AssertUnwindSafe(fut).catch_unwind(),
+    )
+    .await;
     let mut obs = match result {
         Ok(Ok(obs)) => obs,
-        Ok(Err(join)) => {
+        Ok(Err(panic)) => {
             EngineMetrics::add(&inner.metrics.panics, 1);
-            tracing::error!(kind = %spec.kind, "checker panicked: {join}");
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_owned());
+            tracing::error!(kind = %spec.kind, panic = %what, "checker panicked");
             Observation::new(inner.clock.now(), Outcome::Unknown).with_message("checker panicked")
         }
         Err(_) => {
-            abort.abort();
             EngineMetrics::add(&inner.metrics.timeouts, 1);
             Observation::new(inner.clock.now(), Outcome::Unreachable)
                 .with_message(format!(

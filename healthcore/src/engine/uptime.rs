@@ -129,7 +129,7 @@ impl Engine {
             by_target.entry(tb.target).or_default().push(tb.bucket);
         }
         let now = self.inner.clock.now();
-        let cfg = self.inner.config.rules.uptime.clone();
+        let cfg = self.inner.config.rules.uptime;
         let fleet = lock(&self.inner.fleet);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {

@@ -146,10 +146,23 @@ fn requeue(inner: &Inner, pending: &mut Pending) {
 }
 
 fn merge_states(into: &mut Vec<StateRecord>, new: Vec<StateRecord>) {
+    if into.is_empty() {
+        *into = new;
+        return;
+    }
+    // last write wins per scope; index the pending ones (no quadratic scan)
+    let mut index: std::collections::HashMap<crate::store::StateScope, usize> = into
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.scope.clone(), i))
+        .collect();
     for s in new {
-        match into.iter_mut().find(|o| o.scope == s.scope) {
-            Some(o) => *o = s,
-            None => into.push(s),
+        match index.get(&s.scope) {
+            Some(&i) => into[i] = s,
+            None => {
+                index.insert(s.scope.clone(), into.len());
+                into.push(s);
+            }
         }
     }
 }

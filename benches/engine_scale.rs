@@ -1,0 +1,113 @@
+//! Engine overhead at scale (issue 4): 10,000 checks at a 1 s interval
+//! with an in-process checker (no probe I/O) on the in-memory store.
+//! Prints CPU µs per check (process user+system time over checks run),
+//! resident bytes per check, and scheduling lateness.
+//!
+//! Run: `cargo bench --bench engine_scale` (env `CHECKS`, `SECONDS`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use healthcore::checker::Checker;
+use healthcore::engine::{Engine, EngineConfig};
+use healthcore::memory::InMemoryStore;
+use healthcore::model::{CheckSpec, Observation, Outcome, Target, TargetId};
+
+#[derive(Debug)]
+struct Instant200;
+
+#[async_trait]
+impl Checker for Instant200 {
+    fn kind(&self) -> &str {
+        "fake"
+    }
+    async fn check(&self, _spec: &CheckSpec) -> Observation {
+        Observation::new(chrono::Utc::now(), Outcome::Pass).with_latency(Duration::from_micros(50))
+    }
+}
+
+fn proc_field(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// user + system CPU of this process, in µs (from /proc/self/stat).
+fn cpu_us() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    ticks * 1_000_000 / 100
+}
+
+fn rss_bytes() -> u64 {
+    proc_field("/proc/self/status", "VmRSS:") * 1024
+}
+
+fn main() {
+    let checks: usize = std::env::var("CHECKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let seconds: u64 = std::env::var("SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` smoke mode
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let store = Arc::new(InMemoryStore::new());
+        let mut cfg = EngineConfig::default();
+        cfg.limits.max_concurrency = 1024;
+        cfg.limits.buffer_capacity = 1_000_000;
+        cfg.limits.batch_size = 20_000;
+        let engine = Engine::builder(store.clone())
+            .checker(Arc::new(Instant200))
+            .config(cfg)
+            .build()
+            .expect("engine");
+        engine.start().await.expect("start");
+        let rss0 = rss_bytes();
+        let reg = Instant::now();
+        for i in 0..checks {
+            let id = TargetId::new(format!("t{i:05}")).unwrap();
+            engine.add_target(Target::new(id.clone(), format!("t{i}"))).await.expect("target");
+            let spec = CheckSpec::new("fake").every(Duration::from_secs(1), Duration::from_millis(500));
+            engine.add_check(&id, spec).await.expect("check");
+        }
+        let reg = reg.elapsed();
+        // warm up one full interval, then measure
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss1 = rss_bytes();
+        let m0 = engine.metrics();
+        let c0 = cpu_us();
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let c1 = cpu_us();
+        let m1 = engine.metrics();
+        let ran = m1.checks - m0.checks;
+        println!("checks registered:      {checks} in {:.2} s", reg.as_secs_f64());
+        println!("checks run:             {ran} in {elapsed:.1} s ({:.0}/s)", ran as f64 / elapsed);
+        println!("CPU per check:          {:.2} µs (engine + fake checker + in-memory store)", (c1 - c0) as f64 / ran.max(1) as f64);
+        println!("CPU used:               {:.2} cores", (c1 - c0) as f64 / 1e6 / elapsed);
+        println!("resident per check:     {} B (RSS {} → {} after registration and warm-up; the in-memory store keeps raw results too)", (rss1.saturating_sub(rss0)) / checks as u64, rss0, rss1);
+        println!("lateness mean / p99 / max: {:.2} ms / < {:.2} ms / {:.2} ms (p99 and max since start)", (m1.lateness_sum_us - m0.lateness_sum_us) as f64 / ran.max(1) as f64 / 1000.0, m1.lateness_p99_us as f64 / 1000.0, m1.lateness_max_us as f64 / 1000.0);
+        println!("results written:        {}  dropped: {}", m1.results_written, m1.results_dropped);
+        engine.shutdown().await;
+    });
+}
