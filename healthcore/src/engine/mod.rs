@@ -32,6 +32,7 @@
 //! ```
 
 mod actions;
+mod activity;
 mod checklist;
 mod config;
 mod effects;
@@ -43,6 +44,7 @@ mod uptime;
 mod writer;
 
 pub use actions::{DiagnoseReport, RestartReport};
+pub use activity::{ActivityEntry, ActivityQuery, ActivityType};
 pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
 pub use config::{EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;

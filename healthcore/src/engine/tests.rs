@@ -748,3 +748,72 @@ impl TapThreshold for CheckSpec {
         self
     }
 }
+
+#[tokio::test]
+async fn replay_on_a_manual_clock_and_the_activity_feed() {
+    use crate::clock::ManualClock;
+    let clock = Arc::new(ManualClock::new(start()));
+    let store = Arc::new(InMemoryStore::new());
+    let healer = FlakyHealer::new();
+    let engine = Engine::builder(store.clone())
+        .clock(clock.clone())
+        .checker(ScriptedChecker::new("fake"))
+        .healer(healer.clone())
+        .without_scheduler()
+        .instance_id("replay")
+        .build()
+        .expect("build");
+    engine.start().await.expect("start");
+    engine
+        .add_target(Target::new(tid("n"), "n"))
+        .await
+        .expect("target");
+    let key = engine
+        .add_check(&tid("n"), spec("s", 60, 10))
+        .await
+        .expect("check");
+    for i in 0..4 {
+        clock.advance(chrono::Duration::seconds(60));
+        let at = engine.now();
+        engine
+            .ingest(
+                &key,
+                Observation::new(at, if i == 0 { Outcome::Pass } else { Outcome::Fail }),
+            )
+            .expect("ingest");
+    }
+    clock.advance(chrono::Duration::minutes(10));
+    engine.tick();
+    engine.flush().await;
+    let view = engine.target_view(&tid("n")).expect("view");
+    assert_eq!(view.health.status, Status::Down);
+    let feed = engine
+        .activity(&ActivityQuery::default())
+        .await
+        .expect("feed");
+    let kinds: Vec<ActivityType> = feed.items.iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&ActivityType::HealthAlert), "{kinds:?}");
+    assert!(kinds.contains(&ActivityType::StateChange), "{kinds:?}");
+    assert!(
+        feed.items
+            .windows(2)
+            .all(|w| w[0].timestamp >= w[1].timestamp),
+        "newest first"
+    );
+    let alerts_only = engine
+        .activity(&ActivityQuery {
+            kind: Some(ActivityType::HealthAlert),
+            ..Default::default()
+        })
+        .await
+        .expect("feed");
+    assert!(
+        alerts_only
+            .items
+            .iter()
+            .all(|e| e.kind == ActivityType::HealthAlert)
+    );
+    // ids are deterministic under a fixed instance id
+    assert!(view.alerts[0].id.contains("replay"));
+    engine.shutdown().await;
+}
