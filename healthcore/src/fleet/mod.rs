@@ -21,6 +21,7 @@
 //!    suppression).
 
 mod decision;
+mod fast_hash;
 mod runtime;
 mod view;
 
@@ -29,6 +30,8 @@ pub use runtime::{CheckRuntime, TargetRuntime};
 pub use view::{CheckView, TargetView};
 
 use std::collections::HashMap;
+
+use fast_hash::FastMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -189,7 +192,7 @@ impl IdGen {
 #[derive(Debug, Clone)]
 pub struct Fleet {
     config: FleetConfig,
-    targets: HashMap<TargetId, TargetEntry>,
+    targets: FastMap<TargetId, TargetEntry>,
     alerts: AlertBook,
     policies: Vec<HealPolicy>,
     maintenance: Vec<MaintenanceWindow>,
@@ -197,7 +200,7 @@ pub struct Fleet {
     default_channel: AlertChannelConfig,
     pending_heals: HashMap<String, HealEvent>,
     ids: IdGen,
-    rollups: HashMap<(TargetId, i64), Bucket>,
+    rollups: FastMap<(TargetId, i64), Bucket>,
 }
 
 impl Fleet {
@@ -207,7 +210,7 @@ impl Fleet {
         let alerts = AlertBook::from_policy(&config.alerts);
         Self {
             config,
-            targets: HashMap::new(),
+            targets: FastMap::default(),
             alerts,
             policies: Vec::new(),
             maintenance: Vec::new(),
@@ -218,7 +221,7 @@ impl Fleet {
                 prefix: id_prefix.into(),
                 next: 0,
             },
-            rollups: HashMap::new(),
+            rollups: FastMap::default(),
         }
     }
 
@@ -363,7 +366,9 @@ impl Fleet {
     ) -> Result<Status, FleetError> {
         let now = obs.at;
         let in_maintenance = self.in_maintenance(&key.target, now);
-        let policy_idx = {
+        let policy_idx = if self.policies.is_empty() {
+            None
+        } else {
             let entry = self
                 .targets
                 .get(&key.target)
@@ -371,13 +376,14 @@ impl Fleet {
             heal::select_policy(&self.policies, &entry.target)
                 .and_then(|p| self.policies.iter().position(|q| std::ptr::eq(p, q)))
         };
-        let acknowledged = self
-            .alerts
-            .get(&AlertKey {
-                target: key.target.clone(),
-                kind: AlertKind::Down,
-            })
-            .is_some_and(|a| a.status == alert::AlertStatus::Acknowledged);
+        let acknowledged = policy_idx.is_some()
+            && self
+                .alerts
+                .get(&AlertKey {
+                    target: key.target.clone(),
+                    kind: AlertKind::Down,
+                })
+                .is_some_and(|a| a.status == alert::AlertStatus::Acknowledged);
         let breaker_cfg = &self.config.breaker;
         let flap_cfg = &self.config.flap;
         let entry = self
@@ -877,6 +883,9 @@ impl Fleet {
 
     /// True when a maintenance window covers the target at `now`.
     pub fn in_maintenance(&self, id: &TargetId, now: DateTime<Utc>) -> bool {
+        if self.maintenance.is_empty() {
+            return false;
+        }
         match self.targets.get(id) {
             Some(e) => maintenance::in_maintenance(self.maintenance.iter(), &e.target, now),
             None => false,
@@ -1403,7 +1412,7 @@ fn minute_key(t: DateTime<Utc>) -> i64 {
 
 /// Adds `[from, to)` in `status` to the pending minute buckets.
 fn account(
-    rollups: &mut HashMap<(TargetId, i64), Bucket>,
+    rollups: &mut FastMap<(TargetId, i64), Bucket>,
     id: &TargetId,
     status: Status,
     in_maintenance: bool,
