@@ -239,6 +239,42 @@ mod tests {
     }
 
     #[test]
+    fn file_connections_use_wal_and_the_chosen_durability() {
+        use crate::options::Durability;
+        let dir = std::env::temp_dir().join(format!(
+            "healthcore-sqlite-unit-{}-durability",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for (d, expect) in [(Durability::Full, 2i64), (Durability::Normal, 1)] {
+            let path = dir.join(format!("{d:?}.db"));
+            let opts = SqliteOptions {
+                durability: d,
+                ..Default::default()
+            };
+            let w = open_writer(&Location::File(path.clone()), &opts).expect("writer");
+            let r = open_reader(&path, &opts).expect("reader");
+            let sync: i64 = w
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .expect("sync");
+            let mode: String = w
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                .expect("mode");
+            let busy: i64 = r
+                .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+                .expect("busy");
+            let query_only: i64 = r
+                .pragma_query_value(None, "query_only", |r| r.get(0))
+                .expect("query_only");
+            assert_eq!((sync, mode.as_str()), (expect, "wal"), "{d:?}");
+            assert_eq!(busy, 5000);
+            assert_eq!(query_only, 1, "readers cannot write");
+            assert!(r.execute_batch("DELETE FROM targets").is_err());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn foreign_schema_is_refused() {
         let conn = Connection::open_in_memory().expect("open");
         conn.execute_batch("CREATE TABLE t (x)").expect("create");
