@@ -5,9 +5,8 @@
 -- and PRAGMA user_version records the last one applied.
 --
 -- Conventions: instants are INTEGER nanoseconds since the Unix epoch (UTC);
--- u64 counters are stored as their i64 bit pattern; `record` columns hold
--- the whole record as JSON (exact round trip) and the other columns are
--- copies kept for filtering and ordering.
+-- `record` columns hold the whole record as JSON (exact round trip) and
+-- the other columns are copies kept for filtering and ordering.
 
 -- Targets and checks --------------------------------------------------------
 
@@ -40,9 +39,9 @@ CREATE TABLE series (
     UNIQUE (target, check_id)
 ) STRICT;
 
--- Raw results, append-ordered by `seq`. Deliberately no per-target index
--- (DESIGN.md §6): only `at`, which arrives nearly in order and so always
--- inserts at the right edge of its b-tree; retention deletes through it.
+-- Raw results, append-ordered by `seq` (assigned by the writer, never
+-- reused). Deliberately no secondary index at all (DESIGN.md §6): per-check
+-- reads go to `recent`, uptime to `rollups`, retention to `batches`.
 CREATE TABLE results (
     seq        INTEGER PRIMARY KEY,
     series     INTEGER NOT NULL,
@@ -54,16 +53,28 @@ CREATE TABLE results (
     details    TEXT
 ) STRICT;
 
-CREATE INDEX results_by_at ON results (at);
+-- One row per appended batch: its `seq` range and time span. Retention
+-- finds old results here and deletes them by `seq` range, so the raw
+-- table needs no time index.
+CREATE TABLE batches (
+    first_seq INTEGER PRIMARY KEY,
+    last_seq  INTEGER NOT NULL,
+    min_at    INTEGER NOT NULL, -- a lower bound once retention has passed
+    max_at    INTEGER NOT NULL
+) STRICT;
 
--- The last N results of each series (N = SqliteOptions::recent_per_check),
--- as pointers into `results`, trimmed in the transaction that appends.
--- This small, capped table is what per-target "recent results" read.
+CREATE INDEX batches_by_min_at ON batches (min_at);
+
+-- The last N results of each series (N = SqliteOptions::recent_per_check)
+-- as `seq` pointers into `results`: ascending, LEB128-encoded (the first
+-- value, then the gaps). Rewritten once per series per batch, in the
+-- batch's transaction; pointers whose rows retention removed are skipped
+-- on read. This small table is what per-target "recent results" read.
 CREATE TABLE recent (
-    series INTEGER NOT NULL,
-    seq    INTEGER NOT NULL,
-    PRIMARY KEY (series, seq)
-) STRICT, WITHOUT ROWID;
+    series   INTEGER PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    seqs     BLOB NOT NULL
+) STRICT;
 
 -- Rollups -------------------------------------------------------------------
 
@@ -71,21 +82,14 @@ CREATE TABLE recent (
 -- and those rows sit side by side, so a commit dirties few pages; a range
 -- of buckets for the whole fleet is one contiguous scan.
 CREATE TABLE rollups (
-    gran           INTEGER NOT NULL, -- 0 minute, 1 hour, 2 day
-    start          INTEGER NOT NULL,
-    target         TEXT NOT NULL,
-    healthy_ms     INTEGER NOT NULL,
-    degraded_ms    INTEGER NOT NULL,
-    down_ms        INTEGER NOT NULL,
-    unknown_ms     INTEGER NOT NULL,
-    maintenance_ms INTEGER NOT NULL,
-    checks_total   INTEGER NOT NULL,
-    checks_healthy INTEGER NOT NULL,
-    checks_failed  INTEGER NOT NULL,
-    latency_count  INTEGER NOT NULL,
-    latency_sum_us INTEGER NOT NULL,
-    latency_min_us INTEGER,
-    latency_max_us INTEGER,
+    gran   INTEGER NOT NULL, -- 0 minute, 1 hour, 2 day
+    start  INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    -- The counters as one blob: format byte 1, a flags byte (bit 0 latency
+    -- min present, bit 1 max present), then LEB128 varints: healthy,
+    -- degraded, down, unknown, maintenance ms; checks total, healthy,
+    -- failed; latency count, sum µs; then min and max µs when present.
+    counts BLOB NOT NULL,
     PRIMARY KEY (gran, start, target)
 ) STRICT, WITHOUT ROWID;
 

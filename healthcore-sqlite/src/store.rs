@@ -22,7 +22,7 @@ use crate::error::{Ctx, SqliteError};
 use crate::options::SqliteOptions;
 use crate::schema::Location;
 use crate::sql::{alerts, catalog, journal, results, retention};
-use crate::threads::Threads;
+use crate::threads::{Threads, WriterCache};
 
 /// A [`Store`] on one SQLite file (or in memory), no server.
 ///
@@ -329,16 +329,37 @@ impl Store for SqliteStore {
         let mut rep = PurgeReport::default();
 
         let cut = ns(Retention::cutoff(now, r.results));
-        rep.results = self
-            .drain(move |tx| retention::results_chunk(tx, cut, chunk), chunk)
-            .await?;
+        let mut cursor = None;
+        loop {
+            let (n, next, done) = self
+                .threads
+                .write(move |w| {
+                    w.immediate("purge results", |tx, _, _| {
+                        retention::results_step(tx, cut, chunk, cursor)
+                    })
+                })
+                .await?;
+            rep.results = rep.results.saturating_add(n);
+            if done {
+                break;
+            }
+            cursor = next;
+        }
+        self.drain(
+            move |tx, cache| {
+                cache.recent.clear();
+                retention::recent_chunk(tx, chunk)
+            },
+            chunk,
+        )
+        .await?;
 
         let kinds = self.threads.read(|c| retention::entry_kinds(c)).await?;
         for kind in kinds {
             let cut = ns(Retention::cutoff(now, r.for_entry_kind(&kind)));
             let n = self
                 .drain(
-                    move |tx| retention::entries_chunk(tx, &kind, cut, chunk),
+                    move |tx, _| retention::entries_chunk(tx, &kind, cut, chunk),
                     chunk,
                 )
                 .await?;
@@ -350,7 +371,10 @@ impl Store for SqliteStore {
             let cut = ns(Retention::cutoff(now, r.for_granularity(g)));
             let n = self
                 .drain(
-                    move |tx| retention::rollups_chunk(tx, code, cut, chunk),
+                    move |tx, cache| {
+                        cache.rollups.clear();
+                        retention::rollups_chunk(tx, code, cut, chunk)
+                    },
                     chunk,
                 )
                 .await?;
@@ -359,7 +383,7 @@ impl Store for SqliteStore {
 
         let cut = ns(Retention::cutoff(now, r.resolved_alerts));
         rep.alerts = self
-            .drain(move |tx| retention::alerts_chunk(tx, cut, chunk), chunk)
+            .drain(move |tx, _| retention::alerts_chunk(tx, cut, chunk), chunk)
             .await?;
         Ok(rep)
     }
@@ -370,7 +394,10 @@ impl SqliteStore {
     /// than `chunk` rows; returns the total deleted.
     async fn drain<F>(&self, step: F, chunk: i64) -> StoreResult<u64>
     where
-        F: Fn(&rusqlite::Transaction<'_>) -> StoreResult<u64> + Clone + Send + 'static,
+        F: Fn(&rusqlite::Transaction<'_>, &mut WriterCache) -> StoreResult<u64>
+            + Clone
+            + Send
+            + 'static,
     {
         let full = u64::try_from(chunk).unwrap_or(1);
         let mut total = 0u64;
@@ -378,7 +405,7 @@ impl SqliteStore {
             let step = step.clone();
             let n = self
                 .threads
-                .write(move |w| w.immediate("purge", |tx, _, _| step(tx)))
+                .write(move |w| w.immediate("purge", |tx, cache, _| step(tx, cache)))
                 .await?;
             total = total.saturating_add(n);
             if n < full {

@@ -13,7 +13,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
-use healthcore::model::CheckKey;
+use healthcore::model::{CheckKey, TargetId};
+use healthcore::rollup::Bucket;
 use healthcore::store::{StoreError, StoreResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -22,17 +23,29 @@ use crate::error::{Ctx, SqliteError};
 use crate::options::SqliteOptions;
 use crate::schema::{self, Location};
 
-/// State the writer keeps between transactions.
+/// State the writer keeps between transactions: copies of what it last
+/// committed, so the next batch skips reads. Only the writer writes, so
+/// the copies stay true until a rollback (which clears them all) or a
+/// retention step that deletes what they copy (which clears that part).
 #[derive(Debug, Default)]
 pub(crate) struct WriterCache {
-    /// `series.id` of each (target, check) seen, so appends skip a lookup.
+    /// `series.id` of each (target, check) seen.
     pub series: HashMap<CheckKey, i64>,
+    /// The next raw `seq` to hand out (`None`: read it from the file).
+    pub next_seq: Option<i64>,
+    /// Pointer lists of the series the last batch wrote.
+    pub recent: HashMap<i64, Vec<i64>>,
+    /// Rollup buckets the last batch wrote, by (granularity code, start, target).
+    pub rollups: HashMap<(i64, i64, TargetId), Bucket>,
 }
 
 impl WriterCache {
     /// Forgets everything (after a rollback, ids handed out may be gone).
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.series.clear();
+        self.next_seq = None;
+        self.recent.clear();
+        self.rollups.clear();
     }
 }
 

@@ -11,7 +11,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use healthcore::memory::InMemoryStore;
 use healthcore::model::{CheckId, CheckKey, Observation, Outcome, Status, TargetId};
 use healthcore::rollup::{Bucket, Granularity};
-use healthcore::store::{ResultBatch, ResultQuery, RollupQuery, Store, StoredResult, TargetBucket};
+use healthcore::store::{
+    ResultBatch, ResultQuery, Retention, RollupQuery, Store, StoredResult, TargetBucket,
+};
 use healthcore_sqlite::{SqliteOptions, SqliteStore};
 use proptest::prelude::*;
 
@@ -154,18 +156,7 @@ fn queries() -> Vec<RollupQuery> {
     out
 }
 
-async fn compare(batches: Vec<ResultBatch>) {
-    let mem = InMemoryStore::new();
-    let sql = SqliteStore::open_in_memory_with(SqliteOptions {
-        recent_per_check: 1000,
-        ..Default::default()
-    })
-    .await
-    .expect("open");
-    for b in &batches {
-        mem.append_results(b).await.expect("mem");
-        sql.append_results(b).await.expect("sql");
-    }
+async fn same_answers(mem: &InMemoryStore, sql: &SqliteStore) {
     for q in queries() {
         assert_eq!(
             sql.rollups(&q).await.expect("sql rollups"),
@@ -192,24 +183,73 @@ async fn compare(batches: Vec<ResultBatch>) {
             }
         }
     }
+}
+
+/// Retention with everything kept for `keep_ms`.
+fn retention(keep_ms: u64, chunk: u32) -> Retention {
+    let d = Duration::from_millis(keep_ms);
+    Retention {
+        results: d,
+        snapshots: d,
+        heal_events: d,
+        lifecycle_events: d,
+        audit: d,
+        status_windows: d,
+        resolved_alerts: d,
+        minute_rollups: d,
+        hour_rollups: d,
+        day_rollups: d,
+        chunk,
+    }
+}
+
+async fn compare(batches: Vec<ResultBatch>, purge: Option<(i64, u64, u32)>) {
+    let mem = InMemoryStore::new();
+    let sql = SqliteStore::open_in_memory_with(SqliteOptions {
+        recent_per_check: 1000,
+        ..Default::default()
+    })
+    .await
+    .expect("open");
+    let (last, rest) = batches.split_last().expect("at least one batch");
+    for b in rest {
+        mem.append_results(b).await.expect("mem");
+        sql.append_results(b).await.expect("sql");
+    }
+    same_answers(&mem, &sql).await;
+    if let Some((now_ms, keep_ms, chunk)) = purge {
+        let now = t0() + chrono::Duration::milliseconds(now_ms);
+        let r = retention(keep_ms, chunk);
+        assert_eq!(
+            sql.purge(&r, now).await.expect("sql purge"),
+            mem.purge(&r, now).await.expect("mem purge"),
+            "purge report at {now_ms}ms keeping {keep_ms}ms in chunks of {chunk}"
+        );
+        same_answers(&mem, &sql).await;
+    }
+    // writes after a purge continue from the writer's caches
+    mem.append_results(last).await.expect("mem");
+    sql.append_results(last).await.expect("sql");
+    same_answers(&mem, &sql).await;
     sql.close().await;
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn sqlite_answers_like_the_reference_store(
         batches in proptest::collection::vec(
             (proptest::collection::vec(raw_spec(), 0..60), proptest::collection::vec(delta_spec(), 0..120)),
             1..5,
-        )
+        ),
+        purge in proptest::option::of((prop_oneof![3 => 0..800_000i64, 1 => 0..4_000_000_000i64], 0..200_000u64, 1..20u32)),
     ) {
         let batches: Vec<ResultBatch> = batches.iter().map(|(r, d)| build(r, d)).collect();
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(compare(batches));
+            .block_on(compare(batches, purge));
     }
 }
