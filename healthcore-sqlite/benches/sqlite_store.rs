@@ -123,8 +123,7 @@ fn append(c: &mut Criterion) {
                     batch(k, per, &targets, &check, rollups)
                 },
                 |batch| {
-                    rt.block_on(store.append_results(&batch))
-                        .expect("append");
+                    rt.block_on(store.append_results(&batch)).expect("append");
                 },
                 BatchSize::PerIteration,
             );

@@ -318,7 +318,10 @@ mod tests {
 
     #[test]
     fn counters_round_trip_through_the_blob() {
-        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("t");
+        let t = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("t");
         let mut b = Bucket::new(Granularity::Hour, t);
         b.add_observation(Outcome::Pass, Some(std::time::Duration::from_micros(250)));
         b.add_observation(Outcome::Fail, None);

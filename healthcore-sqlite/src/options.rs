@@ -86,7 +86,8 @@ impl Default for SqliteOptions {
 impl SqliteOptions {
     /// Checks every range; the error names the field.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if self.busy_timeout < Duration::from_millis(1) || self.busy_timeout > Duration::from_secs(600)
+        if self.busy_timeout < Duration::from_millis(1)
+            || self.busy_timeout > Duration::from_secs(600)
         {
             return Err(ValidationError::new("busy_timeout", "must be 1ms ..= 10m"));
         }
@@ -175,8 +176,7 @@ mod tests {
 
     #[test]
     fn serde_uses_humantime_and_refuses_unknown_fields() {
-        let o: SqliteOptions =
-            serde_json::from_str(r#"{"busy_timeout": "250ms"}"#).expect("parse");
+        let o: SqliteOptions = serde_json::from_str(r#"{"busy_timeout": "250ms"}"#).expect("parse");
         assert_eq!(o.busy_timeout, Duration::from_millis(250));
         assert!(serde_json::from_str::<SqliteOptions>(r#"{"nope": 1}"#).is_err());
         let back: SqliteOptions =

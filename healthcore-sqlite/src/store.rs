@@ -166,24 +166,34 @@ impl Store for SqliteStore {
         let record = to_json(target)?;
         let t = target.clone();
         self.threads
-            .write(move |w| w.immediate("put target", |tx, _, _| catalog::put_target(tx, &t, &record)))
+            .write(move |w| {
+                w.immediate("put target", |tx, _, _| {
+                    catalog::put_target(tx, &t, &record)
+                })
+            })
             .await
     }
 
     async fn get_target(&self, id: &TargetId) -> StoreResult<Option<Target>> {
         let id = id.clone();
-        self.threads.read(move |c| catalog::get_target(c, &id)).await
+        self.threads
+            .read(move |c| catalog::get_target(c, &id))
+            .await
     }
 
     async fn list_targets(&self, query: &TargetQuery) -> StoreResult<Page<Target>> {
         let q = query.clone();
-        self.threads.read(move |c| catalog::list_targets(c, &q)).await
+        self.threads
+            .read(move |c| catalog::list_targets(c, &q))
+            .await
     }
 
     async fn delete_target(&self, id: &TargetId) -> StoreResult<bool> {
         let id = id.clone();
         self.threads
-            .write(move |w| w.immediate("delete target", |tx, _, _| catalog::delete_target(tx, &id)))
+            .write(move |w| {
+                w.immediate("delete target", |tx, _, _| catalog::delete_target(tx, &id))
+            })
             .await
     }
 
@@ -294,7 +304,9 @@ impl Store for SqliteStore {
 
     async fn get_doc(&self, kind: &str, id: &str) -> StoreResult<Option<Doc>> {
         let (k, i) = (kind.to_owned(), id.to_owned());
-        self.threads.read(move |c| catalog::get_doc(c, &k, &i)).await
+        self.threads
+            .read(move |c| catalog::get_doc(c, &k, &i))
+            .await
     }
 
     async fn list_docs(&self, query: &DocQuery) -> StoreResult<Vec<Doc>> {

@@ -28,7 +28,11 @@ async fn reopen(old: Arc<dyn Store>) -> Arc<dyn Store> {
         .with(|l| l.borrow().clone())
         .expect("the store under test was made on this thread");
     drop(old);
-    Arc::new(SqliteStore::open(&path).await.expect("reopen the same file"))
+    Arc::new(
+        SqliteStore::open(&path)
+            .await
+            .expect("reopen the same file"),
+    )
 }
 
 healthcore::store_conformance!(sqlite, crate::fresh().await, reopen = crate::reopen);

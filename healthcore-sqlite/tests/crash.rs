@@ -199,7 +199,9 @@ async fn committed_work_survives_sigkill() {
         }
 
         // Reopen after the crash, check integrity and every reported commit.
-        let store = SqliteStore::open(&path).await.expect("reopen after SIGKILL");
+        let store = SqliteStore::open(&path)
+            .await
+            .expect("reopen after SIGKILL");
         store.integrity_check().await.expect("integrity ok");
         for k in &alerted {
             let a = store

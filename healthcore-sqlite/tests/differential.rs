@@ -118,10 +118,7 @@ fn build(raws: &[RawSpec], deltas: &[DeltaSpec]) -> ResultBatch {
         .map(|d| {
             let g = Granularity::ALL[d.gran];
             let mut b = Bucket::new(g, t0() + g.width() * i32::try_from(d.offset).unwrap_or(0));
-            b.add_observation(
-                OUTCOMES[d.outcome],
-                d.latency_us.map(Duration::from_micros),
-            );
+            b.add_observation(OUTCOMES[d.outcome], d.latency_us.map(Duration::from_micros));
             b.add_time_ms(Status::Healthy, false, d.healthy_ms);
             TargetBucket {
                 target: tid(d.target),

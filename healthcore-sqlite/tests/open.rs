@@ -35,7 +35,10 @@ async fn a_file_that_is_not_sqlite_is_refused_untouched() {
         matches!(&err, SqliteError::NotHealthcore { reason, .. } if reason.contains("not a SQLite database")),
         "{err}"
     );
-    assert!(err.to_string().contains("not a healthcore database"), "{err}");
+    assert!(
+        err.to_string().contains("not a healthcore database"),
+        "{err}"
+    );
     assert_eq!(bytes(&path), garbage);
     assert_no_side_files(&path);
 }
@@ -101,7 +104,11 @@ async fn a_fresh_file_is_marked_and_reopens() {
     assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(mode, "wal");
     drop(c);
-    SqliteStore::open(&path).await.expect("reopen").close().await;
+    SqliteStore::open(&path)
+        .await
+        .expect("reopen")
+        .close()
+        .await;
     // an empty file (e.g. made by `touch`) is a fresh database too
     let empty = common::fresh_db("open");
     std::fs::write(&empty, b"").expect("touch");
@@ -174,7 +181,11 @@ async fn a_read_only_path_is_refused_untouched() {
     let dir = common::scratch("open").join(format!("ro-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("ro.db");
-    SqliteStore::open(&file).await.expect("create").close().await;
+    SqliteStore::open(&file)
+        .await
+        .expect("create")
+        .close()
+        .await;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).expect("chmod");
     let locked = dir.join("locked");
     std::fs::create_dir_all(&locked).expect("dir");
@@ -191,7 +202,10 @@ async fn a_read_only_path_is_refused_untouched() {
     use std::os::unix::process::CommandExt;
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args(["--exact", "read_only_child", "--ignored", "--nocapture"])
-        .env(RO_ENV, format!("{}\n{}", file.display(), folder_path.display()))
+        .env(
+            RO_ENV,
+            format!("{}\n{}", file.display(), folder_path.display()),
+        )
         .uid(65534)
         .gid(65534)
         .output()

@@ -20,7 +20,11 @@ fn t0() -> chrono::DateTime<Utc> {
 
 async fn created() -> std::path::PathBuf {
     let path = common::fresh_db("schema");
-    SqliteStore::open(&path).await.expect("create").close().await;
+    SqliteStore::open(&path)
+        .await
+        .expect("create")
+        .close()
+        .await;
     path
 }
 

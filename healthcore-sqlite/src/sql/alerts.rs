@@ -145,7 +145,10 @@ pub(crate) fn list(conn: &mut Connection, q: &AlertQuery) -> StoreResult<Page<Al
         f.push("created_at >= ?", ns(s));
     }
     if let Some(t) = &q.tenant {
-        f.push("target IN (SELECT id FROM targets WHERE tenant = ?)", text(t));
+        f.push(
+            "target IN (SELECT id FROM targets WHERE tenant = ?)",
+            text(t),
+        );
     }
     f.page(
         conn,

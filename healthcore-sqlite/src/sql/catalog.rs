@@ -174,9 +174,7 @@ pub(crate) fn load_states(conn: &Connection) -> StoreResult<Vec<StateRecord>> {
     let mut stmt = conn
         .prepare_cached("SELECT record FROM states ORDER BY key")
         .ctx(doing)?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .ctx(doing)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).ctx(doing)?;
     let mut out = Vec::new();
     for row in rows {
         out.push(from_json(&row.ctx(doing)?)?);

@@ -68,10 +68,9 @@ impl Filter {
             )
             .ctx(doing)?;
         let mut params = self.params.clone();
-        params.push(Value::Integer(i64::from(page.limit.clamp(
-            1,
-            healthcore::store::MAX_PAGE,
-        ))));
+        params.push(Value::Integer(i64::from(
+            page.limit.clamp(1, healthcore::store::MAX_PAGE),
+        )));
         params.push(Value::Integer(offset_i64(page.offset)));
         let items = {
             let mut stmt = tx

@@ -14,8 +14,8 @@ use healthcore::store::{
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use crate::codec::{
-    decode_counts, decode_seqs, duration_ns, encode_counts, encode_seqs, from_ns, gran_code, ns, ns_duration, outcome_code,
-    outcome_from, status_code, status_from, to_json,
+    decode_counts, decode_seqs, duration_ns, encode_counts, encode_seqs, from_ns, gran_code, ns,
+    ns_duration, outcome_code, outcome_from, status_code, status_from, to_json,
 };
 use crate::error::Ctx;
 use crate::threads::WriterCache;
@@ -245,13 +245,15 @@ fn merge_rollups(
         )
         .ctx(doing)?;
     let mut update = tx
-        .prepare_cached("UPDATE rollups SET counts = ?4 WHERE gran = ?1 AND start = ?2 AND target = ?3")
+        .prepare_cached(
+            "UPDATE rollups SET counts = ?4 WHERE gran = ?1 AND start = ?2 AND target = ?3",
+        )
         .ctx(doing)?;
     let mut blob = Vec::with_capacity(48);
     let mut previous = std::mem::take(&mut cache.rollups);
-    let mut written = HashMap::with_capacity(merged.len());
-    for (key, delta) in merged {
-        let cached = previous.remove(&key);
+    for (key, slot) in merged.iter_mut() {
+        let delta = *slot;
+        let cached = previous.remove(key);
         let known = cached.is_some();
         let stored = match cached {
             Some(b) => Some(b),
@@ -282,9 +284,10 @@ fn merge_rollups(
         encode_counts(&b, &mut blob);
         stmt.execute(params![key.0, key.1, key.2.as_str(), blob])
             .ctx(doing)?;
-        written.insert(key, b);
+        *slot = b;
     }
-    cache.rollups = written;
+    // What this batch wrote is what the next one will most likely touch.
+    cache.rollups = merged;
     Ok(())
 }
 
@@ -339,7 +342,7 @@ pub(crate) fn recent(conn: &Connection, q: &ResultQuery) -> StoreResult<Vec<Stor
             series.push((id, check));
         }
     }
-    candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
     candidates.dedup_by_key(|c| c.0);
     let mut get = conn
         .prepare_cached(
@@ -499,7 +502,8 @@ impl RollupRows {
 
     /// The buckets ordered by target, then start.
     fn into_sorted(self) -> Vec<TargetBucket> {
-        let mut order: Vec<u32> = (0..u32::try_from(self.targets.len()).unwrap_or(u32::MAX)).collect();
+        let mut order: Vec<u32> =
+            (0..u32::try_from(self.targets.len()).unwrap_or(u32::MAX)).collect();
         order.sort_unstable_by(|a, b| {
             self.targets
                 .get(*a as usize)

@@ -92,7 +92,14 @@ pub(crate) fn results_step(
         .ctx(doing)?;
         return Ok((changed(n), None, false));
     }
-    Ok((changed(n), Some(Cursor { first, next: hi + 1 }), false))
+    Ok((
+        changed(n),
+        Some(Cursor {
+            first,
+            next: hi + 1,
+        }),
+        false,
+    ))
 }
 
 /// Deletes up to `chunk` pointer lists whose every row is gone (their
