@@ -54,6 +54,9 @@ pub(crate) struct Writer {
     pub conn: Connection,
     pub cache: WriterCache,
     pub recent_cap: u32,
+    /// `PRAGMA data_version` when the cache was last known true: it moves
+    /// only when *another* connection commits, which makes the cache stale.
+    seen_version: Option<i64>,
 }
 
 impl Writer {
@@ -68,6 +71,15 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(doing)?;
+        // Under the write lock: if anyone else committed since our last
+        // transaction (a second store on the same file), forget the copies.
+        let version: i64 = tx
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .ctx(doing)?;
+        if self.seen_version != Some(version) {
+            self.cache.clear();
+            self.seen_version = Some(version);
+        }
         let out = f(&tx, &mut self.cache, self.recent_cap).and_then(|v| {
             tx.commit().ctx(doing)?;
             Ok(v)
@@ -143,6 +155,7 @@ impl Threads {
                     conn,
                     cache: WriterCache::default(),
                     recent_cap: opts.recent_per_check,
+                    seen_version: None,
                 };
                 while let Ok(job) = job_rx.recv() {
                     // A panicking job drops its answer channel (the caller

@@ -163,3 +163,52 @@ async fn recent_results_are_capped_per_check_and_purged_with_raw_rows() {
     assert!(s.recent_results(&q(None)).await.expect("none").is_empty());
     s.close().await;
 }
+
+#[tokio::test]
+async fn two_stores_on_one_file_stay_exact() {
+    use healthcore::rollup::{Bucket, Granularity};
+    use healthcore::store::{RollupQuery, TargetBucket};
+    // Not the intended set-up (one process, one store per file), but the
+    // writer's caches must notice another connection's commits.
+    let path = common::fresh_db("schema");
+    let a = SqliteStore::open(&path).await.expect("a");
+    let b = SqliteStore::open(&path).await.expect("b");
+    let delta = || {
+        let mut bucket = Bucket::new(Granularity::Minute, t0());
+        bucket.add_observation(Outcome::Pass, Some(Duration::from_millis(2)));
+        ResultBatch {
+            results: results("tcp", 0, 3),
+            rollups: vec![TargetBucket {
+                target: TargetId::new("a").expect("id"),
+                bucket,
+            }],
+        }
+    };
+    for s in [&a, &b, &a, &b, &a] {
+        s.append_results(&delta()).await.expect("append");
+    }
+    let got = a
+        .rollups(&RollupQuery {
+            targets: vec![],
+            granularity: Granularity::Minute,
+            from: t0(),
+            to: t0() + chrono::Duration::minutes(1),
+        })
+        .await
+        .expect("rollups");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].bucket.checks_total, 5, "every merge counted once");
+    assert_eq!(b.result_count().await.expect("count"), 15);
+    let recent = b
+        .recent_results(&ResultQuery {
+            target: TargetId::new("a").expect("id"),
+            check: None,
+            since: None,
+            limit: 1000,
+        })
+        .await
+        .expect("recent");
+    assert_eq!(recent.len(), 15);
+    a.close().await;
+    b.close().await;
+}

@@ -36,7 +36,7 @@ pub(crate) fn results_step(
     cursor: Option<Cursor>,
 ) -> StoreResult<(u64, Option<Cursor>, bool)> {
     let doing = "purge results";
-    let picked: Option<(i64, i64, i64, i64)> = match cursor {
+    let resumed: Option<(i64, i64, i64, i64)> = match cursor {
         Some(c) => tx
             .prepare_cached("SELECT first_seq, last_seq, max_at FROM batches WHERE first_seq = ?1")
             .and_then(|mut s| {
@@ -44,6 +44,12 @@ pub(crate) fn results_step(
                     .optional()
             })
             .ctx(doing)?,
+        None => None,
+    };
+    // A batch to resume (unless another purge finished it meanwhile), or
+    // the next one holding rows older than `cut`.
+    let picked = match resumed {
+        Some(p) => Some(p),
         None => tx
             .prepare_cached(
                 "SELECT first_seq, last_seq, max_at FROM batches
