@@ -34,11 +34,14 @@
 //!   `BEGIN IMMEDIATE`), readers on their own connections over WAL
 //!   snapshots, and a `busy_timeout` for the rare checkpoint race.
 //! - **Storage shape** (DESIGN.md §6): raw results are append-ordered with
-//!   no per-target index; per-check recent results come from a capped
-//!   pointer table kept in the same transaction; rollups are merged in the
-//!   same transaction as the batch that feeds them and are what uptime
-//!   reads; alert dedup is a partial unique index over unresolved alerts;
-//!   retention deletes in bounded chunks.
+//!   no secondary index at all; per-check recent results come from a
+//!   capped pointer table kept in the same transaction (so
+//!   `recent_results` returns at most [`SqliteOptions::recent_per_check`]
+//!   results of one check); rollups are merged in the same transaction as
+//!   the batch that feeds them and are what uptime reads; alert dedup is a
+//!   partial unique index over unresolved alerts, and a trigger keeps
+//!   resolved alerts resolved; retention deletes in bounded chunks, raw
+//!   results by `seq` range.
 //! - **One process owns the file**: the store does not offer
 //!   multi-instance claims ([`Capabilities::claims`] is off); use the
 //!   Postgres store to scale out.

@@ -32,16 +32,29 @@ use crate::threads::{Threads, WriterCache};
 ///   connection. rusqlite is never called on an async worker thread.
 /// - **Files.** WAL journal, [`Durability`](crate::Durability) as set
 ///   (default `FULL`), `busy_timeout` as set. A single process owns the
-///   file: [`Capabilities::claims`] is off (multi-instance leases are the
-///   Postgres store's job); [`Capabilities::persistent`] is on.
-/// - **Results.** Raw results are append-ordered with no per-target index.
-///   [`Store::recent_results`] reads a capped `recent` table (the last
-///   [`SqliteOptions::recent_per_check`] results of each check, kept in the
-///   transaction that appends) and uptime reads rollups, so neither ever
-///   scans the raw table.
-/// - **Retention** deletes in chunks of [`Retention::chunk`] rows, each
-///   chunk its own writer transaction, so writes queue behind one chunk at
-///   most.
+///   file, through one `SqliteStore`: [`Capabilities::claims`] is off
+///   (multi-instance leases are the Postgres store's job);
+///   [`Capabilities::persistent`] is on for a file, off in memory. (A
+///   second store on the same file stays correct — the writer notices
+///   other connections' commits through `PRAGMA data_version` — but the
+///   two writers then take turns on SQLite's lock.)
+/// - **Results.** Raw results are append-ordered with no index besides
+///   their `seq`. [`Store::recent_results`] reads a small `recent` table —
+///   per check, a list of pointers to its newest
+///   [`SqliteOptions::recent_per_check`] raw rows (default 100), rewritten
+///   once per check per batch in the appending transaction — so a query
+///   returns at most that many results of one check. Uptime reads rollups,
+///   merged (with the core's `Bucket::merge`) in the same transaction as
+///   the batch that feeds them. Neither ever scans the raw table.
+/// - **Retention** finds old raw results through a `batches` table (each
+///   appended batch's `seq` range and time span) and deletes them by `seq`
+///   range; every kind of data goes in chunks of [`Retention::chunk`]
+///   rows, each chunk its own writer transaction, so writes queue behind
+///   one chunk at most.
+/// - **Instants** are stored as nanoseconds since the Unix epoch; instants
+///   outside 1677..2262 are clamped. Records (targets, checks, alerts,
+///   documents, entries, state) are stored whole as JSON next to the
+///   columns that filter and order them.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
