@@ -176,6 +176,9 @@ fn write_pointers(
         .ctx(doing)?;
     let mut previous = std::mem::take(&mut cache.recent);
     let mut blob = Vec::new();
+    // In key order: consecutive writes land on neighbouring b-tree pages.
+    let mut fresh: Vec<(i64, Vec<i64>)> = fresh.into_iter().collect();
+    fresh.sort_unstable_by_key(|(series, _)| *series);
     for (series, new) in fresh {
         let cached = previous.remove(&series);
         let known = cached.is_some();
@@ -251,7 +254,10 @@ fn merge_rollups(
         .ctx(doing)?;
     let mut blob = Vec::with_capacity(48);
     let mut previous = std::mem::take(&mut cache.rollups);
-    for (key, slot) in merged.iter_mut() {
+    // In key order: consecutive writes land on neighbouring b-tree pages.
+    let mut order: Vec<(&(i64, i64, TargetId), &mut Bucket)> = merged.iter_mut().collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (key, slot) in order {
         let delta = *slot;
         let cached = previous.remove(key);
         let known = cached.is_some();
