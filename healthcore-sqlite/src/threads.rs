@@ -99,7 +99,9 @@ type ReadJob = Box<dyn FnOnce(&mut Connection) + Send>;
 pub(crate) struct Threads {
     writer: mpsc::Sender<WriteJob>,
     readers: Option<mpsc::Sender<ReadJob>>,
-    done: Mutex<Vec<oneshot::Receiver<()>>>,
+    /// Signals from the writer and the readers that their connection closed.
+    writer_done: Mutex<Option<oneshot::Receiver<()>>>,
+    readers_done: Mutex<Vec<oneshot::Receiver<()>>>,
 }
 
 impl std::fmt::Debug for Threads {
@@ -137,8 +139,8 @@ impl Threads {
         opts.validate()?;
         let (init_tx, init_rx) = oneshot::channel::<Result<(), SqliteError>>();
         let (job_tx, job_rx) = mpsc::channel::<WriteJob>();
-        let (done_tx, done_rx) = oneshot::channel();
-        let mut done = vec![done_rx];
+        let (done_tx, writer_done) = oneshot::channel();
+        let mut readers_done = Vec::new();
         {
             let loc = loc.clone();
             let opts = opts.clone();
@@ -203,7 +205,7 @@ impl Threads {
                         let _ = dtx.send(());
                     })?;
                     inits.push(irx);
-                    done.push(drx);
+                    readers_done.push(drx);
                 }
                 for irx in inits {
                     irx.await.map_err(|_| {
@@ -216,7 +218,8 @@ impl Threads {
         Ok(Self {
             writer: job_tx,
             readers,
-            done: Mutex::new(done),
+            writer_done: Mutex::new(Some(writer_done)),
+            readers_done: Mutex::new(readers_done),
         })
     }
 
@@ -254,17 +257,21 @@ impl Threads {
     }
 
     /// Stops the threads after the queued jobs and waits until every
-    /// connection is closed.
+    /// connection is closed: the readers first, so that the writer's is
+    /// the last one and checkpoints the WAL into the main file.
     pub(crate) async fn close(self) {
         let Threads {
             writer,
             readers,
-            done,
+            writer_done,
+            readers_done,
         } = self;
-        drop(writer);
         drop(readers);
-        let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
-        for d in done {
+        for d in readers_done.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            let _ = d.await;
+        }
+        drop(writer);
+        if let Some(d) = writer_done.into_inner().unwrap_or_else(|p| p.into_inner()) {
             let _ = d.await;
         }
     }
