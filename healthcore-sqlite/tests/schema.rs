@@ -212,3 +212,47 @@ async fn two_stores_on_one_file_stay_exact() {
     a.close().await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_lets_writes_through_between_chunks() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let path = common::fresh_db("schema");
+    let s = SqliteStore::open(&path).await.expect("open");
+    for k in 0..20 {
+        s.append_results(&ResultBatch {
+            results: results("tcp", k * 1000, 1000),
+            rollups: vec![],
+        })
+        .await
+        .expect("old results");
+    }
+    let order = AtomicU32::new(0);
+    let r = Retention {
+        chunk: 100,
+        ..Default::default()
+    };
+    // 20,000 rows in chunks of 100: 200 writer transactions. A batch
+    // appended meanwhile waits for one chunk, not for the purge.
+    let (purged, written) = tokio::join!(
+        async {
+            let rep = s
+                .purge(&r, t0() + chrono::Duration::days(400))
+                .await
+                .expect("purge");
+            (rep, order.fetch_add(1, Ordering::SeqCst))
+        },
+        async {
+            s.append_results(&ResultBatch {
+                results: results("http", 0, 10),
+                rollups: vec![],
+            })
+            .await
+            .expect("append during purge");
+            order.fetch_add(1, Ordering::SeqCst)
+        }
+    );
+    assert_eq!(purged.0.results, 20_000 + 10, "the new batch is old too");
+    assert_eq!(written, 0, "the append finished first");
+    assert_eq!(purged.1, 1);
+    s.close().await;
+}
