@@ -148,7 +148,7 @@ impl SqliteStore {
                     .ctx("integrity check")
             })
             .await?;
-        if found.len() == 1 && found[0] == "ok" {
+        if found == ["ok"] {
             Ok(())
         } else {
             Err(StoreError::Data(format!(
