@@ -4,6 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+/// Upper bounds, in seconds, of the check-latency histogram's buckets; a
+/// last, unbounded bucket follows them.
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Monotonic counters and gauges, updated without locks.
 #[derive(Debug, Default)]
 pub struct EngineMetrics {
@@ -20,6 +26,8 @@ pub struct EngineMetrics {
     pub(crate) notifications_failed: AtomicU64,
     pub(crate) lateness_max_us: AtomicU64,
     pub(crate) lateness_sum_us: AtomicU64,
+    pub(crate) latency_buckets: [AtomicU64; 12],
+    pub(crate) latency_sum_us: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -51,6 +59,11 @@ pub struct MetricsSnapshot {
     pub lateness_max_us: u64,
     /// Sum of scheduling lateness, µs (divide by checks for the mean).
     pub lateness_sum_us: u64,
+    /// Observations with a latency per bucket of [`LATENCY_BUCKETS`] (not
+    /// cumulative; the last is above the largest bound).
+    pub latency_buckets: [u64; 12],
+    /// Sum of observed latencies, µs.
+    pub latency_sum_us: u64,
 }
 
 impl EngineMetrics {
@@ -61,6 +74,20 @@ impl EngineMetrics {
     pub(crate) fn record_lateness(&self, us: u64) {
         self.lateness_sum_us.fetch_add(us, Ordering::Relaxed);
         self.lateness_max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    /// Counts one observed check latency.
+    pub(crate) fn record_latency(&self, latency: std::time::Duration) {
+        let secs = latency.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        if let Some(b) = self.latency_buckets.get(i) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
     /// Reads every counter.
@@ -80,6 +107,30 @@ impl EngineMetrics {
             notifications_failed: r(&self.notifications_failed),
             lateness_max_us: r(&self.lateness_max_us),
             lateness_sum_us: r(&self.lateness_sum_us),
+            latency_buckets: std::array::from_fn(|i| {
+                self.latency_buckets.get(i).map(r).unwrap_or(0)
+            }),
+            latency_sum_us: r(&self.latency_sum_us),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn latency_histogram_buckets() {
+        let m = EngineMetrics::default();
+        m.record_latency(Duration::from_millis(3));
+        m.record_latency(Duration::from_millis(10));
+        m.record_latency(Duration::from_secs(60));
+        let s = m.snapshot();
+        assert_eq!(s.latency_buckets[0], 1);
+        assert_eq!(s.latency_buckets[1], 1);
+        assert_eq!(s.latency_buckets[11], 1);
+        assert_eq!(s.latency_buckets.iter().sum::<u64>(), 3);
+        assert_eq!(s.latency_sum_us, 60_013_000);
     }
 }

@@ -46,7 +46,7 @@ pub use actions::{DiagnoseReport, RestartReport};
 pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
 pub use config::{EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;
-pub use metrics::{EngineMetrics, MetricsSnapshot};
+pub use metrics::{EngineMetrics, LATENCY_BUCKETS, MetricsSnapshot};
 pub use uptime::{ResultHistory, UptimeView};
 
 use std::collections::{HashMap, VecDeque};
