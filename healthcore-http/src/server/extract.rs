@@ -82,9 +82,12 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
         ),
         Category::Data => {
             let msg = e.to_string();
-            let field = unknown_field(&msg)
-                .map(|f| join_path(path, &f))
-                .or_else(|| (path != ".").then(|| path.to_owned()));
+            // the path already ends with an unknown field's name
+            let field = if path != "." {
+                Some(path.to_owned())
+            } else {
+                unknown_field(&msg)
+            };
             let msg = strip_position(&msg);
             let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg);
             if let Some(f) = field {
@@ -92,14 +95,6 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
             }
             err
         }
-    }
-}
-
-fn join_path(path: &str, field: &str) -> String {
-    if path == "." || path.is_empty() {
-        field.to_owned()
-    } else {
-        format!("{path}.{field}")
     }
 }
 
@@ -147,13 +142,11 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.into_inner().to_string();
-        let field = unknown_field(&msg).unwrap_or_else(|| {
-            if path == "." {
-                "query".to_owned()
-            } else {
-                path
-            }
-        });
+        let field = if path != "." {
+            path
+        } else {
+            unknown_field(&msg).unwrap_or_else(|| "query".to_owned())
+        };
         ApiError::invalid_query(field, msg)
     })
 }

@@ -31,17 +31,14 @@ pub(crate) fn from_value<T: DeserializeOwned>(v: Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.inner().to_string();
-        let field = msg
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split('`').next())
-            .map(|f| {
-                if path == "." {
-                    f.to_owned()
-                } else {
-                    format!("{path}.{f}")
-                }
-            })
-            .unwrap_or_else(|| if path == "." { "body".into() } else { path });
+        // the path already ends with an unknown field's name
+        let field = if path != "." {
+            path
+        } else {
+            msg.strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .map_or_else(|| "body".to_owned(), str::to_owned)
+        };
         ApiError::invalid(field, msg)
     })
 }
