@@ -64,10 +64,26 @@ async fn auth_walk_every_route_needs_a_token() {
     assert_eq!(Some(body), reference);
     let v: Value = serde_json::from_slice(reference.as_deref().unwrap()).unwrap();
     assert_eq!(v["error"]["code"], "unauthorized");
-    // with a token, an unknown route is a JSON 404
+    // with a token, an unknown route is a JSON 404, a wrong method a JSON 405
     let (s, v) = h.get("/no/such/route", ADMIN).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "not_found");
+    let (s, v) = h.delete("/health/summary", ADMIN).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+    // a path that does not decode is a JSON 400, never a 500
+    let (s, v) = h.get("/targets/%FF%FE", ADMIN).await;
+    assert!(s.is_client_error(), "{s}");
+    assert!(v["error"]["code"].is_string(), "{v}");
+    // a plain GET to /ws is a JSON 400
+    let (s, v) = h.get("/ws", ADMIN).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WebSocket")
+    );
 }
 
 #[tokio::test]

@@ -429,9 +429,12 @@ mod verifier {
     }
 }
 
+/// One delivery as the receiver saw it.
+type Delivery = (HeaderMap, Vec<u8>);
+
 #[derive(Clone, Default)]
 struct Hook {
-    seen: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    seen: Arc<Mutex<Vec<Delivery>>>,
     script: Arc<Mutex<Vec<u16>>>,
 }
 

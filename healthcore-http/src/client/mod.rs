@@ -20,7 +20,7 @@ pub use egress::{
     AddrClass, EgressError, EgressPolicy, GuardedResolver, NameResolver, StaticResolver,
     SystemResolver, classify,
 };
-pub use probe::{HttpProbe, HttpProbeParams, StatusRange};
+pub use probe::{HttpProbe, HttpProbeParams, JsonPointerEquals, StatusRange};
 pub use webhook::{SlackNotifier, WebhookNotifier, WebhookSecret, sign};
 
 /// A certificate (DER) to trust in addition to the webpki roots.

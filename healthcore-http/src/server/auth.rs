@@ -59,7 +59,7 @@ pub struct PublicRoute {
 
 impl PublicRoute {
     fn matches(&self, method: &Method, path: &str) -> bool {
-        if &self.method != method {
+        if self.method != *method {
             return false;
         }
         let want = self.path.trim_end_matches('/');
@@ -219,9 +219,7 @@ impl Auth {
                 found = Some(rec);
             }
         }
-        if token.is_none() {
-            return None;
-        }
+        token?;
         found.map(|r| Caller {
             name: r.name.clone(),
             scope: r.scope.clone(),

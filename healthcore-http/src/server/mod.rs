@@ -199,6 +199,7 @@ pub fn router_with(state: ApiState, extra: Router) -> Router {
         .merge(extra)
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn_with_state(state, auth::middleware))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -206,6 +207,42 @@ pub fn router_with(state: ApiState, extra: Router) -> Router {
 
 async fn fallback() -> ApiError {
     ApiError::not_found("route")
+}
+
+/// Turns error answers made outside our handlers (axum's 405, path and
+/// upgrade rejections) into the JSON envelope, so every error has one shape.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (code, message) = match status {
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed on this route",
+        ),
+        axum::http::StatusCode::NOT_FOUND => ("not_found", "not found"),
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", "request body is too large")
+        }
+        s if s.is_server_error() => ("internal", "internal error; see the server log"),
+        _ => ("bad_request", "the request is malformed"),
+    };
+    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
+    let mut out = ApiError::new(status, code, message).into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, a);
+    }
+    out
 }
 
 async fn timeout(State(state): State<ApiState>, req: Request, next: Next) -> Response {

@@ -560,7 +560,7 @@ async fn activity(
             ));
         }
     }
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|i| std::cmp::Reverse(i.0));
     let out: Vec<Value> = items
         .into_iter()
         .skip(p.offset_usize())
