@@ -1088,3 +1088,60 @@ async fn extra_routes_are_merged_behind_auth() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn checklist_override_gates_readiness() {
+    use healthcore::engine::{ChecklistItem, Engine};
+    use healthcore::memory::InMemoryStore;
+    use healthcore::model::CheckSpec;
+    use healthcore::testkit::fakes::ScriptedChecker;
+    use healthcore_http::server::ApiState;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    let checker = ScriptedChecker::new("tcp");
+    checker.outcomes("db", [Outcome::Fail]);
+    let engine = Engine::builder(Arc::new(InMemoryStore::new()))
+        .checker(checker)
+        .without_scheduler()
+        .checklist(vec![ChecklistItem {
+            name: "db".into(),
+            check: CheckSpec::new("tcp").with_params(json!({"script": "db"})),
+            required: true,
+        }])
+        .build()
+        .unwrap();
+    engine.run_checklist().await;
+    let app = healthcore_http::router(ApiState::new(engine.clone(), auth()));
+    let call = |m: Method, p: &str, t: Option<&str>| {
+        let mut r = axum::http::Request::builder().method(m).uri(p);
+        if let Some(t) = t {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        let app = app.clone();
+        let req = r.body(axum::body::Body::empty()).unwrap();
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            let s = res.status();
+            let b = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (s, serde_json::from_slice::<Value>(&b).unwrap())
+        }
+    };
+    let (_, v) = call(Method::GET, "/health", None).await;
+    assert_eq!(v["ready"], false);
+    let (s, v) = call(Method::GET, "/checklist", Some(ADMIN)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["items"][0]["status"], "failed");
+    let (s, _) = call(Method::POST, "/checklist/db/override", Some(ACME)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(Method::POST, "/checklist/db/override", Some(ADMIN)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["item"]["overridden_by"], "root");
+    let (s, _) = call(Method::POST, "/checklist/db/override", Some(ADMIN)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, v) = call(Method::GET, "/health", None).await;
+    assert_eq!(v["ready"], true);
+}

@@ -583,6 +583,51 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// An IPv4 address hidden in IPv6 (mapped, NAT64, 6to4) is judged
+        /// as the IPv4 address itself.
+        #[test]
+        fn embedded_v4_is_judged_as_v4(a in proptest::prelude::any::<u32>()) {
+            let v4 = Ipv4Addr::from(a);
+            let o = v4.octets();
+            let want = classify(IpAddr::V4(v4));
+            let mapped = v4.to_ipv6_mapped();
+            proptest::prop_assert_eq!(classify(IpAddr::V6(mapped)), want);
+            let nat64 = Ipv6Addr::from((u128::from(v6("64:ff9b::"))) | u128::from(a));
+            proptest::prop_assert_eq!(classify(IpAddr::V6(nat64)), want);
+            let six_to_four = Ipv6Addr::new(
+                0x2002,
+                u16::from_be_bytes([o[0], o[1]]),
+                u16::from_be_bytes([o[2], o[3]]),
+                0, 0, 0, 0, 1,
+            );
+            proptest::prop_assert_eq!(classify(IpAddr::V6(six_to_four)), want);
+        }
+
+        /// The default policies pass exactly the public addresses.
+        #[test]
+        fn webhooks_pass_only_public(a in proptest::prelude::any::<u32>(), b in proptest::prelude::any::<u128>()) {
+            let p = EgressPolicy::webhooks();
+            for ip in [IpAddr::V4(Ipv4Addr::from(a)), IpAddr::V6(Ipv6Addr::from(b))] {
+                proptest::prop_assert_eq!(p.check_ip(ip).is_ok(), classify(ip) == AddrClass::Public);
+            }
+        }
+
+        /// URL checking never panics and never passes a literal
+        /// non-public address, in any spelling the URL parser accepts.
+        #[test]
+        fn url_check_total(host in "[0-9a-fA-Fx.:\\[\\]]{1,24}") {
+            let url = format!("http://{host}/");
+            if let Ok(u) = EgressPolicy::webhooks().check_url(&url) {
+                match u.host() {
+                    Some(Host::Ipv4(ip)) => proptest::prop_assert_eq!(classify(IpAddr::V4(ip)), AddrClass::Public),
+                    Some(Host::Ipv6(ip)) => proptest::prop_assert_eq!(classify(IpAddr::V6(ip)), AddrClass::Public),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn resolver_fails_closed() {
         let r = StaticResolver::new()

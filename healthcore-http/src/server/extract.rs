@@ -237,6 +237,25 @@ mod tests {
         assert!(parse_query::<Q>("").is_ok());
     }
 
+    proptest::proptest! {
+        /// Any bytes give a value or a 400/422, never a panic or a 500.
+        #[test]
+        fn json_parsing_is_total(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            if let Err(e) = parse_json::<Outer>(&bytes) {
+                proptest::prop_assert!(e.status() == StatusCode::BAD_REQUEST || e.status() == StatusCode::UNPROCESSABLE_ENTITY);
+            }
+        }
+
+        /// Any query string gives a value or a 400 naming a parameter.
+        #[test]
+        fn query_parsing_is_total(q in "[a-z=&%0-9x]{0,40}") {
+            if let Err(e) = parse_query::<Q>(&q) {
+                proptest::prop_assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+                proptest::prop_assert!(e.field().is_some());
+            }
+        }
+    }
+
     #[test]
     fn paging_bounds() {
         assert_eq!(page(None, None).unwrap().limit, 50);
