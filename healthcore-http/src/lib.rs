@@ -1,6 +1,6 @@
 //! # healthcore-http
 //!
-//! The HTTP edge of [healthcore](healthcore): what applications mount and
+//! The HTTP edge of [`healthcore`]: what applications mount and
 //! operators call.
 //!
 //! - feature **`server`** (default): [`router`] — an axum router with the
