@@ -4,6 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+/// Upper bounds, in seconds, of the check-latency histogram's buckets; a
+/// last, unbounded bucket follows them.
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Monotonic counters and gauges, updated without locks.
 #[derive(Debug, Default)]
 pub struct EngineMetrics {
@@ -23,6 +29,8 @@ pub struct EngineMetrics {
     /// Lateness histogram: bucket i counts lateness in [2^i, 2^(i+1)) µs
     /// (bucket 0 also holds 0).
     pub(crate) lateness_hist: [AtomicU64; 32],
+    pub(crate) latency_buckets: [AtomicU64; 12],
+    pub(crate) latency_sum_us: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -56,6 +64,11 @@ pub struct MetricsSnapshot {
     pub lateness_sum_us: u64,
     /// 99th percentile of scheduling lateness (upper bound), µs.
     pub lateness_p99_us: u64,
+    /// Observations with a latency per bucket of [`LATENCY_BUCKETS`] (not
+    /// cumulative; the last is above the largest bound).
+    pub latency_buckets: [u64; 12],
+    /// Sum of observed latencies, µs.
+    pub latency_sum_us: u64,
 }
 
 impl EngineMetrics {
@@ -93,6 +106,20 @@ impl EngineMetrics {
         u64::MAX
     }
 
+    /// Counts one observed check latency.
+    pub(crate) fn record_latency(&self, latency: std::time::Duration) {
+        let secs = latency.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        if let Some(b) = self.latency_buckets.get(i) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -111,6 +138,30 @@ impl EngineMetrics {
             lateness_max_us: r(&self.lateness_max_us),
             lateness_sum_us: r(&self.lateness_sum_us),
             lateness_p99_us: self.lateness_quantile_us(0.99),
+            latency_buckets: std::array::from_fn(|i| {
+                self.latency_buckets.get(i).map(r).unwrap_or(0)
+            }),
+            latency_sum_us: r(&self.latency_sum_us),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn latency_histogram_buckets() {
+        let m = EngineMetrics::default();
+        m.record_latency(Duration::from_millis(3));
+        m.record_latency(Duration::from_millis(10));
+        m.record_latency(Duration::from_secs(60));
+        let s = m.snapshot();
+        assert_eq!(s.latency_buckets[0], 1);
+        assert_eq!(s.latency_buckets[1], 1);
+        assert_eq!(s.latency_buckets[11], 1);
+        assert_eq!(s.latency_buckets.iter().sum::<u64>(), 3);
+        assert_eq!(s.latency_sum_us, 60_013_000);
     }
 }

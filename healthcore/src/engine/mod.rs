@@ -48,7 +48,7 @@ pub use activity::{ActivityEntry, ActivityQuery, ActivityType};
 pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
 pub use config::{EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;
-pub use metrics::{EngineMetrics, MetricsSnapshot};
+pub use metrics::{EngineMetrics, LATENCY_BUCKETS, MetricsSnapshot};
 pub use uptime::{ResultHistory, UptimeView};
 
 use std::collections::{HashMap, VecDeque};

@@ -184,6 +184,9 @@ pub(crate) fn ingest(
     if obs.outcome.is_failure() {
         EngineMetrics::add(&inner.metrics.failures, 1);
     }
+    if let Some(latency) = obs.latency {
+        inner.metrics.record_latency(latency);
+    }
     if !out.is_empty() {
         effects::dispatch(inner, out);
     }

@@ -1,0 +1,253 @@
+//! The axum router: REST API, live events (SSE and WebSocket), OpenAPI
+//! document and Prometheus metrics over a running [`Engine`].
+//!
+//! This module owns the HTTP shape only: routing, authentication, request
+//! limits, JSON in and out, tenant scoping. Every health rule stays in
+//! `healthcore`; handlers call the engine and the store and translate.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use healthcore::engine::Engine;
+//! use healthcore::memory::InMemoryStore;
+//! use healthcore_http::server::{ApiState, Auth, Scope};
+//!
+//! let engine = Engine::builder(Arc::new(InMemoryStore::new())).build()?;
+//! engine.start().await?;
+//! let auth = Auth::new().with_token("ops", "a-long-random-admin-token", Scope::Admin);
+//! let app = axum::Router::new().nest("/api/v1", healthcore_http::router(ApiState::new(engine, auth)));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod error;
+mod extract;
+mod live;
+mod metrics;
+mod routes;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use healthcore::engine::Engine;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::{Auth, Caller, PublicRoute, Scope};
+pub use error::{ApiError, ApiResult};
+pub use extract::{JsonBody, OptionalJson, Params};
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiConfig {
+    /// Largest request body accepted (413 beyond); default 1 MiB.
+    pub body_limit: usize,
+    /// Time a request may take before a 503 (streams excepted once their
+    /// headers are sent); default 30 s.
+    pub request_timeout: Duration,
+    /// Most log lines one logs request may ask for; default 1000.
+    pub max_log_lines: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_log_lines: 1000,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// Sets the body limit.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Sets the request timeout.
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+/// What every handler reads: the engine (with its `Arc<dyn Store>`), the
+/// token table and the limits. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub(crate) engine: Engine,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) config: Arc<ApiConfig>,
+    pub(crate) openapi: Arc<OnceLock<String>>,
+    #[cfg(feature = "client")]
+    pub(crate) egress: Option<Arc<crate::client::EgressPolicy>>,
+}
+
+impl ApiState {
+    /// State over a started (or to be started) engine with default limits.
+    pub fn new(engine: Engine, auth: Auth) -> Self {
+        Self {
+            engine,
+            auth: Arc::new(auth),
+            config: Arc::new(ApiConfig::default()),
+            openapi: Arc::new(OnceLock::new()),
+            #[cfg(feature = "client")]
+            egress: Some(Arc::new(crate::client::EgressPolicy::webhooks())),
+        }
+    }
+
+    /// Replaces the limits.
+    #[must_use]
+    pub fn with_config(mut self, config: ApiConfig) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// The policy alert-channel webhook URLs are checked against when
+    /// saved (default: [`EgressPolicy::webhooks`](crate::client::EgressPolicy::webhooks)).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[must_use]
+    pub fn with_webhook_policy(mut self, policy: crate::client::EgressPolicy) -> Self {
+        self.egress = Some(Arc::new(policy));
+        self
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "healthcore",
+        description = "Fleet health: targets, checks, alerts, healing, uptime, lifecycle reports and live events. \
+                       Every route but the public ones needs `Authorization: Bearer <token>`; \
+                       list endpoints take `limit` (1..=500, default 50) and `offset` and return `total`. \
+                       Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
+    ),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "health", description = "Summary, overview, per-target health and history"),
+        (name = "targets", description = "Targets and their checks"),
+        (name = "alerts", description = "Alerts and alert channels"),
+        (name = "healing", description = "Heal policies and heal history"),
+        (name = "lifecycle", description = "Node reports, lifecycle events, stalled installs"),
+        (name = "operations", description = "Maintenance, SLOs, checklist, quick actions, activity"),
+        (name = "meta", description = "Live events, OpenAPI and metrics")
+    )
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route with its OpenAPI operation, before layers.
+fn api_routes() -> OpenApiRouter<ApiState> {
+    let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let r = routes::register(r);
+    let r = live::register(r);
+    metrics::register(r)
+}
+
+/// The OpenAPI document of [`router`] as a value (the same document
+/// `GET /openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// The API router over `state`, mountable under any prefix with
+/// [`Router::nest`].
+pub fn router(state: ApiState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `extra` routes merged in (a dashboard page, say); they
+/// sit behind the same authentication, so make them public with
+/// [`Auth::public`] where that is wanted.
+pub fn router_with(state: ApiState, extra: Router) -> Router {
+    let (api, doc) = api_routes().split_for_parts();
+    let json = doc
+        .to_json()
+        .unwrap_or_else(|_| "{\"openapi\":\"3.1.0\"}".to_owned());
+    let _ = state.openapi.set(json);
+    let limit = state.config.body_limit;
+    api.with_state(state.clone())
+        .merge(extra)
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(middleware::from_fn_with_state(state, auth::middleware))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// Turns error answers made outside our handlers (axum's 405, path and
+/// upgrade rejections) into the JSON envelope, so every error has one shape.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (code, message) = match status {
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed on this route",
+        ),
+        axum::http::StatusCode::NOT_FOUND => ("not_found", "not found"),
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", "request body is too large")
+        }
+        s if s.is_server_error() => ("internal", "internal error; see the server log"),
+        _ => ("bad_request", "the request is malformed"),
+    };
+    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
+    let mut out = ApiError::new(status, code, message).into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, a);
+    }
+    out
+}
+
+async fn timeout(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::unavailable("the request timed out").into_response(),
+    }
+}

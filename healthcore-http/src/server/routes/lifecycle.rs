@@ -1,0 +1,268 @@
+//! Node reports (001's body in its event and legacy forms, MAC addresses
+//! validated and normalised), a target's lifecycle events and the list of
+//! stalled installs.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::Extensions;
+use healthcore::lifecycle::{EventStatus, LegacyInstallationStatus, LifecycleReport};
+use healthcore::model::normalize_mac;
+use healthcore::store::StoreExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::targets::row;
+use super::{list, to_value, visible_view};
+use crate::server::ApiState;
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::extract::{JsonBody, Params, page};
+
+pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
+    r.routes(routes!(report))
+        .routes(routes!(events))
+        .routes(routes!(stalled))
+}
+
+/// Seed 001's node report: the event form (`event`, `status`, `message`,
+/// `event_metadata`) or the legacy form (`installation_status`,
+/// `installation_progress`, `installation_error`); with neither, a
+/// heartbeat.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReportBody {
+    /// The node's MAC address, any common form.
+    mac_address: String,
+    /// `boot_started`, `install_started`, `install_progress`,
+    /// `install_complete`, `install_failed`, `first_boot` or `heartbeat`.
+    #[serde(default)]
+    event: Option<String>,
+    /// `success` (default), `failed` or `in_progress`.
+    #[serde(default)]
+    status: Option<String>,
+    /// A message from the node.
+    #[serde(default)]
+    message: Option<String>,
+    /// Metadata (OS version, kernel, …).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    event_metadata: Option<Value>,
+    /// Install progress 0..=100 (also `installation_progress`).
+    #[serde(default)]
+    progress: Option<i64>,
+    /// The node's own IP address.
+    #[serde(default)]
+    ip_address: Option<String>,
+    /// Hardware and naming facts, kept in the event's metadata.
+    #[serde(default)]
+    hostname: Option<String>,
+    /// Hardware vendor.
+    #[serde(default)]
+    vendor: Option<String>,
+    /// Hardware model.
+    #[serde(default)]
+    model: Option<String>,
+    /// Serial number.
+    #[serde(default)]
+    serial_number: Option<String>,
+    /// System UUID.
+    #[serde(default)]
+    system_uuid: Option<String>,
+    /// Legacy: `started`, `progress`, `complete` or `failed`.
+    #[serde(default)]
+    installation_status: Option<String>,
+    /// Legacy progress 0..=100.
+    #[serde(default)]
+    installation_progress: Option<i64>,
+    /// Legacy error message.
+    #[serde(default)]
+    installation_error: Option<String>,
+}
+
+const MAX_TEXT: usize = 4096;
+
+fn short(field: &str, v: &Option<String>) -> ApiResult<()> {
+    match v {
+        Some(s) if s.len() > MAX_TEXT => Err(ApiError::invalid(
+            field.to_owned(),
+            format!("must be at most {MAX_TEXT} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl ReportBody {
+    fn into_report(self, client_ip: Option<String>) -> ApiResult<LifecycleReport> {
+        for (f, v) in [
+            ("message", &self.message),
+            ("installation_error", &self.installation_error),
+            ("ip_address", &self.ip_address),
+            ("hostname", &self.hostname),
+            ("vendor", &self.vendor),
+            ("model", &self.model),
+            ("serial_number", &self.serial_number),
+            ("system_uuid", &self.system_uuid),
+        ] {
+            short(f, v)?;
+        }
+        if let Some(ip) = &self.ip_address {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(ApiError::invalid("ip_address", "not an IP address"));
+            }
+        }
+        let progress = self.progress.or(self.installation_progress);
+        let mut r = match (&self.event, &self.installation_status) {
+            (Some(e), _) => {
+                let mut r = LifecycleReport::try_new(e, progress)?;
+                if let Some(s) = &self.status {
+                    r = r.with_status(EventStatus::parse(s)?);
+                }
+                if let Some(m) = self.message.clone().or(self.installation_error.clone()) {
+                    r = r.with_message(m);
+                }
+                r
+            }
+            (None, Some(legacy)) => {
+                let mut r = LifecycleReport::from_legacy(LegacyInstallationStatus::parse(legacy)?);
+                if let Some(p) = progress {
+                    r = r.with_progress(p).map_err(|_| {
+                        ApiError::invalid("installation_progress", "must be between 0 and 100")
+                    })?;
+                }
+                if let Some(m) = self.installation_error.clone().or(self.message.clone()) {
+                    r = r.with_message(m);
+                }
+                r
+            }
+            (None, None) => LifecycleReport::try_new("heartbeat", progress)?,
+        };
+        let mut meta = match self.event_metadata {
+            None => serde_json::Map::new(),
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Err(ApiError::invalid("event_metadata", "must be a JSON object"));
+            }
+        };
+        for (k, v) in [
+            ("hostname", self.hostname),
+            ("vendor", self.vendor),
+            ("model", self.model),
+            ("serial_number", self.serial_number),
+            ("system_uuid", self.system_uuid),
+        ] {
+            if let Some(v) = v {
+                meta.entry(k.to_owned()).or_insert(json!(v));
+            }
+        }
+        if !meta.is_empty() {
+            r = r.with_metadata(Value::Object(meta));
+        }
+        if let Some(ip) = self.ip_address {
+            r = r.with_ip_address(ip);
+        }
+        if let Some(ip) = client_ip {
+            r = r.with_client_ip(ip);
+        }
+        Ok(r)
+    }
+}
+
+fn client_ip(ext: &Extensions) -> Option<String> {
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// A node reports an event (or, in the legacy form, its install status).
+#[utoipa::path(post, path = "/report", tag = "lifecycle", security(("bearer" = [])),
+    request_body = ReportBody,
+    responses((status = 200, description = "Logged; the node and what changed"),
+              (status = 404, description = "No node with this MAC address"),
+              (status = 422, description = "A field is invalid")))]
+async fn report(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ext: Extensions,
+    JsonBody(body): JsonBody<ReportBody>,
+) -> ApiResult<Json<Value>> {
+    let mac = normalize_mac(&body.mac_address)
+        .ok_or_else(|| ApiError::invalid("mac_address", "not a valid MAC address"))?;
+    let r = body.into_report(client_ip(&ext))?;
+    let target = match state.engine.target_by_mac(&mac).await {
+        Ok(t) if caller.can_see(&t.tenant) => t,
+        Ok(_) => return Err(ApiError::not_found("target with this MAC address")),
+        Err(healthcore::engine::EngineError::NotFound { .. }) => {
+            return Err(ApiError::not_found("target with this MAC address"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let outcome = state.engine.report(&target.id, &r)?;
+    let view = state
+        .engine
+        .target_view(&target.id)
+        .ok_or_else(|| ApiError::not_found("target"))?;
+    Ok(Json(json!({
+        "data": row(&view),
+        "message": outcome.message,
+        "outcome": to_value(&outcome)?,
+    })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct EventsQuery {
+    /// Only this event type.
+    event_type: Option<String>,
+    /// Alias of `event_type`.
+    r#type: Option<String>,
+    /// Page size 1..=500 (default 50).
+    limit: Option<u32>,
+    /// Items to skip.
+    offset: Option<u64>,
+}
+
+/// A target's lifecycle events, newest first (001).
+#[utoipa::path(get, path = "/targets/{id}/events", tag = "lifecycle", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Target id"), EventsQuery),
+    responses((status = 200, description = "A page of events"), (status = 404, description = "No such target")))]
+async fn events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<EventsQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = page(q.limit, q.offset)?;
+    let ty = q.event_type.or(q.r#type);
+    if let Some(t) = &ty {
+        healthcore::lifecycle::LifecycleEventType::parse(t)
+            .map_err(|e| ApiError::invalid_query("event_type", e.rule().to_owned()))?;
+    }
+    let (id, _) = visible_view(&state, &caller, &id)?;
+    let page_ = state
+        .engine
+        .store()
+        .lifecycle_events(&id, ty.as_deref(), p)
+        .await?;
+    Ok(list(page_.items, page_.total, p))
+}
+
+/// Targets whose install ran past the timeout (001).
+#[utoipa::path(get, path = "/targets/stalled", tag = "lifecycle", security(("bearer" = [])),
+    responses((status = 200, description = "Stalled targets")))]
+async fn stalled(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let items: Vec<Value> = state
+        .engine
+        .stalled()
+        .into_iter()
+        .filter(|t| caller.can_see(&t.tenant))
+        .filter_map(|t| state.engine.target_view(&t.id))
+        .map(|v| row(&v))
+        .collect();
+    let total = items.len() as u64;
+    Ok(Json(json!({"data": items, "total": total})))
+}

@@ -1,0 +1,63 @@
+//! The REST handlers, one file per area, and the helpers they share:
+//! tenant-scoped lookups (another tenant's ids are 404, never 403) and the
+//! list envelope `{"data", "total", "limit", "offset"}`.
+
+mod alerts;
+mod heal;
+mod health;
+mod lifecycle;
+mod ops;
+mod targets;
+
+use axum::Json;
+use healthcore::fleet::TargetView;
+use healthcore::model::TargetId;
+use healthcore::store::PageRequest;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::extract::target_id;
+
+pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
+    let r = health::register(r);
+    let r = targets::register(r);
+    let r = alerts::register(r);
+    let r = heal::register(r);
+    let r = lifecycle::register(r);
+    ops::register(r)
+}
+
+/// The target's live view, if it exists and the caller may see it.
+pub(crate) fn visible_view(
+    state: &ApiState,
+    caller: &Caller,
+    raw: &str,
+) -> ApiResult<(TargetId, TargetView)> {
+    let id = target_id(raw)?;
+    match state.engine.target_view(&id) {
+        Some(v) if caller.can_see(&v.target.tenant) => Ok((id, v)),
+        _ => Err(ApiError::not_found("target")),
+    }
+}
+
+/// The list envelope.
+pub(crate) fn list<T: Serialize>(items: Vec<T>, total: u64, page: PageRequest) -> Json<Value> {
+    Json(json!({
+        "data": items,
+        "total": total,
+        "limit": page.limit,
+        "offset": page.offset,
+    }))
+}
+
+/// Serialises a value (infallible for our types; a failure is logged).
+pub(crate) fn to_value<T: Serialize>(v: &T) -> ApiResult<Value> {
+    serde_json::to_value(v).map_err(|e| {
+        tracing::error!(error = %e, "response serialisation failed");
+        ApiError::internal()
+    })
+}

@@ -1,0 +1,571 @@
+//! Operations: maintenance windows (CRUD), SLOs per target (objective,
+//! error budget, burn rates), the startup checklist and its override,
+//! quick actions (restart with confirmation, diagnose, recheck), logs and
+//! the activity feed.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use healthcore::maintenance::MaintenanceWindow;
+use healthcore::model::{CheckId, CheckKey};
+use healthcore::slo::{DEFAULT_BURN_RULES, ErrorBudget, Slo, burn_rate_from_report, evaluate_burn};
+use healthcore::store::{Doc, EntryQuery, PageRequest, StoreExt, doc_kind, entry_kind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::heal::from_value;
+use super::{list, to_value, visible_view};
+use crate::server::ApiState;
+use crate::server::auth::Caller;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::extract::{JsonBody, OptionalJson, Params, page};
+
+pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
+    r.routes(routes!(list_maintenance, post_maintenance))
+        .routes(routes!(
+            get_maintenance,
+            put_maintenance,
+            delete_maintenance
+        ))
+        .routes(routes!(get_slo, put_slo, delete_slo))
+        .routes(routes!(checklist))
+        .routes(routes!(override_checklist))
+        .routes(routes!(action))
+        .routes(routes!(logs))
+        .routes(routes!(activity))
+}
+
+// ---- maintenance ------------------------------------------------------
+
+async fn visible_window(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<(Doc, MaintenanceWindow)> {
+    let doc = state
+        .engine
+        .store()
+        .get_doc(doc_kind::MAINTENANCE, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("maintenance window"))?;
+    let visible = match &doc.tenant {
+        None => caller.is_admin(),
+        Some(t) => caller.can_see(t),
+    };
+    if !visible {
+        return Err(ApiError::not_found("maintenance window"));
+    }
+    let w: MaintenanceWindow = serde_json::from_value(doc.body.clone()).map_err(|e| {
+        tracing::error!(error = %e, "stored maintenance window does not decode");
+        ApiError::internal()
+    })?;
+    Ok((doc, w))
+}
+
+/// A tenant token's window covers only its tenant: the selector's tenant
+/// is set (or must already be) the token's.
+fn parse_window(caller: &Caller, mut body: Value) -> ApiResult<MaintenanceWindow> {
+    if let (Some(own), Value::Object(m)) = (caller.tenant(), &mut body) {
+        let sel = m
+            .entry("selector")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Value::Object(s) = sel {
+            match s.get("tenant") {
+                None => {
+                    s.insert("tenant".into(), json!(own));
+                }
+                Some(Value::String(t)) if t == own.as_str() => {}
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        "selector.tenant",
+                        "a tenant token can only cover its own tenant",
+                    ));
+                }
+            }
+        }
+    }
+    let mut w: MaintenanceWindow = from_value(body)?;
+    if w.created_by.is_none() {
+        w.created_by = Some(caller.name.clone());
+    }
+    w.validate()?;
+    Ok(w)
+}
+
+async fn save_window(state: &ApiState, caller: &Caller, w: MaintenanceWindow) -> ApiResult<Value> {
+    if let Some(doc) = state
+        .engine
+        .store()
+        .get_doc(doc_kind::MAINTENANCE, &w.id)
+        .await?
+    {
+        let visible = match &doc.tenant {
+            None => caller.is_admin(),
+            Some(t) => caller.can_see(t),
+        };
+        if !visible {
+            return Err(ApiError::not_found("maintenance window"));
+        }
+    }
+    let tenant = caller
+        .tenant()
+        .cloned()
+        .or_else(|| w.selector.tenant.clone());
+    state
+        .engine
+        .put_maintenance(w.clone(), tenant.as_ref())
+        .await?;
+    to_value(&w)
+}
+
+/// Maintenance windows of the caller's tenant (all for admins).
+#[utoipa::path(get, path = "/maintenance", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, description = "Windows")))]
+async fn list_maintenance(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let items = state
+        .engine
+        .store()
+        .maintenance_windows(caller.tenant())
+        .await?;
+    let total = items.len() as u64;
+    Ok(Json(json!({"data": items, "total": total})))
+}
+
+/// Creates or replaces a window by its `id`.
+#[utoipa::path(post, path = "/maintenance", tag = "operations", security(("bearer" = [])),
+    request_body(content = Object, description = "id, name, schedule (one_off or recurring), selector"),
+    responses((status = 201, description = "Saved"), (status = 422, description = "A field is invalid")))]
+async fn post_maintenance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let w = parse_window(&caller, body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(save_window(&state, &caller, w).await?),
+    ))
+}
+
+/// One window.
+#[utoipa::path(get, path = "/maintenance/{id}", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Window id")),
+    responses((status = 200, description = "The window"), (status = 404, description = "No such window")))]
+async fn get_maintenance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (_, w) = visible_window(&state, &caller, &id).await?;
+    let active = w.is_active_at(state.engine.now());
+    let mut v = to_value(&w)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("active".into(), json!(active));
+    }
+    Ok(Json(v))
+}
+
+/// Replaces a window (the body's id, if given, must match the path).
+#[utoipa::path(put, path = "/maintenance/{id}", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Window id")),
+    request_body(content = Object, description = "A maintenance window"),
+    responses((status = 200, description = "Saved"), (status = 404, description = "Another tenant's window"),
+              (status = 422, description = "A field is invalid")))]
+async fn put_maintenance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(mut body): JsonBody<Value>,
+) -> ApiResult<Json<Value>> {
+    if let Value::Object(m) = &mut body {
+        match m.get("id") {
+            None => {
+                m.insert("id".into(), json!(id));
+            }
+            Some(Value::String(b)) if *b == id => {}
+            Some(_) => return Err(ApiError::invalid("id", "id must match the path")),
+        }
+    }
+    let w = parse_window(&caller, body)?;
+    Ok(Json(save_window(&state, &caller, w).await?))
+}
+
+/// Deletes a window.
+#[utoipa::path(delete, path = "/maintenance/{id}", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Window id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such window")))]
+async fn delete_maintenance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    visible_window(&state, &caller, &id).await?;
+    state.engine.delete_maintenance(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- SLOs ---------------------------------------------------------------
+
+/// Windows the burn rate is reported over.
+const BURN_WINDOWS: [(&str, u64); 6] = [
+    ("5m", 300),
+    ("30m", 1800),
+    ("1h", 3600),
+    ("6h", 6 * 3600),
+    ("1d", 86_400),
+    ("3d", 3 * 86_400),
+];
+
+/// A target's SLO with its error budget over the period, burn rates over
+/// the workbook's windows and the burn alert that would fire now.
+#[utoipa::path(get, path = "/targets/{id}/slo", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Target id")),
+    responses((status = 200, description = "Objective, budget, burn rates"), (status = 404, description = "No such target or no SLO")))]
+async fn get_slo(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (id, _) = visible_view(&state, &caller, &id)?;
+    let doc = state
+        .engine
+        .store()
+        .get_doc(doc_kind::SLO, id.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found("slo"))?;
+    let slo: Slo = serde_json::from_value(doc.body).map_err(|e| {
+        tracing::error!(error = %e, "stored slo does not decode");
+        ApiError::internal()
+    })?;
+    let now = state.engine.now();
+    let back = |d: Duration| {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    };
+    let period = state.engine.uptime(&id, back(slo.period), now).await?;
+    let budget = ErrorBudget::from_report(&period.report, slo.objective);
+    let mut rates: Vec<(Duration, Option<f64>)> = Vec::new();
+    let mut shown = serde_json::Map::new();
+    for (name, secs) in BURN_WINDOWS {
+        let d = Duration::from_secs(secs);
+        let r = state.engine.uptime(&id, back(d), now).await?;
+        let rate = burn_rate_from_report(&r.report, slo.objective);
+        rates.push((d, rate));
+        shown.insert(name.to_owned(), json!(rate));
+    }
+    let alert = evaluate_burn(&DEFAULT_BURN_RULES, |w| {
+        rates.iter().find(|(d, _)| *d == w).and_then(|(_, r)| *r)
+    });
+    Ok(Json(json!({
+        "target": id,
+        "slo": slo,
+        "uptime_percent": period.report.percent,
+        "budget": budget,
+        "burn_rates": shown,
+        "burn_alert": alert,
+    })))
+}
+
+/// Sets a target's SLO (`objective` in (0, 1), `period` like `30d`).
+#[utoipa::path(put, path = "/targets/{id}/slo", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Target id")),
+    request_body(content = Object, description = "objective (e.g. 0.999), period (e.g. `30d`)"),
+    responses((status = 200, description = "Saved"), (status = 404, description = "No such target"),
+              (status = 422, description = "A field is invalid")))]
+async fn put_slo(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(slo): JsonBody<Slo>,
+) -> ApiResult<Json<Value>> {
+    let (id, v) = visible_view(&state, &caller, &id)?;
+    slo.validate()?;
+    if slo.period > Duration::from_secs(400 * 86_400) {
+        return Err(ApiError::invalid("period", "must be at most 400d"));
+    }
+    state
+        .engine
+        .store()
+        .put_doc(&Doc {
+            kind: doc_kind::SLO.into(),
+            id: id.to_string(),
+            tenant: Some(v.target.tenant.clone()),
+            target: Some(id.clone()),
+            body: to_value(&slo)?,
+            updated_at: state.engine.now(),
+        })
+        .await?;
+    Ok(Json(json!({"target": id, "slo": slo})))
+}
+
+/// Removes a target's SLO.
+#[utoipa::path(delete, path = "/targets/{id}/slo", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Target id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such target or no SLO")))]
+async fn delete_slo(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let (id, _) = visible_view(&state, &caller, &id)?;
+    if state
+        .engine
+        .store()
+        .delete_doc(doc_kind::SLO, id.as_str())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("slo"))
+    }
+}
+
+// ---- checklist ----------------------------------------------------------
+
+/// The startup checklist and the ready flag (admins only).
+#[utoipa::path(get, path = "/checklist", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, description = "Items and ready flag"), (status = 403, description = "Not an admin token")))]
+async fn checklist(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require_admin()?;
+    Ok(Json(json!({
+        "ready": state.engine.is_ready(),
+        "items": state.engine.checklist(),
+    })))
+}
+
+/// Lets a failed checklist item through (admins only, audited).
+#[utoipa::path(post, path = "/checklist/{check}/override", tag = "operations", security(("bearer" = [])),
+    params(("check" = String, Path, description = "Checklist item name")),
+    responses((status = 200, description = "Overridden"), (status = 404, description = "No such item"),
+              (status = 409, description = "The item has not failed")))]
+async fn override_checklist(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(check): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require_admin()?;
+    let r = state
+        .engine
+        .override_checklist(&check, &caller.name)
+        .await?;
+    Ok(Json(json!({"item": r, "ready": state.engine.is_ready()})))
+}
+
+// ---- quick actions ------------------------------------------------------
+
+/// Options of a quick action.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    /// Restart only: must equal the target's id.
+    #[serde(default)]
+    confirm: Option<String>,
+    /// Recheck only: one check (default: every enabled check).
+    #[serde(default)]
+    check: Option<String>,
+}
+
+/// Runs a quick action (004): `restart` (needs `confirm` = the target id),
+/// `diagnose` or `recheck`. Every action is audited.
+#[utoipa::path(post, path = "/targets/{id}/actions/{action}", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Target id"),
+           ("action" = String, Path, description = "restart, diagnose or recheck")),
+    request_body(content = ActionBody, description = "Optional except for restart"),
+    responses((status = 200, description = "What the action did"), (status = 404, description = "No such target or action"),
+              (status = 422, description = "Restart not confirmed"), (status = 501, description = "No healer configured")))]
+async fn action(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<ActionBody>,
+) -> ApiResult<Json<Value>> {
+    let (id, view) = visible_view(&state, &caller, &id)?;
+    match action.as_str() {
+        "restart" => {
+            let r = state
+                .engine
+                .restart(&id, body.confirm.as_deref(), &caller.name)
+                .await?;
+            Ok(Json(to_value(&r)?))
+        }
+        "diagnose" => {
+            let r = state.engine.diagnose(&id, &caller.name).await?;
+            let checks: Vec<Value> = r
+                .checks
+                .iter()
+                .map(|(k, o)| json!({"check": k.check, "observation": o}))
+                .collect();
+            Ok(Json(json!({"target": id, "checks": checks})))
+        }
+        "recheck" => {
+            let names: Vec<CheckId> = match body.check {
+                Some(c) => {
+                    vec![CheckId::new(&c).map_err(|e| ApiError::invalid("check", e.to_string()))?]
+                }
+                None => view
+                    .checks
+                    .iter()
+                    .filter(|c| c.spec.enabled && c.spec.kind != "heartbeat")
+                    .map(|c| c.id.clone())
+                    .collect(),
+            };
+            let mut out = Vec::with_capacity(names.len());
+            for name in names {
+                let key = CheckKey::new(id.clone(), name);
+                let (status, obs) = state.engine.recheck(&key, &caller.name).await?;
+                out.push(json!({"check": key.check, "status": status, "observation": obs}));
+            }
+            Ok(Json(json!({"target": id, "checks": out})))
+        }
+        _ => Err(ApiError::not_found("action")),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct LogsQuery {
+    /// Lines, 1..=1000 (default 100).
+    lines: Option<usize>,
+}
+
+/// The target's last log lines (audited).
+#[utoipa::path(get, path = "/targets/{id}/logs", tag = "operations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Target id"), LogsQuery),
+    responses((status = 200, description = "Lines, oldest first"), (status = 404, description = "No such target"),
+              (status = 501, description = "No log source configured")))]
+async fn logs(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(q): Params<LogsQuery>,
+) -> ApiResult<Json<Value>> {
+    let lines = q.lines.unwrap_or(100);
+    let max = state.config.max_log_lines;
+    if lines == 0 || lines > max {
+        return Err(ApiError::invalid_query(
+            "lines",
+            format!("lines must be 1..={max}"),
+        ));
+    }
+    let (id, _) = visible_view(&state, &caller, &id)?;
+    let out = state.engine.logs(&id, lines, &caller.name).await?;
+    Ok(Json(json!({"target": id, "lines": out})))
+}
+
+// ---- activity -------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ActivityQuery {
+    /// Only `lifecycle`, `alert`, `heal` or `audit` items.
+    r#type: Option<String>,
+    /// Only items at or after this RFC 3339 time.
+    since: Option<String>,
+    /// Page size 1..=500 (default 50); `offset + limit` ≤ 500.
+    limit: Option<u32>,
+    /// Items to skip.
+    offset: Option<u64>,
+}
+
+/// The activity feed (000): lifecycle events, alerts, heal events and
+/// audited actions merged, newest first.
+#[utoipa::path(get, path = "/activity", tag = "operations", security(("bearer" = [])),
+    params(ActivityQuery),
+    responses((status = 200, description = "A page of activity items")))]
+async fn activity(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Params(q): Params<ActivityQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = page(q.limit, q.offset)?;
+    let window = u64::from(p.limit).saturating_add(p.offset);
+    if window > 500 {
+        return Err(ApiError::invalid_query(
+            "offset",
+            "offset + limit must be at most 500 for the activity feed",
+        ));
+    }
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|_| ApiError::invalid_query("since", "since must be an RFC 3339 time"))
+        })
+        .transpose()?;
+    let kinds: Vec<&str> = match q.r#type.as_deref() {
+        None => vec!["lifecycle", "alert", "heal", "audit"],
+        Some(t @ ("lifecycle" | "alert" | "heal" | "audit")) => vec![t],
+        Some(_) => {
+            return Err(ApiError::invalid_query(
+                "type",
+                "type must be lifecycle, alert, heal or audit",
+            ));
+        }
+    };
+    let fetch = PageRequest::new(u32::try_from(window).unwrap_or(500), 0);
+    let store = state.engine.store();
+    let mut items: Vec<(DateTime<Utc>, Value)> = Vec::new();
+    let mut total = 0u64;
+    for kind in kinds {
+        if kind == "alert" {
+            let page_ = store
+                .list_alerts(&healthcore::store::AlertQuery {
+                    tenant: caller.tenant().cloned(),
+                    since,
+                    page: fetch,
+                    ..Default::default()
+                })
+                .await?;
+            total += page_.total;
+            for a in page_.items {
+                items.push((
+                    a.created_at,
+                    json!({"type": "alert", "at": a.created_at, "target": a.target,
+                           "subtype": a.kind, "message": a.message, "data": a}),
+                ));
+            }
+            continue;
+        }
+        let entry = match kind {
+            "lifecycle" => entry_kind::LIFECYCLE_EVENT,
+            "heal" => entry_kind::HEAL_EVENT,
+            _ => entry_kind::AUDIT,
+        };
+        let page_ = store
+            .query_entries(&EntryQuery {
+                kind: entry.into(),
+                tenant: caller.tenant().cloned(),
+                since,
+                page: fetch,
+                ..Default::default()
+            })
+            .await?;
+        total += page_.total;
+        for e in page_.items {
+            items.push((
+                e.at,
+                json!({"type": kind, "at": e.at, "target": e.target, "subtype": e.subtype, "data": e.body}),
+            ));
+        }
+    }
+    items.sort_by_key(|i| std::cmp::Reverse(i.0));
+    let out: Vec<Value> = items
+        .into_iter()
+        .skip(p.offset_usize())
+        .take(p.limit_usize())
+        .map(|(_, v)| v)
+        .collect();
+    Ok(list(out, total, p))
+}
