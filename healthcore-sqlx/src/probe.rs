@@ -124,13 +124,14 @@ impl PostgresParams {
                 "must be above 0 and at most 1",
             ));
         }
-        if let Some(t) = &p.migrations_table {
-            if !valid_table(t) {
-                return Err(ValidationError::new(
-                    "params.migrations_table",
-                    "must be `table` or `schema.table` of [A-Za-z0-9_], at most 63 each",
-                ));
-            }
+        if p.migrations_table
+            .as_deref()
+            .is_some_and(|t| !valid_table(t))
+        {
+            return Err(ValidationError::new(
+                "params.migrations_table",
+                "must be `table` or `schema.table` of [A-Za-z0-9_], at most 63 each",
+            ));
         }
         Ok(p)
     }

@@ -296,7 +296,7 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
             + chrono::Duration::nanoseconds(1_234_567);
         let r = StoredResult {
-            key: CheckKey::new(TargetId::new("t\t1").unwrap(), CheckId::new("tcp").unwrap()),
+            key: CheckKey::new(TargetId::new("t\\1").unwrap(), CheckId::new("tcp").unwrap()),
             observation: Observation::new(at, Outcome::Fail)
                 .with_message("line1\nline2")
                 .with_details(serde_json::json!({"path": "C:\\x"})),
@@ -307,7 +307,7 @@ mod tests {
         let line = String::from_utf8(out).unwrap();
         assert_eq!(
             line,
-            "t\\t1\ttcp\t2026-03-01T12:00:00.001234Z\tfail\tdown\t\\N\tline1\\nline2\t{\"path\":\"C:\\\\\\\\x\"}\n"
+            "t\\\\1\ttcp\t2026-03-01T12:00:00.001234Z\tfail\tdown\t\\N\tline1\\nline2\t{\"path\":\"C:\\\\\\\\x\"}\n"
         );
         assert_eq!(line.matches('\t').count(), 7);
     }

@@ -22,7 +22,7 @@ use healthcore::store::*;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
 use crate::error::{ConnectError, classify_connect, classify_migrate, sqlstate};
 use crate::rows::*;
@@ -255,6 +255,12 @@ impl PgStore {
     /// Connects with `options` and migrates (unless told not to).
     pub async fn connect_with(url: &str, options: PgStoreOptions) -> Result<Self, ConnectError> {
         options.validate()?;
+        let scheme = url.split_once("://").map(|(s, _)| s);
+        if !matches!(scheme, Some("postgres" | "postgresql")) {
+            return Err(ConnectError::InvalidUrl(
+                "expected postgres://[user[:password]@]host[:port]/database".into(),
+            ));
+        }
         let mut connect = PgConnectOptions::from_str(url)
             .map_err(|e| ConnectError::InvalidUrl(redact(&e.to_string(), url)))?
             .application_name(&options.application_name);
@@ -270,6 +276,20 @@ impl PgStore {
         }
         if !startup.is_empty() {
             connect = connect.options(startup);
+        }
+        // One direct attempt first: the pool retries until its timeout and
+        // loses the reason (refused, reset, …), this does not.
+        match tokio::time::timeout(
+            options.connect_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => return Err(classify_connect(e, &connect)),
+            Err(_) => return Err(classify_connect(sqlx::Error::PoolTimedOut, &connect)),
         }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
@@ -319,6 +339,12 @@ impl PgStore {
                 },
                 other => classify_migrate(other),
             })?;
+            if !status.pending.is_empty() {
+                tracing::info!(
+                    applied = ?status.pending,
+                    "healthcore-sqlx: applied schema migrations"
+                );
+            }
         } else if !status.is_current() {
             return Err(ConnectError::Migrate(
                 sqlx::migrate::MigrateError::VersionNotPresent(

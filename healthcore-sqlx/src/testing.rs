@@ -27,6 +27,7 @@
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -55,16 +56,20 @@ pub fn required() -> bool {
     std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
 }
 
-/// Prints the skip (or panics when a server is required).
-fn skip(test: &str, reason: &str) {
+/// Prints a loud `SKIPPED` line for `test` with the reason, or panics
+/// when [`REQUIRE_ENV`] is `1`.
+pub fn skip(test: &str, reason: &str) {
     if required() {
         panic!(
             "{test}: {REQUIRE_ENV}=1 but PostgreSQL is not usable at {}: {reason}",
             url()
         );
     }
-    eprintln!(
-        "SKIPPED {test}: PostgreSQL is not reachable at {} ({reason}); \
+    // Written to the stderr handle, not with eprintln!, so the test
+    // harness does not swallow it when the test passes.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: PostgreSQL is not usable at {} ({reason}); \
          start it with .ci/pg-setup.sh, or set {REQUIRE_ENV}=1 to make this a failure",
         url()
     );

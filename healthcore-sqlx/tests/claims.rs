@@ -105,7 +105,7 @@ async fn three_instances_claim_each_due_check_once_per_period() {
     let run_for = Duration::from_secs(4);
     let started = std::time::Instant::now();
     let mut tasks = Vec::new();
-    for store in stores.iter().cloned() {
+    for store in stores.clone() {
         tasks.push(tokio::spawn(async move {
             let me = fresh_instance_id();
             let mut seen: Vec<(CheckKey, DateTime<Utc>, i64)> = Vec::new();

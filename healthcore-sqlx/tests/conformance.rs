@@ -13,7 +13,11 @@ healthcore::store_conformance!(
     match healthcore_sqlx::testing::conformance_store(module_path!()).await {
         Some(store) => store,
         None => {
-            eprintln!("SKIPPED (postgres): running the suite against the in-memory store instead");
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED (postgres): running the suite against the in-memory store instead"
+            );
             return Arc::new(healthcore::memory::InMemoryStore::new());
         }
     },
