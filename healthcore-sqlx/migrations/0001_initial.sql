@@ -33,13 +33,14 @@ CREATE TABLE hc_checks (
     epoch      bigint NOT NULL DEFAULT 0,
     expires_at timestamptz,
     PRIMARY KEY (target_id, check_id)
-);
+) WITH (fillfactor = 70); -- room for HOT updates: claims rewrite rows often
 CREATE INDEX hc_checks_due ON hc_checks (next_due) WHERE enabled;
 
--- Raw results: append-ordered by `seq`, no per-target index (DESIGN.md §6);
--- a BRIN index on `at` serves retention and time ranges.
+-- Raw results: append-only, with no btree index at all (DESIGN.md §6:
+-- every uptime query reads rollups; writes must stay cheap). A BRIN index
+-- on `at` (rows arrive in time order) serves "recent results" through
+-- time windows and retention.
 CREATE TABLE hc_results (
-    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     target_id  text COLLATE "C" NOT NULL,
     check_id   text COLLATE "C" NOT NULL,
     at         timestamptz NOT NULL,
@@ -69,7 +70,7 @@ CREATE TABLE hc_rollups (
     latency_min_us bigint,
     latency_max_us bigint,
     PRIMARY KEY (target_id, granularity, start)
-);
+) WITH (fillfactor = 80); -- room for HOT updates: open buckets merge often
 CREATE INDEX hc_rollups_range ON hc_rollups (granularity, start);
 
 -- Current state per check or target, written on transitions.

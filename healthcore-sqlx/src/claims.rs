@@ -276,6 +276,66 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Completes many claims in one statement: each `(lease, next_due)`
+    /// is applied only where that lease is still held, as
+    /// [`complete_claim`](healthcore::store::Store::complete_claim) would.
+    /// Returns the keys that were refused (lease lost, or check gone), in
+    /// key order; an empty vector means all completed.
+    pub async fn complete_claims(
+        &self,
+        done: &[(Lease, DateTime<Utc>)],
+    ) -> StoreResult<Vec<CheckKey>> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        // key order: rows are locked in the same order by every instance
+        let mut sorted: Vec<&(Lease, DateTime<Utc>)> = done.iter().collect();
+        sorted.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        let n = sorted.len();
+        let mut targets = Vec::with_capacity(n);
+        let mut checks = Vec::with_capacity(n);
+        let mut owners = Vec::with_capacity(n);
+        let mut epochs = Vec::with_capacity(n);
+        let mut dues = Vec::with_capacity(n);
+        for (l, due) in &sorted {
+            targets.push(l.key.target.as_str());
+            checks.push(l.key.check.as_str());
+            owners.push(l.owner.as_str());
+            epochs.push(l.epoch);
+            dues.push(clamp(*due));
+        }
+        let completed: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE hc_checks c SET next_due = u.next_due, owner = NULL, expires_at = NULL \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[]) \
+               AS u(target_id, check_id, owner, epoch, next_due) \
+             WHERE c.target_id = u.target_id AND c.check_id = u.check_id \
+               AND c.owner = u.owner AND c.epoch = u.epoch AND c.expires_at > now() \
+             RETURNING c.target_id, c.check_id",
+        )
+        .bind(targets)
+        .bind(checks)
+        .bind(owners)
+        .bind(epochs)
+        .bind(dues)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let completed: std::collections::HashSet<(String, String)> =
+            completed.into_iter().collect();
+        let mut refused: Vec<CheckKey> = sorted
+            .into_iter()
+            .filter(|(l, _)| {
+                !completed.contains(&(
+                    l.key.target.as_str().to_owned(),
+                    l.key.check.as_str().to_owned(),
+                ))
+            })
+            .map(|(l, _)| l.key.clone())
+            .collect();
+        refused.dedup();
+        Ok(refused)
+    }
+
     /// Extends a held lease to `length` from now (database time), keeping
     /// its epoch; [`StoreError::Fenced`] when it was lost. For checks that
     /// may run longer than the lease.

@@ -5,7 +5,6 @@
 //!
 //! This module owns no SQL and no health rule.
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -187,59 +186,162 @@ impl ResultCols {
     }
 }
 
-/// Appends `s` escaped for COPY's text format.
-pub(crate) fn copy_text(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if !bytes
-        .iter()
-        .any(|b| matches!(b, b'\\' | b'\n' | b'\r' | b'\t'))
-    {
-        out.extend_from_slice(bytes);
-        return;
-    }
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => out.push(b),
-        }
+/// The header of PostgreSQL's binary COPY format (signature, flags,
+/// header extension length).
+pub(crate) const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The trailer of the binary COPY format (a field count of -1).
+pub(crate) const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// `at` as PostgreSQL's binary `timestamptz`: microseconds since
+/// 2000-01-01 UTC (sub-microsecond digits are cut, as the server would).
+pub(crate) fn pg_micros(at: DateTime<Utc>) -> StoreResult<i64> {
+    at.timestamp_micros()
+        .checked_sub(PG_EPOCH_US)
+        .ok_or_else(|| StoreError::Data(format!("time {at} is out of range for PostgreSQL")))
+}
+
+fn field(out: &mut Vec<u8>, bytes: &[u8]) -> StoreResult<()> {
+    let len = i32::try_from(bytes.len())
+        .map_err(|_| StoreError::Data("a field is larger than 2 GiB".into()))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn null(out: &mut Vec<u8>) {
+    out.extend_from_slice(&(-1i32).to_be_bytes());
+}
+
+/// A `timestamptz` literal for SQL built by this crate (COPY takes no
+/// parameters); years outside 1..=9999 become `-infinity`/`infinity`.
+pub(crate) fn ts_literal(t: DateTime<Utc>) -> String {
+    use chrono::Datelike as _;
+    if t.year() < 1 {
+        "'-infinity'::timestamptz".to_owned()
+    } else if t.year() > 9999 {
+        "'infinity'::timestamptz".to_owned()
+    } else {
+        format!("'{}'::timestamptz", t.format("%Y-%m-%d %H:%M:%S%.6f+00"))
     }
 }
 
-/// Appends one raw result as a COPY text line of
+/// Reads PostgreSQL's binary COPY format.
+pub(crate) struct CopyReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+fn short() -> StoreError {
+    StoreError::Data("truncated COPY data".into())
+}
+
+impl<'a> CopyReader<'a> {
+    /// Checks the header and skips its extension.
+    pub(crate) fn new(buf: &'a [u8]) -> StoreResult<Self> {
+        let sig = buf.get(..11).ok_or_else(short)?;
+        if sig != &COPY_HEADER[..11] {
+            return Err(StoreError::Data("not binary COPY data".into()));
+        }
+        let mut r = Self { buf, pos: 15 };
+        let ext = usize::try_from(r.i32()?).map_err(|_| short())?;
+        r.pos = r.pos.checked_add(ext).ok_or_else(short)?;
+        Ok(r)
+    }
+
+    fn take(&mut self, n: usize) -> StoreResult<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or_else(short)?;
+        let s = self.buf.get(self.pos..end).ok_or_else(short)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn i32(&mut self) -> StoreResult<i32> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The next tuple's field count, or `None` at the trailer.
+    pub(crate) fn tuple(&mut self) -> StoreResult<Option<usize>> {
+        let b = self.take(2)?;
+        let n = i16::from_be_bytes([b[0], b[1]]);
+        Ok(usize::try_from(n).ok())
+    }
+
+    /// The next field's bytes, `None` for NULL.
+    pub(crate) fn field(&mut self) -> StoreResult<Option<&'a [u8]>> {
+        let len = self.i32()?;
+        match usize::try_from(len) {
+            Ok(n) => self.take(n).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A non-NULL `bigint` field.
+    pub(crate) fn i64(&mut self) -> StoreResult<i64> {
+        self.opt_i64()?
+            .ok_or_else(|| StoreError::Data("unexpected NULL in COPY data".into()))
+    }
+
+    /// A nullable `bigint` field.
+    pub(crate) fn opt_i64(&mut self) -> StoreResult<Option<i64>> {
+        match self.field()? {
+            None => Ok(None),
+            Some(b) => {
+                let a: [u8; 8] = b
+                    .try_into()
+                    .map_err(|_| StoreError::Data("bad bigint in COPY data".into()))?;
+                Ok(Some(i64::from_be_bytes(a)))
+            }
+        }
+    }
+
+    /// A non-NULL `text` field.
+    pub(crate) fn text(&mut self) -> StoreResult<&'a str> {
+        let b = self
+            .field()?
+            .ok_or_else(|| StoreError::Data("unexpected NULL in COPY data".into()))?;
+        std::str::from_utf8(b).map_err(|e| StoreError::Data(e.to_string()))
+    }
+
+    /// A non-NULL `timestamptz` field.
+    pub(crate) fn timestamp(&mut self) -> StoreResult<DateTime<Utc>> {
+        let us = self.i64()?;
+        us.checked_add(PG_EPOCH_US)
+            .and_then(DateTime::<Utc>::from_timestamp_micros)
+            .ok_or_else(|| StoreError::Data(format!("time {us} out of range")))
+    }
+}
+
+/// Appends one raw result as a binary COPY tuple of
 /// `(target_id, check_id, at, outcome, status, latency_ns, message, details)`.
 pub(crate) fn copy_result(out: &mut Vec<u8>, r: &StoredResult) -> StoreResult<()> {
-    copy_text(out, r.key.target.as_str());
-    out.push(b'\t');
-    copy_text(out, r.key.check.as_str());
-    out.push(b'\t');
-    // Micro-second precision (PostgreSQL's), in UTC; years outside 0..=9999
-    // are refused by the server, which the caller sees as a Data error.
-    let _ = write!(out, "{}", r.observation.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
-    out.push(b'\t');
-    out.extend_from_slice(r.observation.outcome.as_str().as_bytes());
-    out.push(b'\t');
-    out.extend_from_slice(r.status.as_str().as_bytes());
-    out.push(b'\t');
+    out.extend_from_slice(&8i16.to_be_bytes());
+    field(out, r.key.target.as_str().as_bytes())?;
+    field(out, r.key.check.as_str().as_bytes())?;
+    field(out, &pg_micros(r.observation.at)?.to_be_bytes())?;
+    field(out, r.observation.outcome.as_str().as_bytes())?;
+    field(out, r.status.as_str().as_bytes())?;
     match r.observation.latency {
-        Some(d) => {
-            let _ = write!(out, "{}", latency_ns(d));
-        }
-        None => out.extend_from_slice(b"\\N"),
+        Some(d) => field(out, &latency_ns(d).to_be_bytes())?,
+        None => null(out),
     }
-    out.push(b'\t');
     match &r.observation.message {
-        Some(m) => copy_text(out, m),
-        None => out.extend_from_slice(b"\\N"),
+        Some(m) => field(out, m.as_bytes())?,
+        None => null(out),
     }
-    out.push(b'\t');
     match &r.observation.details {
-        Some(d) => copy_text(out, &serde_json::to_string(d)?),
-        None => out.extend_from_slice(b"\\N"),
+        Some(d) => {
+            // jsonb's binary form: a version byte (1), then the JSON text
+            let mut j = Vec::with_capacity(64);
+            j.push(1u8);
+            serde_json::to_writer(&mut j, d)?;
+            field(out, &j)?;
+        }
+        None => null(out),
     }
-    out.push(b'\n');
     Ok(())
 }
 
@@ -282,34 +384,99 @@ mod tests {
     }
 
     #[test]
-    fn copy_escapes_specials() {
-        let mut out = Vec::new();
-        copy_text(&mut out, "a\tb\\c\nd\re");
-        assert_eq!(out, b"a\\tb\\\\c\\nd\\re");
-        let mut plain = Vec::new();
-        copy_text(&mut plain, "héllo");
-        assert_eq!(plain, "héllo".as_bytes());
-    }
-
-    #[test]
-    fn copy_line_has_eight_fields_and_nulls() {
-        let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
-            + chrono::Duration::nanoseconds(1_234_567);
+    fn binary_copy_tuple_layout() {
+        let at = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 1).unwrap()
+            + chrono::Duration::nanoseconds(2_500);
         let r = StoredResult {
-            key: CheckKey::new(TargetId::new("t\\1").unwrap(), CheckId::new("tcp").unwrap()),
+            key: CheckKey::new(TargetId::new("a").unwrap(), CheckId::new("tcp").unwrap()),
             observation: Observation::new(at, Outcome::Fail)
-                .with_message("line1\nline2")
-                .with_details(serde_json::json!({"path": "C:\\x"})),
+                .with_message("m\n")
+                .with_details(serde_json::json!({"k": 1})),
             status: Status::Down,
         };
         let mut out = Vec::new();
         copy_result(&mut out, &r).unwrap();
-        let line = String::from_utf8(out).unwrap();
+        let mut want: Vec<u8> = vec![0, 8];
+        let mut f = |b: &[u8]| {
+            want.extend_from_slice(&(b.len() as i32).to_be_bytes());
+            want.extend_from_slice(b);
+        };
+        f(b"a");
+        f(b"tcp");
+        f(&1_000_002i64.to_be_bytes());
+        f(b"fail");
+        f(b"down");
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        let mut f = |b: &[u8]| {
+            want.extend_from_slice(&(b.len() as i32).to_be_bytes());
+            want.extend_from_slice(b);
+        };
+        f(b"m\n");
+        f(b"\x01{\"k\":1}");
+        assert_eq!(out, want);
+        assert_eq!(COPY_HEADER.len(), 19);
+    }
+
+    #[test]
+    fn copy_reader_reads_what_the_writer_wrote() {
+        let mut buf = COPY_HEADER.to_vec();
+        let at = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let r = StoredResult {
+            key: CheckKey::new(TargetId::new("a").unwrap(), CheckId::new("c").unwrap()),
+            observation: Observation::new(at, Outcome::Pass),
+            status: Status::Healthy,
+        };
+        copy_result(&mut buf, &r).unwrap();
+        buf.extend_from_slice(COPY_TRAILER);
+        let mut rd = CopyReader::new(&buf).unwrap();
+        assert_eq!(rd.tuple().unwrap(), Some(8));
+        assert_eq!(rd.text().unwrap(), "a");
+        assert_eq!(rd.text().unwrap(), "c");
+        assert_eq!(rd.timestamp().unwrap(), at);
+        assert_eq!(rd.text().unwrap(), "pass");
+        assert_eq!(rd.text().unwrap(), "healthy");
+        assert_eq!(rd.opt_i64().unwrap(), None);
+        assert_eq!(rd.field().unwrap(), None);
+        assert_eq!(rd.field().unwrap(), None);
+        assert_eq!(rd.tuple().unwrap(), None);
+        // truncated or foreign data is an error, never a panic
+        for cut in 0..buf.len() {
+            let mut rd = match CopyReader::new(&buf[..cut]) {
+                Ok(rd) => rd,
+                Err(_) => continue,
+            };
+            let _ = rd.tuple().and_then(|_| rd.text()).and_then(|_| rd.i64());
+        }
+        assert!(CopyReader::new(b"nonsense-data-here-and-more").is_err());
+    }
+
+    #[test]
+    fn timestamp_literals() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         assert_eq!(
-            line,
-            "t\\\\1\ttcp\t2026-03-01T12:00:00.001234Z\tfail\tdown\t\\N\tline1\\nline2\t{\"path\":\"C:\\\\\\\\x\"}\n"
+            ts_literal(t),
+            "'2026-03-01 12:00:00.000000+00'::timestamptz"
         );
-        assert_eq!(line.matches('\t').count(), 7);
+        assert_eq!(
+            ts_literal(DateTime::<Utc>::MIN_UTC),
+            "'-infinity'::timestamptz"
+        );
+        assert_eq!(
+            ts_literal(DateTime::<Utc>::MAX_UTC),
+            "'infinity'::timestamptz"
+        );
+    }
+
+    #[test]
+    fn pg_micros_refuses_out_of_range() {
+        assert_eq!(
+            pg_micros(Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()).unwrap(),
+            0
+        );
+        assert_eq!(
+            pg_micros(DateTime::<Utc>::UNIX_EPOCH).unwrap(),
+            -PG_EPOCH_US
+        );
     }
 
     #[test]

@@ -608,14 +608,16 @@ pub(crate) async fn append_entries_on(
 }
 
 async fn copy_results(conn: &mut PgConnection, results: &[StoredResult]) -> StoreResult<()> {
-    let mut buf = Vec::with_capacity(results.len() * 96);
+    let mut buf = Vec::with_capacity(COPY_HEADER.len() + results.len() * 80 + 2);
+    buf.extend_from_slice(COPY_HEADER);
     for r in results {
         copy_result(&mut buf, r)?;
     }
+    buf.extend_from_slice(COPY_TRAILER);
     let mut copy = conn
         .copy_in_raw(
             "COPY hc_results (target_id, check_id, at, outcome, status, latency_ns, message, details) \
-             FROM STDIN",
+             FROM STDIN (FORMAT binary)",
         )
         .await
         .db()?;
@@ -923,18 +925,39 @@ impl Store for PgStore {
 
     async fn recent_results(&self, q: &ResultQuery) -> StoreResult<Vec<StoredResult>> {
         let limit = i64::from(q.limit.clamp(1, 1000));
-        let rows = sqlx::query(
-            "SELECT target_id, check_id, at, outcome, status, latency_ns, message, details \
-             FROM hc_results WHERE target_id = $1 AND ($2::text IS NULL OR check_id = $2) \
-             AND ($3::timestamptz IS NULL OR at >= $3) ORDER BY seq DESC LIMIT $4",
-        )
-        .bind(q.target.as_str())
-        .bind(q.check.as_ref().map(|c| c.as_str()))
-        .bind(q.since.map(clamp))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .db()?;
+        // No btree on the raw table: look back through growing time windows
+        // (each one pruned by the BRIN index on `at`), and only scan
+        // everything when the recent past holds too few results.
+        const WINDOWS_HOURS: [i64; 4] = [1, 24, 7 * 24, 35 * 24];
+        let mut rows = Vec::new();
+        let bounded: Vec<Option<i64>> = match q.since {
+            Some(_) => vec![None],
+            None => WINDOWS_HOURS
+                .iter()
+                .map(|h| Some(*h))
+                .chain([None])
+                .collect(),
+        };
+        for hours in bounded {
+            rows = sqlx::query(
+                "SELECT target_id, check_id, at, outcome, status, latency_ns, message, details \
+                 FROM hc_results WHERE target_id = $1 AND ($2::text IS NULL OR check_id = $2) \
+                 AND ($3::timestamptz IS NULL OR at >= $3) \
+                 AND ($4::float8 IS NULL OR at >= now() - $4 * interval '1 hour') \
+                 ORDER BY at DESC, ctid DESC LIMIT $5",
+            )
+            .bind(q.target.as_str())
+            .bind(q.check.as_ref().map(|c| c.as_str()))
+            .bind(q.since.map(clamp))
+            .bind(hours.map(|h| h as f64))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .db()?;
+            if rows.len() as i64 >= limit {
+                break;
+            }
+        }
         rows.into_iter()
             .map(|r| {
                 ResultCols {
@@ -953,16 +976,22 @@ impl Store for PgStore {
     }
 
     async fn rollups(&self, q: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
+        // Unordered on the server (a sort of 30,000 rows would spill past
+        // work_mem), sorted here. All targets: a binary COPY out, decoded
+        // here (a 30-day read of 1,000 targets is 30,000 rows); some
+        // targets: the primary key serves.
+        let code = gran_code(q.granularity)?;
+        if q.targets.is_empty() {
+            return rollups_copy_out(&self.pool, q).await;
+        }
         let targets: Vec<&str> = q.targets.iter().map(|t| t.as_str()).collect();
         let rows = sqlx::query(
-            "SELECT target_id, start, healthy_ms, degraded_ms, down_ms, unknown_ms, maintenance_ms, \
-             checks_total, checks_healthy, checks_failed, latency_count, latency_sum_us, \
-             latency_min_us, latency_max_us FROM hc_rollups \
-             WHERE granularity = $1 AND start >= $2 AND start < $3 \
-             AND (cardinality($4::text[]) = 0 OR target_id = ANY($4)) \
-             ORDER BY target_id, start",
+            "SELECT target_id, start, healthy_ms, degraded_ms, down_ms, unknown_ms, \
+             maintenance_ms, checks_total, checks_healthy, checks_failed, latency_count, \
+             latency_sum_us, latency_min_us, latency_max_us FROM hc_rollups \
+             WHERE target_id = ANY($4) AND granularity = $1 AND start >= $2 AND start < $3",
         )
-        .bind(gran_code(q.granularity)?)
+        .bind(code)
         .bind(clamp(q.from))
         .bind(clamp(q.to))
         .bind(targets)
@@ -996,6 +1025,11 @@ impl Store for PgStore {
                 bucket: cols.bucket(q.granularity, start),
             });
         }
+        out.sort_unstable_by(|a, b| {
+            a.target
+                .cmp(&b.target)
+                .then(a.bucket.start.cmp(&b.bucket.start))
+        });
         Ok(out)
     }
 
@@ -1235,8 +1269,8 @@ impl Store for PgStore {
             &self.pool,
             chunk,
             sqlx::query(
-                "DELETE FROM hc_results WHERE seq IN \
-                 (SELECT seq FROM hc_results WHERE at < $1 LIMIT $2)"
+                "DELETE FROM hc_results WHERE ctid = ANY(ARRAY( \
+                 SELECT ctid FROM hc_results WHERE at < $1 LIMIT $2))"
             )
             .bind(cut)
         );
@@ -1304,6 +1338,68 @@ impl Store for PgStore {
     async fn complete_claim(&self, lease: &Lease, next_due: DateTime<Utc>) -> StoreResult<()> {
         crate::claims::complete_claim(&self.pool, lease, next_due).await
     }
+}
+
+/// Every target's buckets of one granularity in a range, read as binary
+/// COPY (no parameters: the SQL holds only a code and time literals made
+/// here), sorted by target then start.
+async fn rollups_copy_out(pool: &PgPool, q: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
+    let sql = format!(
+        "COPY (SELECT target_id, start, healthy_ms, degraded_ms, down_ms, unknown_ms, \
+         maintenance_ms, checks_total, checks_healthy, checks_failed, latency_count, \
+         latency_sum_us, latency_min_us, latency_max_us FROM hc_rollups \
+         WHERE granularity = {} AND start >= {} AND start < {}) TO STDOUT (FORMAT binary)",
+        gran_code(q.granularity)?,
+        ts_literal(q.from),
+        ts_literal(q.to)
+    );
+    let mut conn = pool.acquire().await.db()?;
+    let mut data: Vec<u8> = Vec::new();
+    {
+        let mut stream = conn.copy_out_raw(&sql).await.db()?;
+        while let Some(chunk) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await
+        {
+            data.extend_from_slice(&chunk.db()?);
+        }
+    }
+    let mut rd = CopyReader::new(&data)?;
+    let mut out = Vec::new();
+    let mut last: Option<TargetId> = None;
+    while let Some(n) = rd.tuple()? {
+        if n != 14 {
+            return Err(StoreError::Data(format!("rollup row with {n} columns")));
+        }
+        let t = rd.text()?;
+        let target = match &last {
+            Some(id) if id.as_str() == t => id.clone(),
+            _ => {
+                let id = tid(t)?;
+                last = Some(id.clone());
+                id
+            }
+        };
+        let start = rd.timestamp()?;
+        let mut counters = [0i64; 10];
+        for c in counters.iter_mut() {
+            *c = rd.i64()?;
+        }
+        let cols = BucketCols {
+            counters,
+            min: rd.opt_i64()?,
+            max: rd.opt_i64()?,
+        };
+        out.push(TargetBucket {
+            target,
+            bucket: cols.bucket(q.granularity, start),
+        });
+    }
+    out.sort_unstable_by(|a, b| {
+        a.target
+            .cmp(&b.target)
+            .then(a.bucket.start.cmp(&b.bucket.start))
+    });
+    Ok(out)
 }
 
 fn doc_of(r: sqlx::postgres::PgRow) -> StoreResult<Doc> {

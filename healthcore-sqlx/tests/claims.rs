@@ -506,3 +506,35 @@ async fn claims_through_dyn_store() {
     }
     db.drop_schema().await;
 }
+
+/// Batched completion applies held leases and reports the lost ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_completion_refuses_only_lost_leases() {
+    let Some(db) = TestDb::create("batched_completion_refuses_only_lost_leases").await else {
+        return;
+    };
+    let a = db.store().await;
+    let b = db.store().await;
+    seed(&a, 1, 5).await;
+    let lease = Duration::from_secs(30);
+    let held = a.claim_due(&req("A", 10, lease)).await.unwrap();
+    assert_eq!(held.len(), 5);
+    // one lease is lost to B
+    expire(&a, &held[2].key).await;
+    let taken = b.claim_due(&req("B", 10, lease)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let done: Vec<(Lease, DateTime<Utc>)> = held.iter().map(|l| (l.clone(), later)).collect();
+    let refused = a.complete_claims(&done).await.unwrap();
+    assert_eq!(refused, vec![held[2].key.clone()]);
+    assert!(a.complete_claims(&[]).await.unwrap().is_empty());
+    // completed ones are not due; B still holds its one
+    assert!(a.claim_due(&req("A", 10, lease)).await.unwrap().is_empty());
+    assert!(
+        b.complete_claims(&[(taken[0].clone(), later)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db.drop_schema().await;
+}
