@@ -218,3 +218,18 @@ pub async fn reopen_last() -> PgStore {
         .expect("conformance_store ran on this thread first");
     db.store().await
 }
+
+/// Makes every lease `owner` holds lapse now, on database time, as if the
+/// instance had paused past its leases (for fencing and takeover tests
+/// without waiting). Returns how many leases lapsed.
+pub async fn expire_leases(store: &PgStore, owner: &str) -> u64 {
+    sqlx::query(
+        "UPDATE hc_checks SET expires_at = now() - interval '1 millisecond' \
+         WHERE owner = $1 AND expires_at > now()",
+    )
+    .bind(owner)
+    .execute(store.pool())
+    .await
+    .map(|r| r.rows_affected())
+    .unwrap_or_else(|e| panic!("expiring leases of {owner}: {e}"))
+}

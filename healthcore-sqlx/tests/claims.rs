@@ -425,8 +425,20 @@ async fn release_claims_hands_over_at_once() {
     let held = a.claim_due(&req("A", 100, lease)).await.unwrap();
     assert_eq!(held.len(), 10);
     assert!(b.claim_due(&req("B", 100, lease)).await.unwrap().is_empty());
-    assert_eq!(a.release_claims("A").await.unwrap(), 10);
-    assert_eq!(b.claim_due(&req("B", 100, lease)).await.unwrap().len(), 10);
+    // a pause past the lease hands them over too (test helper)
+    assert_eq!(healthcore_sqlx::testing::expire_leases(&a, "A").await, 10);
+    let taken = b.claim_due(&req("B", 3, lease)).await.unwrap();
+    assert_eq!(taken.len(), 3);
+    let held: Vec<Lease> = held
+        .into_iter()
+        .filter(|l| !taken.iter().any(|t| t.key == l.key))
+        .collect();
+    let renewed = futures_renew(&a, &held, lease).await;
+    assert!(renewed.is_empty(), "lapsed leases cannot be renewed");
+    let held = a.claim_due(&req("A", 100, lease)).await.unwrap();
+    assert_eq!(held.len(), 7, "lapsed, not taken: claimable again");
+    assert_eq!(a.release_claims("A").await.unwrap(), 7);
+    assert_eq!(b.claim_due(&req("B", 100, lease)).await.unwrap().len(), 7);
     assert!(matches!(
         a.complete_claim(&held[0], Utc::now()).await,
         Err(StoreError::Fenced(_))
@@ -537,4 +549,14 @@ async fn batched_completion_refuses_only_lost_leases() {
             .is_empty()
     );
     db.drop_schema().await;
+}
+
+async fn futures_renew(s: &PgStore, leases: &[Lease], length: Duration) -> Vec<Lease> {
+    let mut out = Vec::new();
+    for l in leases {
+        if let Ok(r) = s.renew_lease(l, length).await {
+            out.push(r);
+        }
+    }
+    out
 }
