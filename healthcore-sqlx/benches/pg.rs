@@ -8,6 +8,8 @@
 //!   of 20,000 and completes them in one batch; budget ≥ 20,000 claims/s.
 //! - `uptime/day_buckets_1000x30`: the 30-day day buckets of 1,000 targets
 //!   (30,000 rows), what a 30-day uptime reads; budget < 100 ms.
+//! - `uptime/totals_1000x30`: the same range summed per target by the
+//!   server (`PgStore::rollup_totals`): 1,000 rows.
 //! - `uptime/hour_timeline_1x720`: one target's 30-day hourly timeline.
 //!
 //! Run briefly: `cargo bench -p healthcore-sqlx --bench pg -- --warm-up-time 1 --measurement-time 5`
@@ -200,6 +202,19 @@ fn benches(c: &mut Criterion) {
                 }))
                 .unwrap();
             assert_eq!(got.len(), 30_000);
+        })
+    });
+    g.bench_function("totals_1000x30", |b| {
+        b.iter(|| {
+            let got = rt
+                .block_on(store.rollup_totals(&RollupQuery {
+                    targets: vec![],
+                    granularity: Granularity::Day,
+                    from,
+                    to,
+                }))
+                .unwrap();
+            assert_eq!(got.len(), 1_000);
         })
     });
     g.bench_function("hour_timeline_1x720", |b| {

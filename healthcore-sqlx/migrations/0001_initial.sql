@@ -21,20 +21,30 @@ CREATE INDEX hc_targets_mac ON hc_targets (mac_address) WHERE mac_address IS NOT
 -- even across a check deleted and created again.
 CREATE SEQUENCE hc_lease_epoch AS bigint;
 
--- Checks, with their claim (lease) columns: who holds the check, under
--- which epoch, until when (database time), and when it is next due.
+-- Checks.
 CREATE TABLE hc_checks (
-    target_id  text COLLATE "C" NOT NULL REFERENCES hc_targets (id) ON DELETE CASCADE,
+    target_id text COLLATE "C" NOT NULL REFERENCES hc_targets (id) ON DELETE CASCADE,
+    check_id  text COLLATE "C" NOT NULL,
+    spec      jsonb NOT NULL,
+    enabled   boolean NOT NULL,
+    PRIMARY KEY (target_id, check_id)
+);
+
+-- One lease row per check, narrow so claims rewrite little: who holds the
+-- check, under which epoch, until when (database time), and when it is
+-- next due. `enabled` is copied from the check for the due index.
+CREATE TABLE hc_leases (
+    target_id  text COLLATE "C" NOT NULL,
     check_id   text COLLATE "C" NOT NULL,
-    spec       jsonb NOT NULL,
     enabled    boolean NOT NULL,
     next_due   timestamptz NOT NULL DEFAULT '-infinity',
     owner      text,
     epoch      bigint NOT NULL DEFAULT 0,
     expires_at timestamptz,
-    PRIMARY KEY (target_id, check_id)
+    PRIMARY KEY (target_id, check_id),
+    FOREIGN KEY (target_id, check_id) REFERENCES hc_checks (target_id, check_id) ON DELETE CASCADE
 ) WITH (fillfactor = 70); -- room for HOT updates: claims rewrite rows often
-CREATE INDEX hc_checks_due ON hc_checks (next_due) WHERE enabled;
+CREATE INDEX hc_leases_due ON hc_leases (next_due) WHERE enabled;
 
 -- Raw results: append-only, with no btree index at all (DESIGN.md §6:
 -- every uptime query reads rollups; writes must stay cheap). A BRIN index

@@ -80,19 +80,22 @@ pub(crate) async fn claim_due(pool: &PgPool, req: &ClaimRequest) -> StoreResult<
         return Ok(Vec::new());
     }
     let lease_us = micros(req.lease, "lease")?;
-    // Most overdue first; rows another claimer holds locked are skipped,
-    // rows under a live lease are not due.
+    // Most overdue first; rows another claimer holds locked are skipped.
+    // A claim moves `next_due` to the lease's expiry, so held checks drop
+    // out of the due index until their lease lapses (then they are due
+    // again and another instance takes them over): a claim reads only
+    // what it takes, however many leases are held.
     let rows = sqlx::query(
-        "WITH due AS ( \
-           SELECT target_id, check_id FROM hc_checks \
+        "UPDATE hc_leases c SET owner = $1, epoch = nextval('hc_lease_epoch'), \
+           expires_at = now() + $3 * interval '1 microsecond', \
+           next_due = now() + $3 * interval '1 microsecond' \
+         WHERE c.ctid = ANY(ARRAY( \
+           SELECT ctid FROM hc_leases \
            WHERE enabled AND next_due <= now() \
              AND (owner IS NULL OR expires_at IS NULL OR expires_at <= now()) \
-           ORDER BY next_due, target_id, check_id \
+           ORDER BY next_due \
            LIMIT $2 \
-           FOR UPDATE SKIP LOCKED) \
-         UPDATE hc_checks c SET owner = $1, epoch = nextval('hc_lease_epoch'), \
-           expires_at = now() + $3 * interval '1 microsecond' \
-         FROM due WHERE c.target_id = due.target_id AND c.check_id = due.check_id \
+           FOR UPDATE SKIP LOCKED)) \
          RETURNING c.target_id, c.check_id, c.epoch, c.expires_at",
     )
     .bind(&req.instance)
@@ -121,7 +124,7 @@ pub(crate) async fn claim_due(pool: &PgPool, req: &ClaimRequest) -> StoreResult<
 /// Why a lease check failed: the check is gone, or the lease is lost.
 async fn lost(conn: &mut PgConnection, lease: &Lease) -> StoreError {
     let exists: Result<bool, _> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM hc_checks WHERE target_id = $1 AND check_id = $2)",
+        "SELECT EXISTS (SELECT 1 FROM hc_leases WHERE target_id = $1 AND check_id = $2)",
     )
     .bind(lease.key.target.as_str())
     .bind(lease.key.check.as_str())
@@ -148,7 +151,7 @@ async fn complete_on(
     next_due: DateTime<Utc>,
 ) -> StoreResult<()> {
     let n = sqlx::query(concat!(
-        "UPDATE hc_checks SET next_due = $5, owner = NULL, expires_at = NULL WHERE ",
+        "UPDATE hc_leases SET next_due = $5, owner = NULL, expires_at = NULL WHERE ",
         held!()
     ))
     .bind(lease.key.target.as_str())
@@ -231,7 +234,7 @@ impl PgStore {
     ) -> StoreResult<Vec<FencedOutcome>> {
         let mut tx = self.pool.begin().await.db()?;
         let held: Option<i64> = sqlx::query_scalar(concat!(
-            "SELECT epoch FROM hc_checks WHERE ",
+            "SELECT epoch FROM hc_leases WHERE ",
             held!(),
             " FOR SHARE"
         ))
@@ -305,7 +308,7 @@ impl PgStore {
             dues.push(clamp(*due));
         }
         let completed: Vec<(String, String)> = sqlx::query_as(
-            "UPDATE hc_checks c SET next_due = u.next_due, owner = NULL, expires_at = NULL \
+            "UPDATE hc_leases c SET next_due = u.next_due, owner = NULL, expires_at = NULL \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[]) \
                AS u(target_id, check_id, owner, epoch, next_due) \
              WHERE c.target_id = u.target_id AND c.check_id = u.check_id \
@@ -343,7 +346,8 @@ impl PgStore {
         let us = micros(length, "lease")?;
         let mut conn = self.pool.acquire().await.db()?;
         let expires: Option<DateTime<Utc>> = sqlx::query_scalar(concat!(
-            "UPDATE hc_checks SET expires_at = now() + $5 * interval '1 microsecond' WHERE ",
+            "UPDATE hc_leases SET expires_at = now() + $5 * interval '1 microsecond', \
+             next_due = now() + $5 * interval '1 microsecond' WHERE ",
             held!(),
             " RETURNING expires_at"
         ))
@@ -364,19 +368,20 @@ impl PgStore {
         }
     }
 
-    /// Gives back every lease `instance` holds, leaving their due times as
-    /// they are, so other instances take the checks over at once (graceful
+    /// Gives back every lease `instance` holds and makes those checks due
+    /// now, so other instances take them over at once (graceful
     /// shutdown). Returns how many were released. Writes fenced on those
     /// leases fail from now on.
     pub async fn release_claims(&self, instance: &str) -> StoreResult<u64> {
-        Ok(
-            sqlx::query("UPDATE hc_checks SET owner = NULL, expires_at = NULL WHERE owner = $1")
-                .bind(instance)
-                .execute(&self.pool)
-                .await
-                .db()?
-                .rows_affected(),
+        Ok(sqlx::query(
+            "UPDATE hc_leases SET owner = NULL, expires_at = NULL, next_due = now() \
+                 WHERE owner = $1",
         )
+        .bind(instance)
+        .execute(&self.pool)
+        .await
+        .db()?
+        .rows_affected())
     }
 
     /// The database's clock (`now()`), which leases are measured on.

@@ -370,6 +370,75 @@ impl PgStore {
         migration_status(&self.pool).await.db()
     }
 
+    /// One summed bucket per target over a range (counters added,
+    /// saturating; latency min and max combined), ordered by target: what
+    /// an uptime over the range needs, computed by the server so 30 days
+    /// of 1,000 targets come back as 1,000 rows. Each bucket's `start` is
+    /// the range's first bucket of that target. Equal to merging
+    /// [`Store::rollups`] per target.
+    pub async fn rollup_totals(&self, q: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
+        const SAT: &str = "9223372036854775807";
+        fn sql(filter: &str) -> String {
+            let sums = [
+                "healthy_ms",
+                "degraded_ms",
+                "down_ms",
+                "unknown_ms",
+                "maintenance_ms",
+                "checks_total",
+                "checks_healthy",
+                "checks_failed",
+                "latency_count",
+                "latency_sum_us",
+            ]
+            .map(|c| format!("LEAST(sum({c}), {SAT})::bigint"))
+            .join(", ");
+            format!(
+                "SELECT target_id, min(start), {sums}, min(latency_min_us), max(latency_max_us) \
+                 FROM hc_rollups WHERE {filter}granularity = $1 AND start >= $2 AND start < $3 \
+                 GROUP BY target_id ORDER BY target_id"
+            )
+        }
+        static ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql(""));
+        static SOME: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| sql("target_id = ANY($4) AND "));
+        let query = if q.targets.is_empty() {
+            sqlx::query(ALL.as_str())
+        } else {
+            sqlx::query(SOME.as_str())
+        };
+        let targets: Vec<&str> = q.targets.iter().map(|t| t.as_str()).collect();
+        let query = query
+            .bind(gran_code(q.granularity)?)
+            .bind(clamp(q.from))
+            .bind(clamp(q.to));
+        let query = if q.targets.is_empty() {
+            query
+        } else {
+            query.bind(targets)
+        };
+        let rows = query.fetch_all(&self.pool).await.db()?;
+        rows.into_iter()
+            .map(|r| {
+                let t: &str = r.try_get(0).db()?;
+                let start: DateTime<Utc> = r.try_get(1).db()?;
+                let mut counters = [0i64; 10];
+                for (i, c) in counters.iter_mut().enumerate() {
+                    *c = r.try_get(i + 2).db()?;
+                }
+                let cols = BucketCols {
+                    counters,
+                    min: r.try_get(12).db()?,
+                    max: r.try_get(13).db()?,
+                };
+                Ok(TargetBucket {
+                    target: tid(t)?,
+                    bucket: cols.bucket(q.granularity, start),
+                })
+            })
+            .collect()
+    }
+
     /// Closes the pool: waits for checked-out connections to come back.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -857,9 +926,13 @@ impl Store for PgStore {
     async fn put_check(&self, target: &TargetId, spec: &CheckSpec) -> StoreResult<()> {
         let key = spec.key(target);
         let done = sqlx::query(
-            "INSERT INTO hc_checks (target_id, check_id, spec, enabled) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (target_id, check_id) DO UPDATE SET spec = excluded.spec, \
-             enabled = excluded.enabled",
+            "WITH c AS ( \
+               INSERT INTO hc_checks (target_id, check_id, spec, enabled) VALUES ($1, $2, $3, $4) \
+               ON CONFLICT (target_id, check_id) DO UPDATE SET spec = excluded.spec, \
+               enabled = excluded.enabled \
+               RETURNING target_id, check_id, enabled) \
+             INSERT INTO hc_leases (target_id, check_id, enabled) SELECT * FROM c \
+             ON CONFLICT (target_id, check_id) DO UPDATE SET enabled = excluded.enabled",
         )
         .bind(key.target.as_str())
         .bind(key.check.as_str())

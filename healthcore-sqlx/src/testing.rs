@@ -224,7 +224,8 @@ pub async fn reopen_last() -> PgStore {
 /// without waiting). Returns how many leases lapsed.
 pub async fn expire_leases(store: &PgStore, owner: &str) -> u64 {
     sqlx::query(
-        "UPDATE hc_checks SET expires_at = now() - interval '1 millisecond' \
+        "UPDATE hc_leases SET expires_at = now() - interval '1 millisecond', \
+         next_due = now() - interval '1 millisecond' \
          WHERE owner = $1 AND expires_at > now()",
     )
     .bind(owner)

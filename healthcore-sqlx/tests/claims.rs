@@ -78,7 +78,8 @@ fn state(key: &CheckKey, n: i64) -> StateRecord {
 
 async fn expire(db_store: &PgStore, key: &CheckKey) {
     sqlx::query(
-        "UPDATE hc_checks SET expires_at = now() - interval '1 second' \
+        "UPDATE hc_leases SET expires_at = now() - interval '1 second', \
+         next_due = now() - interval '1 second' \
          WHERE target_id = $1 AND check_id = $2",
     )
     .bind(key.target.as_str())
@@ -382,7 +383,7 @@ async fn in_flight_fenced_write_blocks_takeover() {
     // what `fenced` does first, held open
     let mut tx = a.pool().begin().await.unwrap();
     let held: Option<i64> = sqlx::query_scalar(
-        "SELECT epoch FROM hc_checks WHERE target_id = $1 AND check_id = $2 AND owner = $3 \
+        "SELECT epoch FROM hc_leases WHERE target_id = $1 AND check_id = $2 AND owner = $3 \
          AND epoch = $4 AND expires_at > now() FOR SHARE",
     )
     .bind(key.target.as_str())

@@ -220,6 +220,28 @@ async fn rollups_merge_filter_and_order() {
         .unwrap();
     assert_eq!(some.len(), 1);
     assert_eq!(some[0].target.as_str(), "z");
+    // totals equal merging the buckets per target
+    let whole = RollupQuery {
+        targets: vec![],
+        granularity: Granularity::Day,
+        from: t0,
+        to: t0 + chrono::Duration::days(30),
+    };
+    let totals = s.rollup_totals(&whole).await.unwrap();
+    assert_eq!(totals.len(), 3);
+    let mut a = all[0].bucket;
+    a.merge_counts(&all[1].bucket);
+    assert_eq!(totals[0].target.as_str(), "a");
+    assert_eq!(totals[0].bucket, a);
+    let only_m = s
+        .rollup_totals(&RollupQuery {
+            targets: vec![TargetId::new("m").unwrap()],
+            ..whole.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(only_m.len(), 1);
+    assert_eq!(only_m[0].bucket, all[2].bucket);
     // saturating counters
     let mut huge = Bucket::new(Granularity::Day, t0);
     huge.healthy_ms = u64::MAX;
