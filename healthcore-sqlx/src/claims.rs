@@ -307,12 +307,16 @@ impl PgStore {
             epochs.push(l.epoch);
             dues.push(clamp(*due));
         }
+        // COALESCE keeps the planner from trusting column statistics that
+        // say "no lease is held" (a one-row estimate there picks a nested
+        // loop over the whole batch per row).
         let completed: Vec<(String, String)> = sqlx::query_as(
             "UPDATE hc_leases c SET next_due = u.next_due, owner = NULL, expires_at = NULL \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[]) \
                AS u(target_id, check_id, owner, epoch, next_due) \
              WHERE c.target_id = u.target_id AND c.check_id = u.check_id \
-               AND c.owner = u.owner AND c.epoch = u.epoch AND c.expires_at > now() \
+               AND c.owner = u.owner AND c.epoch = u.epoch \
+               AND COALESCE(c.expires_at, '-infinity') > now() \
              RETURNING c.target_id, c.check_id",
         )
         .bind(targets)
