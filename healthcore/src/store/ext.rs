@@ -46,6 +46,27 @@ fn encode<T: Serialize>(v: &T) -> StoreResult<serde_json::Value> {
     Ok(serde_json::to_value(v)?)
 }
 
+/// One journal entry of `kind` with `body` encoded.
+fn entry<T: Serialize>(
+    kind: &str,
+    id: String,
+    target: Option<TargetId>,
+    tenant: Option<TenantId>,
+    at: DateTime<Utc>,
+    subtype: Option<String>,
+    body: &T,
+) -> StoreResult<Entry> {
+    Ok(Entry {
+        kind: kind.to_owned(),
+        id,
+        target,
+        tenant,
+        at,
+        subtype,
+        body: encode(body)?,
+    })
+}
+
 /// Typed helpers; implemented for every [`Store`].
 #[async_trait]
 pub trait StoreExt: Store {
@@ -119,15 +140,15 @@ pub trait StoreExt: Store {
         let entries = events
             .iter()
             .map(|e| {
-                Ok(Entry {
-                    kind: entry_kind::HEAL_EVENT.into(),
-                    id: e.id.clone(),
-                    target: Some(e.target.clone()),
-                    tenant: tenant.cloned(),
-                    at: e.triggered_at,
-                    subtype: Some(e.action.to_string()),
-                    body: encode(e)?,
-                })
+                entry(
+                    entry_kind::HEAL_EVENT,
+                    e.id.clone(),
+                    Some(e.target.clone()),
+                    tenant.cloned(),
+                    e.triggered_at,
+                    Some(e.action.to_string()),
+                    e,
+                )
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.append_entries(&entries).await
@@ -157,15 +178,15 @@ pub trait StoreExt: Store {
         let entries = events
             .iter()
             .map(|e| {
-                Ok(Entry {
-                    kind: entry_kind::LIFECYCLE_EVENT.into(),
-                    id: e.id.clone(),
-                    target: Some(e.target.clone()),
-                    tenant: tenant.cloned(),
-                    at: e.created_at,
-                    subtype: Some(e.event_type.clone()),
-                    body: encode(e)?,
-                })
+                entry(
+                    entry_kind::LIFECYCLE_EVENT,
+                    e.id.clone(),
+                    Some(e.target.clone()),
+                    tenant.cloned(),
+                    e.created_at,
+                    Some(e.event_type.clone()),
+                    e,
+                )
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.append_entries(&entries).await
@@ -193,15 +214,15 @@ pub trait StoreExt: Store {
         let entries = rows
             .iter()
             .map(|a| {
-                Ok(Entry {
-                    kind: entry_kind::AUDIT.into(),
-                    id: a.id.clone(),
-                    target: a.target.clone(),
-                    tenant: a.tenant.clone(),
-                    at: a.at,
-                    subtype: Some(a.action.clone()),
-                    body: encode(a)?,
-                })
+                entry(
+                    entry_kind::AUDIT,
+                    a.id.clone(),
+                    a.target.clone(),
+                    a.tenant.clone(),
+                    a.at,
+                    Some(a.action.clone()),
+                    a,
+                )
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.append_entries(&entries).await
