@@ -259,7 +259,9 @@ async fn probe_outcomes() {
             json!({"url": format!("{base}/slow"), "request_timeout": "50ms"}),
             Outcome::Unreachable,
         ),
-        (json!({"url": "http://127.0.0.2:1/"}), Outcome::Unreachable),
+        // refused: the host answered and nothing listens — the service is
+        // down (fail, healable), not unreachable
+        (json!({"url": "http://127.0.0.2:1/"}), Outcome::Fail),
         (
             json!({"url": format!("{base}/ok"), "method": "POST", "body": "{}", "headers": {"x-probe": "1"}}),
             Outcome::Pass,

@@ -1,8 +1,10 @@
 //! The `tcp` probe: connect to `host:port`, optionally send a payload and
 //! expect a reply that starts with a given prefix.
 //!
-//! Outcomes: connect refused or timed out → `unreachable`; connected but
-//! the reply is missing, short, different or late → `fail`; the host name
+//! Outcomes: connect timed out or the host unroutable → `unreachable`;
+//! connect refused (the host answered, nothing listens on the port: the
+//! service is down, which healing can fix) → `fail`; connected but the
+//! reply is missing, short, different or late → `fail`; the host name
 //! does not resolve → `unknown`; otherwise `pass` with the connect latency
 //! in details. Owns nothing but the socket it opens; must not retry.
 //!
@@ -113,7 +115,15 @@ async fn probe(p: &TcpParams, clock: &Clock) -> Observation {
     let target = common::host_port(&p.host, p.port);
     let (mut stream, addr) = match common::connect(&p.host, p.port, clock.deadline).await {
         Ok(s) => s,
-        Err(e) => return e.observe(clock, &target),
+        Err(e) => {
+            let mut o = e.observe(clock, &target);
+            if e.code() == "refused" {
+                // The host sent a reset: it is reachable and the service
+                // on the port is down (unhealthy, not unreachable).
+                o.outcome = Outcome::Fail;
+            }
+            return o;
+        }
     };
     let connect = clock.elapsed();
     let address = addr.to_string();
@@ -356,12 +366,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refused_is_unreachable() {
+    async fn refused_is_a_failure_not_unreachable() {
         let l = TcpListener::bind("127.0.0.3:0").await.unwrap();
         let a = l.local_addr().unwrap();
         drop(l);
         let o = TcpChecker.check(&spec(params(a), 2000)).await;
-        assert_eq!(o.outcome, Outcome::Unreachable, "{o:?}");
+        assert_eq!(o.outcome, Outcome::Fail, "{o:?}");
         assert_eq!(o.details.unwrap()["error"], "refused");
         assert!(o.message.unwrap().contains("refused"));
     }

@@ -1,8 +1,9 @@
 //! The `http` probe: one HTTP(S) request per run, judged by status, body
 //! and TLS certificate expiry, behind the egress guard.
 //!
-//! Outcomes: a transport error (connect, DNS, TLS, timeout) is
-//! `unreachable`; an unexpected status or a body condition not met is
+//! Outcomes: a transport error (DNS, TLS, timeout, no route) is
+//! `unreachable`; a refused connection (the host answered, nothing listens:
+//! the service is down, which healing can fix) is `fail`; an unexpected status or a body condition not met is
 //! `fail`; a success slower than `warn_after` or a certificate expiring
 //! within `cert_expiry_warn_days` is `warn`; a destination refused by the
 //! egress policy or bad params is `unknown` (a checker-side fault, never
@@ -415,6 +416,20 @@ impl HttpProbe {
     }
 }
 
+/// Whether an I/O "connection refused" is somewhere in the error's chain.
+fn is_refused(e: &reqwest::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
+}
+
 fn refused(e: &EgressError) -> Observation {
     Observation::new(Utc::now(), Outcome::Unknown)
         .with_message(format!("refused by egress policy: {e}"))
@@ -428,6 +443,11 @@ fn transport_error(e: &reqwest::Error, latency: Duration) -> Observation {
                 .with_message(eg.to_string()),
             other => refused(&other).with_latency(latency),
         };
+    }
+    if e.is_connect() && is_refused(e) {
+        return Observation::new(Utc::now(), Outcome::Fail)
+            .with_latency(latency)
+            .with_message("connection refused");
     }
     let what = if e.is_timeout() {
         "timed out"
