@@ -417,10 +417,10 @@ impl App {
             .allow_cidr("127.0.0.0/8")?;
         let mut config = EngineConfig::default();
         // the circuit breaker (seed 003) would stop healing after the 3rd
-        // failure for its 30 min cooldown; here it trips only after 10
+        // failure for its 30 min cooldown; here it trips only after 30
         // failures in a row, so the heal policy's own cooldown and
         // max attempts are what the story shows
-        config.rules.breaker.failure_threshold = 10;
+        config.rules.breaker.failure_threshold = 30;
         let store = Arc::new(SqliteStore::open(db).await?);
         let engine = Engine::builder(store)
             .checker(Arc::new(TcpChecker::new()))
