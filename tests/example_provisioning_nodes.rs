@@ -88,7 +88,11 @@ async fn provisioning_story_through_the_api() -> R {
             &json!({"mac_address": NODES[0].mac, "event": "reboot_now"}),
         )
         .await?;
-    assert_eq!((st, &body["error"]["field"]), (422, &json!("event")), "{body}");
+    assert_eq!(
+        (st, &body["error"]["field"]),
+        (422, &json!("event")),
+        "{body}"
+    );
     let (st, body) = api
         .post(
             AGENT_TOKEN,
@@ -142,7 +146,10 @@ async fn provisioning_story_through_the_api() -> R {
     assert_eq!(n3["install_attempts"], 3);
     assert_eq!(n3["health_score"], 82);
     assert_eq!(n3["score_breakdown"]["install_failures"], -18);
-    assert_eq!(health(&app, "node-04").await?["lifecycle"]["state"], "installing");
+    assert_eq!(
+        health(&app, "node-04").await?["lifecycle"]["state"],
+        "installing"
+    );
 
     // events: newest first, paginated, filtered by type
     let page = api
@@ -151,7 +158,12 @@ async fn provisioning_story_through_the_api() -> R {
     assert_eq!(page["total"], 9);
     assert_eq!(
         strs(&page, "event_type"),
-        vec!["heartbeat", "first_boot", "boot_started", "install_complete"]
+        vec![
+            "heartbeat",
+            "first_boot",
+            "boot_started",
+            "install_complete"
+        ]
     );
     let last = api
         .get_ok(ADMIN_TOKEN, "/targets/node-01/events?limit=4&offset=8")
@@ -175,7 +187,10 @@ async fn provisioning_story_through_the_api() -> R {
     app.run_until(45).await?;
     let s = api.get_ok(ADMIN_TOKEN, "/health/summary").await?;
     assert_eq!(s["by_status"], json!({"healthy": 2, "stale": 2}));
-    assert_eq!((s["active_alerts"].clone(), s["critical_alerts"].clone()), (json!(2), json!(0)));
+    assert_eq!(
+        (s["active_alerts"].clone(), s["critical_alerts"].clone()),
+        (json!(2), json!(0))
+    );
     let n2_alerts = alerts(&app, "target=node-02").await?;
     assert_eq!(kinds(&n2_alerts), vec![("stale".into(), "active".into())]);
     assert_eq!(n2_alerts[0]["severity"], "warning");
@@ -288,7 +303,10 @@ async fn provisioning_story_through_the_api() -> R {
     );
     let s = api.get_ok(ADMIN_TOKEN, "/health/summary").await?;
     assert_eq!(s["by_status"], json!({"healthy": 3, "offline": 1}));
-    assert_eq!((s["active_alerts"].clone(), s["critical_alerts"].clone()), (json!(3), json!(2)));
+    assert_eq!(
+        (s["active_alerts"].clone(), s["critical_alerts"].clone()),
+        (json!(3), json!(2))
+    );
 
     // snapshots every 5 minutes: node-02's trend, oldest first
     let hist = api
@@ -328,7 +346,10 @@ async fn the_story_survives_a_restart_on_the_same_database() -> R {
     assert_eq!(n3["lifecycle"]["state"], "install_failed");
     assert_eq!(n3["install_attempts"], 3);
     let open = alerts(&app, "target=node-04&status=active").await?;
-    assert!(open.iter().any(|a| a["kind"] == "install_timeout"), "{open:?}");
+    assert!(
+        open.iter().any(|a| a["kind"] == "install_timeout"),
+        "{open:?}"
+    );
     let events = app
         .api
         .get_ok(ADMIN_TOKEN, "/targets/node-01/events?limit=1")

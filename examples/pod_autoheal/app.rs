@@ -55,7 +55,9 @@ pub const INTERVAL: &str = "1s";
 pub const TIMEOUT: &str = "500ms";
 /// globex's heal cooldown (seed 002's default is 10 min; short here so the
 /// story fits in seconds).
-pub const GLOBEX_COOLDOWN: &str = "1500ms";
+pub const GLOBEX_COOLDOWN: &str = "2s";
+/// [`GLOBEX_COOLDOWN`] in milliseconds.
+pub const GLOBEX_COOLDOWN_MS: i64 = 2_000;
 /// globex's heal attempts before giving up.
 pub const GLOBEX_MAX_ATTEMPTS: u32 = 2;
 /// How long the healer waits for a restarted pod to answer its health
@@ -175,7 +177,8 @@ impl Pod {
     /// Stops both servers.
     pub async fn stop(&self) {
         self.kill().await;
-        if let Some(h) = lock(&self.health).take() {
+        let health = lock(&self.health).take();
+        if let Some(h) = health {
             h.abort();
             let _ = h.await;
         }
@@ -483,7 +486,12 @@ impl App {
             let mut tcp = thresholds.clone();
             tcp["params"] = json!({"host": "127.0.0.1", "port": pod.service_port});
             self.api
-                .send_ok(Method::PUT, token, &format!("/targets/{id}/checks/tcp"), &tcp)
+                .send_ok(
+                    Method::PUT,
+                    token,
+                    &format!("/targets/{id}/checks/tcp"),
+                    &tcp,
+                )
                 .await?;
             let mut http = thresholds;
             http["params"] = json!({"url": pod.health_url(), "expected_status": [200]});

@@ -118,7 +118,10 @@ async fn story(app: &App) -> Result<(), Error> {
     overview(app, "globex", GLOBEX_TOKEN).await?;
 
     app.pod("acme-web")?.kill().await;
-    println!("{} acme-web's service process dies (its port now refuses)", app.t());
+    println!(
+        "{} acme-web's service process dies (its port now refuses)",
+        app.t()
+    );
     app.pod("globex-worker")?.break_config();
     println!(
         "{} globex-worker is redeployed with a broken config (it listens, /healthz says 503)",

@@ -103,7 +103,8 @@ pub fn epoch() -> DateTime<Utc> {
 /// node-02's installer is old and sends `installation_status`.
 pub fn script(minute: u32) -> Vec<(usize, Value)> {
     let ev = |event: &str| json!({ "event": event });
-    let progress = |p: u32| json!({ "event": "install_progress", "status": "in_progress", "progress": p });
+    let progress =
+        |p: u32| json!({ "event": "install_progress", "status": "in_progress", "progress": p });
     let failed = |attempt: u32| {
         json!({
             "event": "install_failed",
@@ -165,8 +166,14 @@ pub fn script(minute: u32) -> Vec<(usize, Value)> {
             out.push((1, json!({ "installation_status": "complete" })));
         }
         17 => {
-            out.push((0, json!({ "event": "boot_started", "message": "boot from disk" })));
-            out.push((1, json!({ "event": "boot_started", "message": "boot from disk" })));
+            out.push((
+                0,
+                json!({ "event": "boot_started", "message": "boot from disk" }),
+            ));
+            out.push((
+                1,
+                json!({ "event": "boot_started", "message": "boot from disk" }),
+            ));
         }
         18 => {
             let meta = json!({ "os": "debian-13", "kernel": "6.12.0" });

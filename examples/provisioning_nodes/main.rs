@@ -47,7 +47,10 @@ async fn main() -> Result<(), Error> {
     );
     story(&app).await?;
     if serve {
-        println!("\nServing on {} (clock now runs in real time). Try:", app.api.base());
+        println!(
+            "\nServing on {} (clock now runs in real time). Try:",
+            app.api.base()
+        );
         println!(
             "  curl -H 'Authorization: Bearer {ADMIN_TOKEN}' {}/health/summary",
             app.api.base()
@@ -160,7 +163,12 @@ async fn story(app: &App) -> Result<(), Error> {
     );
     summary(app).await?;
 
-    play(app, 45, "08:21-08:45 node-02 falls silent; node-04 never came back").await?;
+    play(
+        app,
+        45,
+        "08:21-08:45 node-02 falls silent; node-04 never came back",
+    )
+    .await?;
     summary(app).await?;
     let open = alerts(app, "status=active").await?;
     if let Some(stale) = open
@@ -183,7 +191,12 @@ async fn story(app: &App) -> Result<(), Error> {
         );
     }
 
-    play(app, 62, "08:46-09:02 node-04's install passes the 60 min timeout").await?;
+    play(
+        app,
+        62,
+        "08:46-09:02 node-04's install passes the 60 min timeout",
+    )
+    .await?;
     let stalled = app.api.get_ok(ADMIN_TOKEN, "/targets/stalled").await?;
     let ids: Vec<&str> = stalled["data"]
         .as_array()
@@ -194,13 +207,21 @@ async fn story(app: &App) -> Result<(), Error> {
     println!("{} stalled installs: {ids:?}", hhmm(app));
     alerts(app, "target=node-04&status=active").await?;
 
-    play(app, 85, "09:03-09:25 node-02 has been silent for over an hour").await?;
+    play(
+        app,
+        85,
+        "09:03-09:25 node-02 has been silent for over an hour",
+    )
+    .await?;
     alerts(app, "target=node-02").await?;
     summary(app).await?;
 
     play(app, 95, "09:26-09:35 node-02 is back").await?;
     alerts(app, "target=node-02").await?;
-    let h = app.api.get_ok(ADMIN_TOKEN, "/targets/node-01/health").await?;
+    let h = app
+        .api
+        .get_ok(ADMIN_TOKEN, "/targets/node-01/health")
+        .await?;
     println!(
         "{} node-01: score {} {} boots {}, ip {} (was {}, changed at {})",
         hhmm(app),
@@ -213,7 +234,10 @@ async fn story(app: &App) -> Result<(), Error> {
     );
 
     play(app, 125, "09:36-10:05 node-04 times out a second time").await?;
-    let h = app.api.get_ok(ADMIN_TOKEN, "/targets/node-04/health").await?;
+    let h = app
+        .api
+        .get_ok(ADMIN_TOKEN, "/targets/node-04/health")
+        .await?;
     println!(
         "{} node-04: {} score {} {} after {} install attempts",
         hhmm(app),
