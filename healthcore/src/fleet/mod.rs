@@ -849,12 +849,20 @@ impl Fleet {
         o
     }
 
-    /// Targets installing past the install timeout (001's stalled nodes).
+    /// Targets installing past the install timeout (001's stalled nodes):
+    /// past it now, or timed out and not finished since. The periodic tick
+    /// counts a timed-out attempt and restarts the retry clock, so without
+    /// the second condition a stuck install would leave the list at the
+    /// next tick while its `install_timeout` alert stays open.
     pub fn stalled(&self, now: DateTime<Utc>) -> Vec<&Target> {
         let mut v: Vec<&Target> = self
             .targets
             .values()
-            .filter(|e| e.rt.lifecycle.is_stalled(&self.config.lifecycle, now))
+            .filter(|e| {
+                let lc = &e.rt.lifecycle;
+                lc.is_stalled(&self.config.lifecycle, now)
+                    || (e.rt.install_timeout_open && lc.state == LifecycleState::Installing)
+            })
             .map(|e| &e.target)
             .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));

@@ -185,6 +185,50 @@ fn passive_node_goes_stale_offline_and_back() {
 }
 
 #[test]
+fn stalled_install_stays_listed_after_the_timeout_tick_until_it_finishes() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("n"), "n"), t0());
+    let mut out = Vec::new();
+    f.report(
+        &tid("n"),
+        &LifecycleReport::new(LifecycleEventType::InstallStarted),
+        t0(),
+        &mut out,
+    )
+    .expect("report");
+    let stalled = |f: &Fleet, m: i64| -> Vec<String> {
+        f.stalled(t0() + chrono::Duration::minutes(m))
+            .iter()
+            .map(|t| t.id.to_string())
+            .collect()
+    };
+    assert!(stalled(&f, 30).is_empty());
+    assert_eq!(stalled(&f, 61), vec!["n".to_owned()]);
+    // the timeout job counts the attempt and restarts the retry clock ...
+    f.tick(t0() + chrono::Duration::minutes(61), &mut out);
+    assert!(
+        f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::InstallTimeout)
+    );
+    // ... but the install is still stuck: still listed
+    assert_eq!(stalled(&f, 62), vec!["n".to_owned()]);
+    f.report(
+        &tid("n"),
+        &LifecycleReport::new(LifecycleEventType::InstallComplete),
+        t0() + chrono::Duration::minutes(63),
+        &mut out,
+    )
+    .expect("report");
+    assert!(stalled(&f, 64).is_empty());
+    assert!(
+        !f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::InstallTimeout)
+    );
+}
+
+#[test]
 fn replay_is_deterministic() {
     let run = || {
         let (mut f, keys) = fleet_with(&["a", "b"]);
