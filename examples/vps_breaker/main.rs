@@ -9,8 +9,8 @@
 //! cargo run --example vps_breaker -- DIR  # keep the SQLite file and keys in DIR
 //! ```
 //!
-//! Timings are shortened so the story takes about 20 s: checks every
-//! second (003: 60 s) and a breaker cooldown of 2.5 s (003: 30 min). See
+//! Timings are shortened so the story takes about half a minute: checks
+//! every 2 s (003: 60 s) and a breaker cooldown of 4.5 s (003: 30 min). See
 //! `app.rs` for how the pieces are composed.
 
 mod app;
