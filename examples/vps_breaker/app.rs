@@ -138,10 +138,9 @@ pub struct Vps {
 }
 
 fn run(cmd: &mut std::process::Command, what: &str) -> LabResult<String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{what}: cannot run ({e}); install OpenSSH: bash .ci/probes-deps.sh"))?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| {
+        format!("{what}: cannot run ({e}); install OpenSSH: bash .ci/probes-deps.sh")
+    })?;
     if !out.status.success() {
         return Err(format!(
             "{what} failed: {}",
@@ -157,7 +156,16 @@ fn keygen(path: &Path) -> LabResult<()> {
     let _ = std::fs::remove_file(path.with_extension("pub"));
     run(
         std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "healthcore-vps-example", "-f"])
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "healthcore-vps-example",
+                "-f",
+            ])
             .arg(path),
         "ssh-keygen",
     )
@@ -593,7 +601,9 @@ impl Lab {
             .with_params(params)
             .every(
                 self.opts.check_interval,
-                self.opts.check_interval.saturating_sub(Duration::from_millis(100)),
+                self.opts
+                    .check_interval
+                    .saturating_sub(Duration::from_millis(100)),
             );
         self.engine.add_check(&id, spec).await?;
         let mut policy = HealPolicy::new(
@@ -630,7 +640,11 @@ impl Lab {
 
     /// The API's base URL (`http://127.0.0.1:PORT/api/v1`).
     pub fn api_url(&self) -> String {
-        let addr = self.api.as_ref().map(|s| s.addr).expect("the API is running");
+        let addr = self
+            .api
+            .as_ref()
+            .map(|s| s.addr)
+            .expect("the API is running");
         format!("http://{addr}/api/v1")
     }
 
@@ -741,24 +755,25 @@ impl Lab {
         Ok((done, v))
     }
 
-    /// Phase 5: the host goes away (sshd stopped) for two checks: they are
-    /// `unreachable`, and nothing is restarted; then it comes back.
-    pub async fn phase_unreachable(&mut self) -> LabResult<(TargetView, TargetView)> {
+    /// Phase 5a: the host goes away (sshd stopped): two checks are
+    /// `unreachable`, and nothing is restarted.
+    pub async fn phase_host_away(&mut self) -> LabResult<TargetView> {
         self.vps.stop_sshd().await;
-        let during = self
-            .wait_until("two unreachable checks", self.long(), |v| {
-                let c = check_of(v);
-                c.state.last_outcome == Some(Outcome::Unreachable)
-                    && c.state.consecutive_failures >= 2
-            })
-            .await?;
+        self.wait_until("two unreachable checks", self.long(), |v| {
+            let c = check_of(v);
+            c.state.last_outcome == Some(Outcome::Unreachable) && c.state.consecutive_failures >= 2
+        })
+        .await
+    }
+
+    /// Phase 5b: the host comes back (sshd started on the same port, same
+    /// host key); the next check passes.
+    pub async fn phase_host_back(&mut self) -> LabResult<TargetView> {
         self.vps.start_sshd().await?;
-        let after = self
-            .wait_until("healthy again", self.long(), |v| {
-                v.health.status == Status::Healthy
-            })
-            .await?;
-        Ok((during, after))
+        self.wait_until("healthy again", self.long(), |v| {
+            v.health.status == Status::Healthy
+        })
+        .await
     }
 
     fn long(&self) -> Duration {

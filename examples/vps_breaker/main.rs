@@ -66,7 +66,11 @@ async fn show_heal_history(lab: &Lab, newest: usize) -> LabResult<()> {
     for e in events {
         line(format!(
             "  {} {} {:<8} {}{}",
-            e["triggered_at"].as_str().unwrap_or("").get(11..23).unwrap_or(""),
+            e["triggered_at"]
+                .as_str()
+                .unwrap_or("")
+                .get(11..23)
+                .unwrap_or(""),
             e["action"].as_str().unwrap_or(""),
             e["result"].as_str().unwrap_or(""),
             e["reason"].as_str().unwrap_or(""),
@@ -162,12 +166,18 @@ async fn main() -> LabResult<()> {
     line(format!("new API at {}", lab.api_url()));
     show_health(&lab).await?;
 
-    say("5. The operator repairs the unit and restarts the service by hand while the breaker is half-open");
+    say(
+        "5. The operator repairs the unit and restarts the service by hand while the breaker is half-open",
+    );
     let (outcome, _) = lab.phase_repair().await?;
     line(format!("manual restart over SSH: {outcome:?}"));
-    line("the next check passed: breaker closed (recovered), down and breaker_open alerts resolved");
+    line(
+        "the next check passed: breaker closed (recovered), down and breaker_open alerts resolved",
+    );
     show_health(&lab).await?;
-    let reset = lab.api_post(&format!("/targets/{TARGET}/heal/reset")).await?;
+    let reset = lab
+        .api_post(&format!("/targets/{TARGET}/heal/reset"))
+        .await?;
     line(format!(
         "POST /targets/{TARGET}/heal/reset: {reset} (heal_exhausted resolves)"
     ));
@@ -175,7 +185,7 @@ async fn main() -> LabResult<()> {
     show_alerts(&lab).await?;
 
     say("6. The host becomes unreachable (sshd stopped): not healed");
-    let (during, _) = lab.phase_unreachable().await?;
+    let during = lab.phase_host_away().await?;
     line(format!(
         "while away: status {:?}, cause {:?}, last outcome {:?}",
         during.health.status,
@@ -183,6 +193,7 @@ async fn main() -> LabResult<()> {
         check_of(&during).state.last_outcome
     ));
     show_heal_history(&lab, 2).await?;
+    lab.phase_host_back().await?;
     line("sshd is back: healthy again");
     show_health(&lab).await?;
 
