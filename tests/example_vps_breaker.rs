@@ -181,6 +181,10 @@ async fn vps_breaker_story_through_the_api() {
     .await;
 
     // ---- 4. a new engine on the same SQLite file -------------------------
+    // one more failing check while the breaker cools down: counters move
+    // without a transition (state is written on transitions; the stop
+    // must write the rest)
+    lab.wait_checks(1).await.unwrap();
     let before = health(&lab).await;
     let before_alerts = alerts(&lab).await;
     let api_before = lab.api_url();
