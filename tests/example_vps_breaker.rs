@@ -79,6 +79,39 @@ where
     }
 }
 
+/// The lifetime counters equal what the store holds: every result is
+/// stored, so `GET /targets/{id}/results` counts the same checks and
+/// failures as the counters of `GET /targets/{id}/health` (polled: a result
+/// reaches the store a moment after the counters move).
+async fn counters_match_stored_results(lab: &Lab) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = health(lab).await;
+        let r = lab
+            .api_get(&format!("/targets/{TARGET}/results?hours=1"))
+            .await
+            .expect("GET /targets/{id}/results");
+        let c = check(&h);
+        if c["total_checks"] == r["total_checks"] && c["total_failures"] == r["unhealthy_checks"] {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "lifetime counters {c} differ from the stored results {}",
+            json_without_results(&r)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn json_without_results(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("results");
+    }
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vps_breaker_story_through_the_api() {
     let dir = std::env::temp_dir().join(format!("hc-vps-breaker-test-{}", std::process::id()));
@@ -210,6 +243,7 @@ async fn vps_breaker_story_through_the_api() {
     }
     assert_eq!(a["total_recoveries"], b["total_recoveries"]);
     assert_eq!(alerts(&lab).await, before_alerts, "open alerts restored");
+    counters_match_stored_results(&lab).await;
 
     // the open breaker half-opens on the new engine too: seen through the
     // API (it cycles open 4.5 s → half-open until the next failing check)
@@ -290,6 +324,7 @@ async fn vps_breaker_story_through_the_api() {
     // 3 failed restarts' checks + ≥2 while open + the half-open one
     // + ≥1 more before the repair, and ≥2 unreachable
     assert!(failures >= 3 + 2 + 1 + 2, "{h}");
+    counters_match_stored_results(&lab).await;
     // passes: 2 while up, 1 after the repair, 1 after the host came back
     let passes = checks - c["total_failures"].as_u64().unwrap();
     assert!(passes >= 4, "{h}");
@@ -306,10 +341,9 @@ async fn vps_breaker_story_through_the_api() {
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect();
-    let mut got = Vec::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        got = lab.panel_notifications().await.unwrap();
+    let got = loop {
+        let got = lab.panel_notifications().await.unwrap();
         let kinds: BTreeSet<(String, String)> = got
             .iter()
             .map(|n| {
@@ -320,10 +354,10 @@ async fn vps_breaker_story_through_the_api() {
             })
             .collect();
         if expected.is_subset(&kinds) || tokio::time::Instant::now() > until {
-            break;
+            break got;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
     // one firing and one resolved per alert, whatever the number of checks
     // (and none re-sent by the restarted engine)
     let mut per_alert: BTreeMap<(String, String), u32> = BTreeMap::new();
