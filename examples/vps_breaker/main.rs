@@ -83,6 +83,13 @@ async fn show_heal_history(lab: &Lab, newest: usize) -> LabResult<()> {
     Ok(())
 }
 
+async fn heal_event_count(lab: &Lab) -> LabResult<usize> {
+    let hist = lab
+        .api_get(&format!("/targets/{TARGET}/heal/history?limit=1"))
+        .await?;
+    Ok(hist["total"].as_u64().unwrap_or(0) as usize)
+}
+
 async fn show_alerts(lab: &Lab) -> LabResult<()> {
     let alerts = lab
         .api_get(&format!("/health/alerts?target={TARGET}&limit=20"))
@@ -126,15 +133,35 @@ async fn main() -> LabResult<()> {
         lab.panel_url()
     ));
 
+    let restored = check_of(&lab.view()).clone();
+    if restored.state.total_checks > 0 {
+        line(format!(
+            "resumed from the SQLite file: {} checks so far, breaker {} with {} trips",
+            restored.state.total_checks, restored.breaker, restored.breaker_detail.trips
+        ));
+    }
+
     say("1. The service is up");
     lab.phase_up().await?;
     show_health(&lab).await?;
 
     say("2. The service crashes and its unit is broken: every restart fails");
+    let events_before = heal_event_count(&lab).await?;
     lab.phase_crash().await?;
-    line("three failed restarts, then the breaker opened: restarts stop (checks go on)");
+    let new_events = heal_event_count(&lab).await? - events_before;
+    let v = lab.view();
+    line(format!(
+        "{} restart attempts, then the breaker opened (trips {}): restarts stop, checks go on",
+        v.heal.attempts,
+        check_of(&v).breaker_detail.trips
+    ));
+    if v.heal.attempts < 3 {
+        line(
+            "(fewer than 3: healing was held, see the skipped reasons below — e.g. flapping carried over from an earlier run)",
+        );
+    }
     show_health(&lab).await?;
-    show_heal_history(&lab, 4).await?;
+    show_heal_history(&lab, new_events.clamp(1, 8)).await?;
 
     say("3. Cooldown over: the breaker half-opens, but the 3 attempts are used up");
     lab.phase_exhausted().await?;
