@@ -342,8 +342,9 @@ impl Engine {
         lock(&self.inner.tasks).push(h);
     }
 
-    /// Stops scheduling, flushes buffered results and state, and waits for
-    /// the background tasks to finish.
+    /// Stops scheduling, flushes buffered results, waits for the
+    /// background tasks to finish, and writes every target's and check's
+    /// state (counters included, not only what changed on transitions).
     pub async fn shutdown(&self) {
         let inner = &self.inner;
         let _ = inner.stop.send_replace(true);
@@ -359,6 +360,15 @@ impl Engine {
         }
         // final flush, in case the writer was never started
         writer::flush_all(inner).await;
+        // State is written on transitions, but counters (total checks,
+        // consecutive failures, …) move on every result: a graceful stop
+        // writes all of it, so a restart resumes exactly.
+        let states = lock(&inner.fleet).all_states(inner.clock.now());
+        if !states.is_empty()
+            && let Err(e) = inner.store.put_states(&states).await
+        {
+            tracing::warn!(error = %e, "final state write failed; counters since the last transition are lost");
+        }
         tracing::info!("engine stopped");
     }
 

@@ -817,3 +817,45 @@ async fn replay_on_a_manual_clock_and_the_activity_feed() {
     assert!(view.alerts[0].id.contains("replay"));
     engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn restart_keeps_lifetime_counters_of_checks_without_transitions() {
+    // 003's lifetime counters (total checks, failures, recoveries) and the
+    // consecutive counters change on every result, mostly without a
+    // transition; a graceful shutdown must still persist them.
+    let store = Arc::new(InMemoryStore::new());
+    let r = rig_with(store.clone(), EngineConfig::default(), |b| b);
+    r.engine.start().await.expect("start");
+    r.engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
+    r.checker.outcomes("s", [Outcome::Pass]);
+    r.engine
+        .add_check(&tid("a"), spec("s", 10, 5))
+        .await
+        .expect("check");
+    // scheduled runs every 10 s: only the first is a transition
+    advance(Duration::from_secs(65)).await;
+    let before = r.engine.target_view(&tid("a")).expect("v");
+    assert!(
+        before.checks[0].state.total_checks >= 6,
+        "{:?}",
+        before.checks[0].state
+    );
+    assert_eq!(
+        before.checks[0].state.consecutive_successes,
+        before.checks[0].state.total_checks as u32
+    );
+    r.engine.shutdown().await;
+
+    let r2 = rig_with(store.clone(), EngineConfig::default(), |b| b);
+    r2.engine.start().await.expect("start again");
+    let after = r2.engine.target_view(&tid("a")).expect("restored");
+    assert_eq!(after.checks[0].state, before.checks[0].state);
+    assert_eq!(
+        after.checks[0].breaker_detail,
+        before.checks[0].breaker_detail
+    );
+    r2.engine.shutdown().await;
+}
