@@ -11,10 +11,13 @@
 //! Order of rules for one observation of one check:
 //! 1. the check's state machine (thresholds, degraded band);
 //! 2. flap detection on the check's status;
-//! 3. the heal decision, gated by the breaker *as it was before this
-//!    result* (so with a trigger of 1, three failed restarts trip a
-//!    breaker of 3, as seed 003 does);
-//! 4. the breaker records the result;
+//! 3. the heal decision, gated by the breaker;
+//! 4. a passing result closes the check's breaker (003's
+//!    `getStateAfterSuccess`). The breaker counts *failed heal attempts*,
+//!    not failed checks: [`Fleet::heal_finished`] records a failed restart
+//!    as a breaker failure and a successful one as a success, so a breaker
+//!    of 3 trips after three failed restarts, as seed 003 does, and an
+//!    unreachable host (never healed) never trips it;
 //! 5. the rollup bucket counts the result;
 //! 6. if anything changed: the target's aggregate health, its status
 //!    window, and the alert rules (with maintenance and parent
@@ -198,7 +201,9 @@ pub struct Fleet {
     maintenance: Vec<MaintenanceWindow>,
     channels: HashMap<TargetId, AlertChannelConfig>,
     default_channel: AlertChannelConfig,
-    pending_heals: HashMap<String, HealEvent>,
+    /// Heals under way: their pending event and the check whose failure
+    /// started them (its breaker counts the outcome).
+    pending_heals: HashMap<String, (HealEvent, CheckId)>,
     ids: IdGen,
     rollups: FastMap<(TargetId, i64), Bucket>,
 }
@@ -422,10 +427,9 @@ impl Fleet {
                 heal_decision = Some(d);
             }
         }
-        // 4. breaker
-        let breaker_change = if obs.outcome.is_failure() {
-            check.rt.breaker.record_failure(breaker_cfg, now)
-        } else if obs.outcome.is_success() {
+        // 4. breaker: a passing result closes it; failures are counted on
+        // failed heal attempts (`heal_finished`)
+        let breaker_change = if obs.outcome.is_success() {
             check.rt.breaker.record_success(breaker_cfg, now)
         } else {
             None
@@ -463,7 +467,7 @@ impl Fleet {
         }
         if let Some(d) = heal_decision {
             changed = true;
-            self.apply_heal_decision(&key.target, idx_policy(policy_idx), d, status, now, out);
+            self.apply_heal_decision(key, idx_policy(policy_idx), d, status, now, out);
         }
         if changed {
             self.refresh_target(&key.target, now, out);
@@ -658,7 +662,7 @@ impl Fleet {
         now: DateTime<Utc>,
         out: &mut Vec<Decision>,
     ) -> Option<HealEvent> {
-        let mut event = self.pending_heals.remove(event_id)?;
+        let (mut event, check_id) = self.pending_heals.remove(event_id)?;
         let new_status = self.targets.get(&event.target).map(|e| e.rt.health.status);
         let (result, error) = match outcome {
             HealOutcome::Success { .. } => (HealResult::Success, None),
@@ -669,9 +673,33 @@ impl Fleet {
         event.complete(result, error, new_status, now);
         let tenant = self.tenant_of(&event.target);
         out.push(Decision::HealRecorded {
-            tenant,
+            tenant: tenant.clone(),
             event: event.clone(),
         });
+        // 003: the breaker counts restarts — a failed one is a failure, a
+        // successful one closes it
+        let breaker_cfg = self.config.breaker.clone();
+        let change = self.targets.get_mut(&event.target).and_then(|entry| {
+            let check = entry.checks.iter_mut().find(|c| c.id == check_id)?;
+            let change = match result {
+                HealResult::Failed => check.rt.breaker.record_failure(&breaker_cfg, now),
+                _ => check.rt.breaker.record_success(&breaker_cfg, now),
+            };
+            if change.is_some() {
+                check.dirty = true;
+                entry.dirty = true;
+            }
+            change
+        });
+        if let Some(change) = change {
+            out.push(Decision::Breaker {
+                target: event.target.clone(),
+                tenant,
+                check: check_id,
+                change,
+            });
+            self.refresh_target(&event.target, now, out);
+        }
         Some(event)
     }
 
@@ -1047,13 +1075,14 @@ impl Fleet {
 
     fn apply_heal_decision(
         &mut self,
-        target: &TargetId,
+        key: &CheckKey,
         policy_idx: Option<usize>,
         decision: HealDecision,
         status: Status,
         now: DateTime<Utc>,
         out: &mut Vec<Decision>,
     ) {
+        let target = &key.target;
         let Some(policy) = policy_idx.and_then(|i| self.policies.get(i)).cloned() else {
             return;
         };
@@ -1076,7 +1105,8 @@ impl Fleet {
                     Some(status),
                     now,
                 );
-                self.pending_heals.insert(id, event.clone());
+                self.pending_heals
+                    .insert(id, (event.clone(), key.check.clone()));
                 out.push(Decision::Heal {
                     tenant,
                     target: entry.target.clone(),

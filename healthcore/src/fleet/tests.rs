@@ -108,6 +108,156 @@ fn three_failures_make_down_and_one_alert_then_recovery_resolves() {
     assert!(f.open_alerts().is_empty());
 }
 
+fn heal_id(out: &[Decision]) -> Option<String> {
+    out.iter().find_map(|d| match d {
+        Decision::Heal { event, .. } => Some(event.id.clone()),
+        _ => None,
+    })
+}
+
+fn breaker_to(out: &[Decision]) -> Option<crate::breaker::BreakerState> {
+    out.iter().rev().find_map(|d| match d {
+        Decision::Breaker { change, .. } => Some(change.to),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_breaker_counts_failed_restarts_not_failed_checks() {
+    use crate::breaker::BreakerState;
+    use crate::heal::HealOutcome;
+    let (mut f, keys) = fleet_with(&["vps"]);
+    let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
+    p.trigger_after_failures = 1;
+    p.cooldown = Duration::ZERO;
+    p.max_attempts = 10;
+    f.set_policies(vec![p]);
+    let k = &keys[0];
+    let mut now = t0();
+    let mut out = Vec::new();
+    let state = |f: &Fleet, now| f.target_view(&k.target, now).expect("view").checks[0].breaker;
+
+    // an unreachable host is never healed and never trips the breaker (003)
+    for _ in 0..5 {
+        now += chrono::Duration::seconds(60);
+        f.observe(k, &obs(now, Outcome::Unreachable), &mut out)
+            .expect("observe");
+    }
+    assert!(heal_id(&out).is_none());
+    assert!(breaker_to(&out).is_none());
+    assert_eq!(state(&f, now), BreakerState::Closed);
+
+    // three failed restarts trip it; not the failed checks themselves
+    for i in 0..3 {
+        out.clear();
+        now += chrono::Duration::seconds(60);
+        f.observe(k, &obs(now, Outcome::Fail), &mut out)
+            .expect("observe");
+        assert!(
+            breaker_to(&out).is_none(),
+            "a failed check alone never trips it"
+        );
+        let id = heal_id(&out).expect("restart while closed");
+        out.clear();
+        f.heal_finished(
+            &id,
+            &HealOutcome::Failed {
+                error: "unit failed".into(),
+            },
+            now,
+            &mut out,
+        )
+        .expect("pending heal");
+        assert_eq!(
+            breaker_to(&out) == Some(BreakerState::Open),
+            i == 2,
+            "attempt {i}"
+        );
+    }
+    assert_eq!(state(&f, now), BreakerState::Open);
+    assert!(
+        f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::BreakerOpen)
+    );
+
+    // open: failures are skipped, not healed
+    out.clear();
+    now += chrono::Duration::seconds(60);
+    f.observe(k, &obs(now, Outcome::Fail), &mut out)
+        .expect("observe");
+    assert!(heal_id(&out).is_none());
+
+    // after the 30 min cooldown one trial restart runs (half-open); a
+    // failed trial re-opens it, a successful one closes it (recovered)
+    now += chrono::Duration::minutes(31);
+    out.clear();
+    f.observe(k, &obs(now, Outcome::Fail), &mut out)
+        .expect("observe");
+    let id = heal_id(&out).expect("half-open trial");
+    out.clear();
+    f.heal_finished(
+        &id,
+        &HealOutcome::Failed {
+            error: "still broken".into(),
+        },
+        now,
+        &mut out,
+    );
+    assert_eq!(breaker_to(&out), Some(BreakerState::Open));
+    now += chrono::Duration::minutes(31);
+    out.clear();
+    f.observe(k, &obs(now, Outcome::Fail), &mut out)
+        .expect("observe");
+    let id = heal_id(&out).expect("second trial");
+    out.clear();
+    f.heal_finished(&id, &HealOutcome::Success { message: None }, now, &mut out);
+    assert_eq!(breaker_to(&out), Some(BreakerState::Closed));
+    now += chrono::Duration::seconds(60);
+    out.clear();
+    f.observe(k, &obs(now, Outcome::Pass), &mut out)
+        .expect("observe");
+    assert!(
+        !f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::BreakerOpen)
+    );
+}
+
+#[test]
+fn exhausted_heals_are_told_even_while_the_breaker_is_open() {
+    use crate::heal::HealOutcome;
+    let (mut f, keys) = fleet_with(&["vps"]);
+    let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
+    p.trigger_after_failures = 1;
+    p.cooldown = Duration::ZERO;
+    p.max_attempts = 3;
+    f.set_policies(vec![p]);
+    let k = &keys[0];
+    let mut now = t0();
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        out.clear();
+        now += chrono::Duration::seconds(60);
+        f.observe(k, &obs(now, Outcome::Fail), &mut out)
+            .expect("observe");
+        let id = heal_id(&out).expect("restart");
+        f.heal_finished(
+            &id,
+            &HealOutcome::Failed { error: "x".into() },
+            now,
+            &mut out,
+        );
+    }
+    now += chrono::Duration::seconds(60);
+    out.clear();
+    f.observe(k, &obs(now, Outcome::Fail), &mut out)
+        .expect("observe");
+    let kinds: Vec<AlertKind> = f.open_alerts().iter().map(|a| a.kind.clone()).collect();
+    assert!(kinds.contains(&AlertKind::BreakerOpen), "{kinds:?}");
+    assert!(kinds.contains(&AlertKind::HealExhausted), "{kinds:?}");
+}
+
 #[test]
 fn a_down_parent_suppresses_the_childs_alert() {
     let mut f = Fleet::new(FleetConfig::default(), "t");
@@ -306,11 +456,24 @@ proptest! {
                     let key = &keys[c];
                     let breaker_before = f.target_view(&key.target, now).map(|v| v.checks[0].breaker);
                     f.observe(key, &obs(now, o), &mut out).expect("observe");
+                    let heals: Vec<String> = out.iter().filter_map(|d| match d {
+                        Decision::Heal { event, .. } => Some(event.id.clone()),
+                        _ => None,
+                    }).collect();
                     for d in &out {
                         if let Decision::Heal { .. } = d {
                             prop_assert_eq!(o, Outcome::Fail, "only reachable failures are healed");
                             prop_assert_ne!(breaker_before, Some(crate::breaker::BreakerState::Open));
                         }
+                    }
+                    // heals fail on odd seconds, so breakers trip and cool down
+                    for id in heals {
+                        let outcome = if s % 2 == 1 {
+                            crate::heal::HealOutcome::Failed { error: "prop".into() }
+                        } else {
+                            crate::heal::HealOutcome::Success { message: None }
+                        };
+                        prop_assert!(f.heal_finished(&id, &outcome, now, &mut out).is_some());
                     }
                 }
                 Op::Tick(s) => {

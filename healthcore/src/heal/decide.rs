@@ -294,15 +294,17 @@ pub fn decide(
     if input.acknowledged {
         return skip(SkipReason::Acknowledged);
     }
-    if !input.breaker_allows {
-        return skip(SkipReason::BreakerOpen);
-    }
     let attempt = state.attempts.saturating_add(1);
+    // exhaustion is told before the breaker: it lasts until a manual reset,
+    // while an open breaker only pauses attempts
     if policy.max_attempts > 0 && state.attempts >= policy.max_attempts {
         if let (Some(after), Some(action)) =
             (policy.escalate_after_attempts, &policy.escalation_action)
         {
             if !state.escalated && state.attempts >= after {
+                if !input.breaker_allows {
+                    return skip(SkipReason::BreakerOpen);
+                }
                 if let Some(reason) = pacing(policy, state, now) {
                     return skip(reason);
                 }
@@ -318,6 +320,9 @@ pub fn decide(
             attempts: state.attempts,
             max: policy.max_attempts,
         });
+    }
+    if !input.breaker_allows {
+        return skip(SkipReason::BreakerOpen);
     }
     if let Some(reason) = pacing(policy, state, now) {
         return skip(reason);
