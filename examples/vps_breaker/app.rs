@@ -13,11 +13,12 @@
 //!   interval but 100 ms.
 //! - **the store**: [`SqliteStore`] on one file in the lab's directory.
 //! - **the engine**: the `ssh` checker runs `svcctl is-active appsvc` every
-//!   2 s (003: 60 s); the fleet's breaker opens after 3 consecutive failures
-//!   and half-opens after [`LabOptions::breaker_cooldown`] (4.5 s here
-//!   instead of 003's 30 min, so the story fits in half a minute); a heal policy restarts
-//!   the service after every failed check (`trigger_after_failures: 1`, as
-//!   003 does), at most 3 times.
+//!   2 s (003: 60 s); a heal policy restarts the service after every failed
+//!   check (`trigger_after_failures: 1`, as 003 does), at most 4 times; the
+//!   check's breaker counts failed restarts, opens after 3 (003) and
+//!   half-opens after [`LabOptions::breaker_cooldown`] (4.5 s here instead
+//!   of 003's 30 min, so the story fits in half a minute) to let one trial
+//!   restart through.
 //! - **the healer**: [`SshHealer`] maps the action name `restart` to the
 //!   argv `svcctl restart appsvc` from its own configuration and runs it
 //!   over SSH (argv quoted for the remote shell, never a shell string).
@@ -612,10 +613,10 @@ impl Lab {
             "restart appsvc on unhealthy VPSs",
         );
         // 003: every unhealthy check attempts a restart, until the breaker
-        // (3 failures) stops them.
+        // (3 failed restarts) stops them; the 4th is the half-open trial.
         policy.trigger_after_failures = 1;
         policy.cooldown = Duration::ZERO;
-        policy.max_attempts = 3;
+        policy.max_attempts = 4;
         policy.selector = HealSelector {
             kinds: vec!["vps".into()],
             ..Default::default()
@@ -728,9 +729,9 @@ impl Lab {
         self.wait_checks(2).await
     }
 
-    /// Phase 3: after the cooldown the breaker half-opens and would let one
-    /// trial restart through, but the policy's 3 attempts are used up:
-    /// `heal_exhausted`; the failing check opens the breaker again.
+    /// Phase 3: after the cooldown the breaker half-opens and lets one
+    /// trial restart through; it fails, the breaker opens again (not a new
+    /// trip) and the policy's 4 attempts are used up: `heal_exhausted`.
     pub async fn phase_exhausted(&self) -> LabResult<TargetView> {
         self.wait_until("heal attempts to be exhausted", self.long(), |v| {
             v.heal.exhausted
