@@ -1,0 +1,1 @@
+//! Replay tests: the seed stories, bad input, determinism.
