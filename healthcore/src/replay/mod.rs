@@ -34,14 +34,14 @@
 //!
 //! ```
 //! use healthcore::heal::HealPolicy;
-//! use healthcore::model::{CheckSpec, Target, TargetId, TenantId};
+//! use healthcore::model::{CheckSpec, DEFAULT_TENANT, Target, TargetId, TenantId};
 //! use healthcore::replay::{Replay, ReplayLine, ReplaySetup};
 //!
 //! let web = TargetId::new("web").unwrap();
 //! let setup = ReplaySetup {
 //!     targets: vec![Target::new(web.clone(), "web")],
 //!     checks: vec![(web.clone(), CheckSpec::new("http"))],
-//!     heal_policies: vec![HealPolicy::new("p1", TenantId::default(), "restart web")],
+//!     heal_policies: vec![HealPolicy::new("p1", TenantId::new(DEFAULT_TENANT).unwrap(), "restart web")],
 //!     ..ReplaySetup::default()
 //! };
 //! let input = r#"
@@ -60,7 +60,7 @@
 //! let types: Vec<&str> = lines.iter().map(|l| l.type_name()).collect();
 //! assert_eq!(types, [
 //!     "status_changed", "status_changed",            // check, target: unknown → degraded
-//!     "status_changed", "heal", "breaker",           // down; restart (failed); breaker opens
+//!     "status_changed", "breaker", "heal",           // down; breaker opens; restart (failed)
 //!     "status_changed",                              // target down
 //!     "alert_created", "notification",               // down alert fires on the dashboard
 //!     "alert_created", "notification",               // breaker_open alert
@@ -69,7 +69,7 @@
 //!     "alert_resolved", "notification",
 //!     "uptime", "summary",
 //! ]);
-//! match &lines[3] {
+//! match &lines[4] {
 //!     ReplayLine::Heal(h) => assert_eq!((h.action.as_str(), h.result.as_str()), ("restart", "failed")),
 //!     other => panic!("{other:?}"),
 //! }
