@@ -550,3 +550,297 @@ fn flapping_raises_one_alert() {
     assert_eq!(created(&lines, &AlertKind::Flapping).len(), 1, "{lines:#?}");
     assert!(heals(&lines).is_empty());
 }
+
+fn feed_err(setup: ReplaySetup, input: &[&str]) -> ReplayError {
+    let mut r = Replay::new(setup).unwrap();
+    let mut out = Vec::new();
+    for l in input {
+        if let Err(e) = r.feed(l, &mut out) {
+            return e;
+        }
+    }
+    panic!("no error for {input:?}");
+}
+
+#[test]
+fn bad_input_names_line_and_field() {
+    let mut node = Target::new(tid("n"), "n");
+    node.mac_address = Some("aa:bb:cc:00:11:22".into());
+    let setup = || ReplaySetup {
+        targets: vec![Target::new(tid("web"), "web"), node.clone()],
+        checks: vec![
+            (tid("web"), CheckSpec::new("http")),
+            (tid("web"), CheckSpec::new("tcp")),
+        ],
+        ..ReplaySetup::default()
+    };
+    let ok = r#"{"at":"2026-01-01T00:05:00Z"}"#;
+    for (bad, field) in [
+        (r#"{"at":"2026-01-01T00:04:59Z"}"#, "at"),
+        ("{not json", "line"),
+        (r#"{"at":"2026-01-01T00:06:00Z","target":"nope","check":"http","outcome":"pass"}"#, "target"),
+        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"dns","outcome":"pass"}"#, "check"),
+        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","outcome":"pass"}"#, "check"),
+        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"http","outcome":"down"}"#, "outcome"),
+        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"http","outcome":"pass","extra":1}"#, "extra"),
+        (r#"{"at":"2026-01-01T00:06:00Z","ack":{"target":"nope","type":"down","by":"x"}}"#, "ack.target"),
+        (r#"{"at":"2026-01-01T00:06:00Z","heal_result":{"target":"nope"}}"#, "heal_result.target"),
+        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:99"}}"#, "report.mac_address"),
+        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"zz"}}"#, "report.mac_address"),
+        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","event":"reboot"}}"#, "report.event"),
+        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","ip_address":"x"}}"#, "report.ip_address"),
+    ] {
+        // line 1 fine, line 2 blank, line 3 bad
+        let e = feed_err(setup(), &[ok, "   ", bad]);
+        assert_eq!(e.line(), Some(3), "{bad}: {e}");
+        assert_eq!(e.field(), Some(field), "{bad}: {e}");
+        let text = e.to_string();
+        assert!(text.contains("line 3") && text.contains(field), "{text}");
+    }
+}
+
+#[test]
+fn bad_setup_names_the_field() {
+    let web = || Target::new(tid("web"), "web");
+    let mut orphan = web();
+    orphan.parents = vec![tid("ghost")];
+    let mut dup_mac = Target::new(tid("other"), "other");
+    dup_mac.mac_address = Some("aa:bb:cc:00:11:22".into());
+    let mut mac_web = web();
+    mac_web.mac_address = Some("aa:bb:cc:00:11:22".into());
+    let mut bad_spec = CheckSpec::new("http");
+    bad_spec.failure_threshold = 0;
+    let mut bad_rules = FleetConfig::default();
+    bad_rules.alerts.low_score_threshold = 101;
+    let cases: Vec<(ReplaySetup, &str)> = vec![
+        (
+            ReplaySetup {
+                targets: vec![web(), web()],
+                ..ReplaySetup::default()
+            },
+            "targets.id",
+        ),
+        (
+            ReplaySetup {
+                targets: vec![orphan],
+                ..ReplaySetup::default()
+            },
+            "targets.parents",
+        ),
+        (
+            ReplaySetup {
+                targets: vec![mac_web, dup_mac],
+                ..ReplaySetup::default()
+            },
+            "targets[1].mac_address",
+        ),
+        (
+            ReplaySetup {
+                targets: vec![web()],
+                checks: vec![(tid("nope"), CheckSpec::new("http"))],
+                ..ReplaySetup::default()
+            },
+            "checks[0].target",
+        ),
+        (
+            ReplaySetup {
+                targets: vec![web()],
+                checks: vec![(tid("web"), bad_spec)],
+                ..ReplaySetup::default()
+            },
+            "checks[0].failure_threshold",
+        ),
+        (
+            ReplaySetup {
+                targets: vec![web()],
+                checks: vec![
+                    (tid("web"), CheckSpec::new("http")),
+                    (tid("web"), CheckSpec::new("http")),
+                ],
+                ..ReplaySetup::default()
+            },
+            "checks[1].name",
+        ),
+        (
+            ReplaySetup {
+                rules: bad_rules,
+                ..ReplaySetup::default()
+            },
+            "rules.alerts.low_score_threshold",
+        ),
+        (
+            ReplaySetup {
+                external_channels: vec!["dashboard".into()],
+                ..ReplaySetup::default()
+            },
+            "external_channels[0]",
+        ),
+    ];
+    for (setup, field) in cases {
+        let e = Replay::new(setup).unwrap_err();
+        assert_eq!(e.field(), Some(field), "{e}");
+    }
+}
+
+#[test]
+fn empty_input_is_an_error_and_blank_lines_are_skipped() {
+    let mut out = Vec::new();
+    let e = Replay::new(one_check("a", "tcp"))
+        .unwrap()
+        .run("\n  \n".as_bytes(), &mut out)
+        .unwrap_err();
+    assert_eq!(e.field(), Some("at"));
+    assert!(out.is_empty());
+    let (lines, _) = run_text(
+        one_check("a", "tcp"),
+        &format!("\n{}\n\n{}\n", obs(0, "a", "tcp", "pass"), tick(MIN)),
+    );
+    assert_eq!(lines.len(), 4); // unknown → healthy (check, target), uptime, summary
+}
+
+#[test]
+fn observation_without_check_uses_the_only_probed_check() {
+    let lines = run(
+        one_check("a", "tcp"),
+        &[format!(r#"{{"at":"{}","target":"a","outcome":"fail"}}"#, ts(0))],
+    );
+    assert!(matches!(&lines[0],
+        ReplayLine::StatusChanged(s) if s.check.as_deref() == Some("tcp") && s.to == Status::Degraded));
+}
+
+fn arb_line() -> impl Strategy<Value = String> {
+    let target = prop_oneof![Just("web"), Just("db"), Just("n"), Just("ghost")];
+    let outcome = prop_oneof![
+        Just("pass"),
+        Just("warn"),
+        Just("fail"),
+        Just("unreachable"),
+        Just("unknown"),
+        Just("bogus")
+    ];
+    let kind = prop_oneof![Just("down"), Just("stale"), Just("offline"), Just("flapping")];
+    let event = prop_oneof![
+        Just("heartbeat"),
+        Just("install_started"),
+        Just("install_failed"),
+        Just("install_complete"),
+        Just("first_boot"),
+        Just("boot_started")
+    ];
+    let secs = 0i64..30_000;
+    prop_oneof![
+        12 => (secs.clone(), target.clone(), outcome).prop_map(|(s, t, o)| {
+            let check = if t == "web" { "http" } else { "tcp" };
+            obs(s, t, check, o)
+        }),
+        4 => secs.clone().prop_map(tick),
+        2 => (secs.clone(), target.clone(), kind).prop_map(|(s, t, k)| ack(s, t, k, "op")),
+        2 => (secs.clone(), target, any::<bool>()).prop_map(|(s, t, ok)| heal_result(
+            s,
+            t,
+            if ok { "success" } else { "failed" }
+        )),
+        3 => (secs.clone(), event).prop_map(|(s, e)| report(s, "aa:bb:cc:00:11:22", e)),
+        1 => Just(String::new()),
+    ]
+}
+
+fn prop_setup() -> ReplaySetup {
+    let mut n = Target::new(tid("n"), "n");
+    n.mac_address = Some("aa:bb:cc:00:11:22".into());
+    let mut db = Target::new(tid("db"), "db");
+    db.parents = vec![tid("web")];
+    let mut setup = ReplaySetup {
+        targets: vec![Target::new(tid("web"), "web"), db, n],
+        checks: vec![
+            (tid("web"), CheckSpec::new("http")),
+            (tid("db"), CheckSpec::new("tcp")),
+        ],
+        heal_policies: vec![policy()],
+        external_channels: vec!["hook".into()],
+        ..ReplaySetup::default()
+    };
+    setup.rules.alerts.reminder_interval = Duration::from_secs(300);
+    setup
+}
+
+/// Replays lines in time order, stopping at the first refused one.
+fn replay_all(lines: &[String]) -> (Vec<u8>, Option<String>) {
+    let mut r = Replay::new(prop_setup()).unwrap();
+    let mut out = Vec::new();
+    for l in lines {
+        if let Err(e) = r.feed(l, &mut out) {
+            return (out, Some(e.to_string()));
+        }
+    }
+    match r.finish(&mut out) {
+        Ok(_) => (out, None),
+        Err(e) => (out, Some(e.to_string())),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Same input, same output; arbitrary lines never panic, and every
+    /// line written parses back as a [`ReplayLine`] in time order.
+    #[test]
+    fn deterministic_and_total(mut lines in proptest::collection::vec(arb_line(), 0..60)) {
+        // mostly in order, so the replay gets somewhere before any error
+        lines.sort_by_key(|l| l.get(7..32).map(str::to_owned));
+        let (a, ea) = replay_all(&lines);
+        let (b, eb) = replay_all(&lines);
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(ea, eb);
+        let text = String::from_utf8(a).unwrap();
+        let mut last = None;
+        for l in text.lines() {
+            let parsed: ReplayLine = serde_json::from_str(l).unwrap();
+            prop_assert_eq!(serde_json::to_string(&parsed).unwrap(), l);
+            if let Some(prev) = last {
+                prop_assert!(parsed.at() >= prev);
+            }
+            last = Some(parsed.at());
+        }
+    }
+
+    /// Any text at all is refused with an error, never a panic.
+    #[test]
+    fn arbitrary_text_never_panics(lines in proptest::collection::vec(".{0,80}", 1..8)) {
+        let mut r = Replay::new(prop_setup()).unwrap();
+        let mut out = Vec::new();
+        for l in &lines {
+            let _ = r.feed(l, &mut out);
+        }
+        let _ = r.finish(&mut out);
+    }
+
+    /// Arbitrary JSON objects with the input's keys never panic either.
+    #[test]
+    fn arbitrary_json_never_panics(
+        keys in proptest::collection::vec(
+            prop_oneof![Just("at"), Just("target"), Just("check"), Just("outcome"),
+                Just("latency_ms"), Just("message"), Just("report"), Just("ack"),
+                Just("heal_result"), Just("x")], 0..6),
+        vals in proptest::collection::vec(prop_oneof![
+            Just(serde_json::json!("2026-03-01T08:00:00Z")),
+            Just(serde_json::json!("web")),
+            Just(serde_json::json!("fail")),
+            Just(serde_json::json!(-1.5)),
+            Just(serde_json::json!(1e300)),
+            Just(serde_json::json!(null)),
+            Just(serde_json::json!([])),
+            Just(serde_json::json!({"mac_address": "aa:bb:cc:00:11:22", "progress": 250})),
+            Just(serde_json::json!({"target": "web", "type": "down", "by": ""})),
+        ], 6),
+    ) {
+        let mut obj = serde_json::Map::new();
+        for (k, v) in keys.iter().zip(vals) {
+            obj.insert((*k).to_owned(), v);
+        }
+        let line = serde_json::Value::Object(obj).to_string();
+        let mut r = Replay::new(prop_setup()).unwrap();
+        let mut out = Vec::new();
+        let _ = r.feed(&line, &mut out);
+    }
+}
