@@ -844,3 +844,33 @@ proptest! {
         let _ = r.feed(&line, &mut out);
     }
 }
+
+/// The setup of `docs/replay.md`'s example.
+fn doc_setup() -> ReplaySetup {
+    let mut node = Target::new(tid("node-1"), "node-1");
+    node.kind = "node".into();
+    node.mac_address = Some("aa:bb:cc:00:11:22".into());
+    ReplaySetup {
+        targets: vec![Target::new(tid("web"), "web"), node],
+        checks: vec![(tid("web"), CheckSpec::new("http"))],
+        heal_policies: vec![policy()],
+        external_channels: vec!["ops-webhook".into()],
+        ..ReplaySetup::default()
+    }
+}
+
+/// The documented example's output is what the code prints, byte for
+/// byte. Regenerate after an intended change with
+/// `REPLAY_BLESS=1 cargo test -p healthcore --lib replay::tests::doc_example`.
+#[test]
+fn doc_example_output_matches() {
+    let input = include_str!("../../../docs/replay-example.jsonl");
+    let expected = include_str!("../../../docs/replay-example.out.jsonl");
+    let (_, text) = run_text(doc_setup(), input);
+    if std::env::var_os("REPLAY_BLESS").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/replay-example.out.jsonl");
+        std::fs::write(path, &text).unwrap();
+        return;
+    }
+    assert_eq!(text, expected, "docs/replay-example.out.jsonl is stale");
+}
