@@ -489,9 +489,7 @@ impl Replay {
                 }
             }
             Input::Ack { target, .. } => known(target, "ack.target").map(|_| None),
-            Input::HealResult { target, .. } => {
-                known(target, "heal_result.target").map(|_| None)
-            }
+            Input::HealResult { target, .. } => known(target, "heal_result.target").map(|_| None),
             Input::Tick { .. } => Ok(None),
         }
     }
