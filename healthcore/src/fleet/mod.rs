@@ -1281,11 +1281,30 @@ impl Fleet {
                 at: now,
             });
         }
-        // alert rules
+        // alert rules: heartbeat checks are passive staleness with their
+        // own thresholds (stale / offline alerts); probed checks raise
+        // down / degraded
+        let heartbeats = entry
+            .checks
+            .iter()
+            .filter(|c| c.spec.enabled && c.heartbeat.is_some());
+        let heartbeat_health = heartbeats
+            .clone()
+            .next()
+            .map(|_| Health::worst(heartbeats.map(|c| c.rt.state.health())));
+        let probed_health = entry.has_active_checks().then(|| {
+            Health::worst(
+                entry
+                    .checks
+                    .iter()
+                    .filter(|c| c.spec.enabled && c.heartbeat.is_none())
+                    .map(|c| c.rt.state.health()),
+            )
+        });
         let conditions = Conditions {
-            staleness: passive,
+            staleness: passive.or(heartbeat_health),
             check_status: if passive.is_none() {
-                Some(checks_health)
+                probed_health
             } else {
                 None
             },

@@ -181,6 +181,52 @@ fn tick_judges_parents_before_children() {
     }
 }
 
+/// A target watched by a heartbeat check follows seed 000's staleness
+/// alerts (stale, then offline, resolved by the next report), like a
+/// target with no checks, not the probed checks' down alert.
+#[test]
+fn heartbeat_check_raises_stale_and_offline_alerts() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("n"), "n"), t0());
+    f.upsert_check(&tid("n"), CheckSpec::new(HEARTBEAT_KIND))
+        .expect("check");
+    let mut out = Vec::new();
+    let hb = LifecycleReport::new(LifecycleEventType::Heartbeat);
+    f.report(&tid("n"), &hb, t0(), &mut out).expect("report");
+    let kinds = |out: &Vec<Decision>, created: bool| -> Vec<AlertKind> {
+        out.iter()
+            .filter_map(|d| match d {
+                Decision::Alert {
+                    change: AlertChange::Created(a),
+                    ..
+                } if created => Some(a.kind.clone()),
+                Decision::Alert {
+                    change: AlertChange::Resolved(a),
+                    ..
+                } if !created => Some(a.kind.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    out.clear();
+    f.tick(t0() + chrono::Duration::minutes(16), &mut out);
+    assert_eq!(kinds(&out, true), vec![AlertKind::Stale]);
+    out.clear();
+    f.tick(t0() + chrono::Duration::minutes(61), &mut out);
+    assert_eq!(kinds(&out, true), vec![AlertKind::Offline]);
+    assert_eq!(kinds(&out, false), vec![AlertKind::Stale]);
+    out.clear();
+    f.report(
+        &tid("n"),
+        &hb,
+        t0() + chrono::Duration::minutes(62),
+        &mut out,
+    )
+    .expect("report");
+    assert_eq!(kinds(&out, false), vec![AlertKind::Offline]);
+    assert!(kinds(&out, true).is_empty());
+}
+
 /// Without a default channel config, the rules' escalation delay applies.
 #[test]
 fn escalation_uses_the_rules_delay_by_default() {
