@@ -1328,13 +1328,9 @@ impl Fleet {
             .filter(|c| c.spec.enabled && c.rt.state.status.is_problem())
             .map(|c| c.id.to_string())
             .collect();
-        // maintenance or a down parent starting or ending
-        for change in self.alerts.set_suppression(id, suppress.as_ref(), now) {
-            self.push_alert_change(change, now, out);
-        }
-        if plan.is_empty() {
-            return;
-        }
+        // what cleared resolves first, so an alert held by maintenance or a
+        // down parent that clears as the hold ends is not released (and
+        // notified as firing) only to resolve at once
         for kind in plan.resolve.iter() {
             let key = AlertKey {
                 target: id.clone(),
@@ -1343,6 +1339,10 @@ impl Fleet {
             if let Some(change) = self.alerts.resolve(&key, now) {
                 self.push_alert_change(change, now, out);
             }
+        }
+        // maintenance or a down parent starting or ending
+        for change in self.alerts.set_suppression(id, suppress.as_ref(), now) {
+            self.push_alert_change(change, now, out);
         }
         for kind in plan.raise.iter() {
             let key = AlertKey {

@@ -146,6 +146,47 @@ fn a_down_parent_suppresses_the_childs_alert() {
     );
 }
 
+/// When the parent recovers and the child recovers too, the child's held
+/// alert resolves quietly: it is not released as firing first.
+#[test]
+fn a_held_child_alert_that_clears_is_not_notified() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("rack"), "rack"), t0());
+    let mut child = Target::new(tid("node"), "node");
+    child.parents = vec![tid("rack")];
+    f.upsert_target(child, t0());
+    let rk = f
+        .upsert_check(&tid("rack"), CheckSpec::new("tcp"))
+        .expect("check");
+    let nk = f
+        .upsert_check(&tid("node"), CheckSpec::new("tcp"))
+        .expect("check");
+    let mut out = Vec::new();
+    let at = |i| t0() + chrono::Duration::seconds(i);
+    for i in 0..3 {
+        f.observe(&rk, &obs(at(i), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    for i in 3..6 {
+        f.observe(&nk, &obs(at(i), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    out.clear();
+    f.observe(&rk, &obs(at(10), Outcome::Pass), &mut out)
+        .expect("observe");
+    f.observe(&nk, &obs(at(11), Outcome::Pass), &mut out)
+        .expect("observe");
+    assert!(f.open_alerts().is_empty());
+    let child_notes: Vec<NotificationKind> = out
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Notify { alert, kind, .. } if alert.target == tid("node") => Some(*kind),
+            _ => None,
+        })
+        .collect();
+    assert!(child_notes.is_empty(), "{child_notes:?}");
+}
+
 /// A tick that takes a passive parent and its child offline together
 /// judges the parent first, so the child's alert is suppressed whatever
 /// the ids' hash order.

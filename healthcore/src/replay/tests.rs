@@ -1001,3 +1001,88 @@ fn rules_escalation_delay_is_the_default() {
         .collect();
     assert_eq!(esc, vec![at(12 * MIN)]);
 }
+
+/// Setups of the golden files under `healthcore/tests/replay/`.
+fn golden_setup(name: &str) -> ReplaySetup {
+    match name {
+        // an agent watched by a heartbeat check with its own thresholds
+        // (stale after 5 min, offline after 20 min), installed through
+        // seed 001's legacy report form
+        "heartbeat-check" => {
+            let mut agent = Target::new(tid("agent-1"), "agent-1");
+            agent.kind = "node".into();
+            agent.mac_address = Some("52:54:00:aa:00:01".into());
+            let hb = CheckSpec::new(HEARTBEAT_KIND)
+                .with_params(serde_json::json!({"stale_after": "5m", "offline_after": "20m"}));
+            ReplaySetup {
+                targets: vec![agent],
+                checks: vec![(tid("agent-1"), hb)],
+                external_channels: vec!["slack".into()],
+                ..ReplaySetup::default()
+            }
+        }
+        // a switch (unreachable: never healed) parenting an app (its
+        // alert suppressed while the switch is down), and a database in
+        // a maintenance window for its first 30 minutes
+        "suppression" => {
+            let mut app = Target::new(tid("app"), "app");
+            app.parents = vec![tid("switch")];
+            ReplaySetup {
+                targets: vec![
+                    Target::new(tid("switch"), "switch"),
+                    app,
+                    Target::new(tid("db"), "db"),
+                ],
+                checks: vec![
+                    (tid("switch"), CheckSpec::new("icmp")),
+                    (tid("app"), CheckSpec::new("http")),
+                    (tid("db"), CheckSpec::new("tcp")),
+                ],
+                heal_policies: vec![policy()],
+                maintenance: vec![MaintenanceWindow {
+                    id: "db-upgrade".into(),
+                    name: "db upgrade".into(),
+                    schedule: Schedule::OneOff {
+                        start: Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap(),
+                        end: Utc.with_ymd_and_hms(2026, 4, 1, 0, 30, 0).unwrap(),
+                    },
+                    selector: Selector {
+                        targets: vec![tid("db")],
+                        ..Selector::default()
+                    },
+                    created_by: Some("ops".into()),
+                }],
+                external_channels: vec!["pager".into()],
+                ..ReplaySetup::default()
+            }
+        }
+        other => panic!("no golden setup {other}"),
+    }
+}
+
+/// Golden files: each input's output is exactly its `.out.jsonl`.
+/// Regenerate after an intended change with
+/// `REPLAY_BLESS=1 cargo test -p healthcore --lib replay::tests::golden`.
+#[test]
+fn golden_files() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/replay");
+    for (name, input, expected) in [
+        (
+            "heartbeat-check",
+            include_str!("../../tests/replay/heartbeat-check.jsonl"),
+            include_str!("../../tests/replay/heartbeat-check.out.jsonl"),
+        ),
+        (
+            "suppression",
+            include_str!("../../tests/replay/suppression.jsonl"),
+            include_str!("../../tests/replay/suppression.out.jsonl"),
+        ),
+    ] {
+        let (_, text) = run_text(golden_setup(name), input);
+        if std::env::var_os("REPLAY_BLESS").is_some() {
+            std::fs::write(format!("{dir}/{name}.out.jsonl"), &text).unwrap();
+            continue;
+        }
+        assert_eq!(text, expected, "{name}.out.jsonl is stale");
+    }
+}
