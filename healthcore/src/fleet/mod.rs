@@ -1288,6 +1288,13 @@ impl Fleet {
             .checks
             .iter()
             .filter(|c| c.spec.enabled && c.heartbeat.is_some());
+        // the thresholds named in stale / offline messages: the worst
+        // heartbeat check's own, else the fleet's
+        let staleness_policy = heartbeats
+            .clone()
+            .max_by_key(|c| c.rt.state.health().status)
+            .and_then(|c| c.heartbeat)
+            .unwrap_or(config.staleness);
         let heartbeat_health = heartbeats
             .clone()
             .next()
@@ -1353,7 +1360,14 @@ impl Fleet {
                 continue;
             }
             let severity = self.config.alerts.severity_for(&kind);
-            let message = alert_message(&kind, &name, score_value, &self.config, &failing);
+            let message = alert_message(
+                &kind,
+                &name,
+                score_value,
+                &self.config,
+                &staleness_policy,
+                &failing,
+            );
             let alert_id = self.ids.make("alert");
             if let Some(change) = self.alerts.raise(
                 key,
@@ -1533,17 +1547,18 @@ fn alert_message(
     name: &str,
     score: u8,
     config: &FleetConfig,
+    staleness: &StalenessPolicy,
     failing: &[String],
 ) -> String {
     let mins = |d: std::time::Duration| d.as_secs() / 60;
     match kind {
         AlertKind::Stale => format!(
             "Target {name} is stale (no heartbeat for >{}m)",
-            mins(config.staleness.stale_after)
+            mins(staleness.stale_after)
         ),
         AlertKind::Offline => format!(
             "Target {name} is offline (no heartbeat for >{}m)",
-            mins(config.staleness.offline_after)
+            mins(staleness.offline_after)
         ),
         AlertKind::LowScore => format!(
             "Target {name} health score is {score} (below threshold {})",
