@@ -213,6 +213,12 @@ impl Fleet {
     /// (a random value per process; a fixed one for replay).
     pub fn new(config: FleetConfig, id_prefix: impl Into<String>) -> Self {
         let alerts = AlertBook::from_policy(&config.alerts);
+        // the rules' escalation delay holds until a default channel config
+        // sets its own
+        let default_channel = AlertChannelConfig {
+            escalation_delay: config.alerts.escalation_delay,
+            ..AlertChannelConfig::default()
+        };
         Self {
             config,
             targets: FastMap::default(),
@@ -220,7 +226,7 @@ impl Fleet {
             policies: Vec::new(),
             maintenance: Vec::new(),
             channels: HashMap::new(),
-            default_channel: AlertChannelConfig::default(),
+            default_channel,
             pending_heals: HashMap::new(),
             ids: IdGen {
                 prefix: id_prefix.into(),
@@ -532,8 +538,11 @@ impl Fleet {
     /// Periodic work at `now`: staleness of passive targets and heartbeat
     /// checks, install timeouts, breaker cooldowns, scores, maintenance
     /// changes, time-in-status rollups, reminders and escalation.
+    ///
+    /// Targets are judged parents first (then by id), so a parent that goes
+    /// down in this tick already suppresses its children's alerts.
     pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
-        let ids: Vec<TargetId> = self.targets.keys().cloned().collect();
+        let ids = self.tick_order();
         let cfg = self.config.lifecycle.clone();
         let breaker_cfg = self.config.breaker.clone();
         for id in &ids {
@@ -576,6 +585,42 @@ impl Fleet {
             self.account_time(id, now);
         }
         self.followups(now, out);
+    }
+
+    /// Every target id, parents before children, by id within a level.
+    fn tick_order(&self) -> Vec<TargetId> {
+        let mut ids: Vec<TargetId> = self.targets.keys().cloned().collect();
+        ids.sort();
+        if self.targets.values().all(|e| e.target.parents.is_empty()) {
+            return ids;
+        }
+        // longest path to a root, by relaxation (capped, so a cycle that
+        // slipped past validation cannot loop forever)
+        let n = ids.len();
+        let mut depth: HashMap<&TargetId, usize> = ids.iter().map(|id| (id, 0)).collect();
+        for _ in 0..n {
+            let mut changed = false;
+            for id in &ids {
+                let d = self.targets[id]
+                    .target
+                    .parents
+                    .iter()
+                    .filter_map(|p| depth.get(p))
+                    .map(|d| (d + 1).min(n))
+                    .max()
+                    .unwrap_or(0);
+                if depth[id] != d {
+                    depth.insert(id, d);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut ordered = ids.clone();
+        ordered.sort_by_key(|id| depth[id]);
+        ordered
     }
 
     /// Re-evaluates one target now (after registration or a change).
@@ -1274,11 +1319,37 @@ impl Fleet {
                 at: now,
             });
         }
-        // alert rules
+        // alert rules: heartbeat checks are passive staleness with their
+        // own thresholds (stale / offline alerts); probed checks raise
+        // down / degraded
+        let heartbeats = entry
+            .checks
+            .iter()
+            .filter(|c| c.spec.enabled && c.heartbeat.is_some());
+        // the thresholds named in stale / offline messages: the worst
+        // heartbeat check's own, else the fleet's
+        let staleness_policy = heartbeats
+            .clone()
+            .max_by_key(|c| c.rt.state.health().status)
+            .and_then(|c| c.heartbeat)
+            .unwrap_or(config.staleness);
+        let heartbeat_health = heartbeats
+            .clone()
+            .next()
+            .map(|_| Health::worst(heartbeats.map(|c| c.rt.state.health())));
+        let probed_health = entry.has_active_checks().then(|| {
+            Health::worst(
+                entry
+                    .checks
+                    .iter()
+                    .filter(|c| c.spec.enabled && c.heartbeat.is_none())
+                    .map(|c| c.rt.state.health()),
+            )
+        });
         let conditions = Conditions {
-            staleness: passive,
+            staleness: passive.or(heartbeat_health),
             check_status: if passive.is_none() {
-                Some(checks_health)
+                probed_health
             } else {
                 None
             },
@@ -1302,13 +1373,9 @@ impl Fleet {
             .filter(|c| c.spec.enabled && c.rt.state.status.is_problem())
             .map(|c| c.id.to_string())
             .collect();
-        // maintenance or a down parent starting or ending
-        for change in self.alerts.set_suppression(id, suppress.as_ref(), now) {
-            self.push_alert_change(change, now, out);
-        }
-        if plan.is_empty() {
-            return;
-        }
+        // what cleared resolves first, so an alert held by maintenance or a
+        // down parent that clears as the hold ends is not released (and
+        // notified as firing) only to resolve at once
         for kind in plan.resolve.iter() {
             let key = AlertKey {
                 target: id.clone(),
@@ -1317,6 +1384,10 @@ impl Fleet {
             if let Some(change) = self.alerts.resolve(&key, now) {
                 self.push_alert_change(change, now, out);
             }
+        }
+        // maintenance or a down parent starting or ending
+        for change in self.alerts.set_suppression(id, suppress.as_ref(), now) {
+            self.push_alert_change(change, now, out);
         }
         for kind in plan.raise.iter() {
             let key = AlertKey {
@@ -1327,7 +1398,14 @@ impl Fleet {
                 continue;
             }
             let severity = self.config.alerts.severity_for(&kind);
-            let message = alert_message(&kind, &name, score_value, &self.config, &failing);
+            let message = alert_message(
+                &kind,
+                &name,
+                score_value,
+                &self.config,
+                &staleness_policy,
+                &failing,
+            );
             let alert_id = self.ids.make("alert");
             if let Some(change) = self.alerts.raise(
                 key,
@@ -1507,17 +1585,18 @@ fn alert_message(
     name: &str,
     score: u8,
     config: &FleetConfig,
+    staleness: &StalenessPolicy,
     failing: &[String],
 ) -> String {
     let mins = |d: std::time::Duration| d.as_secs() / 60;
     match kind {
         AlertKind::Stale => format!(
             "Target {name} is stale (no heartbeat for >{}m)",
-            mins(config.staleness.stale_after)
+            mins(staleness.stale_after)
         ),
         AlertKind::Offline => format!(
             "Target {name} is offline (no heartbeat for >{}m)",
-            mins(config.staleness.offline_after)
+            mins(staleness.offline_after)
         ),
         AlertKind::LowScore => format!(
             "Target {name} health score is {score} (below threshold {})",

@@ -296,6 +296,165 @@ fn a_down_parent_suppresses_the_childs_alert() {
     );
 }
 
+/// When the parent recovers and the child recovers too, the child's held
+/// alert resolves quietly: it is not released as firing first.
+#[test]
+fn a_held_child_alert_that_clears_is_not_notified() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("rack"), "rack"), t0());
+    let mut child = Target::new(tid("node"), "node");
+    child.parents = vec![tid("rack")];
+    f.upsert_target(child, t0());
+    let rk = f
+        .upsert_check(&tid("rack"), CheckSpec::new("tcp"))
+        .expect("check");
+    let nk = f
+        .upsert_check(&tid("node"), CheckSpec::new("tcp"))
+        .expect("check");
+    let mut out = Vec::new();
+    let at = |i| t0() + chrono::Duration::seconds(i);
+    for i in 0..3 {
+        f.observe(&rk, &obs(at(i), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    for i in 3..6 {
+        f.observe(&nk, &obs(at(i), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    out.clear();
+    f.observe(&rk, &obs(at(10), Outcome::Pass), &mut out)
+        .expect("observe");
+    f.observe(&nk, &obs(at(11), Outcome::Pass), &mut out)
+        .expect("observe");
+    assert!(f.open_alerts().is_empty());
+    let child_notes: Vec<NotificationKind> = out
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Notify { alert, kind, .. } if alert.target == tid("node") => Some(*kind),
+            _ => None,
+        })
+        .collect();
+    assert!(child_notes.is_empty(), "{child_notes:?}");
+}
+
+/// A tick that takes a passive parent and its child offline together
+/// judges the parent first, so the child's alert is suppressed whatever
+/// the ids' hash order.
+#[test]
+fn tick_judges_parents_before_children() {
+    for (p, c) in [("a", "b"), ("b", "a"), ("sw", "srv"), ("x1", "x2")] {
+        let mut f = Fleet::new(FleetConfig::default(), "t");
+        let mut child = Target::new(tid(c), c);
+        child.parents = vec![tid(p)];
+        f.upsert_target(Target::new(tid(p), p), t0());
+        f.upsert_target(child, t0());
+        let mut out = Vec::new();
+        let hb = LifecycleReport::new(LifecycleEventType::Heartbeat);
+        f.report(&tid(p), &hb, t0(), &mut out).expect("report");
+        f.report(&tid(c), &hb, t0(), &mut out).expect("report");
+        out.clear();
+        f.tick(t0() + chrono::Duration::minutes(61), &mut out);
+        let offline: Vec<(String, bool)> = out
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Alert {
+                    change: AlertChange::Created(a),
+                    ..
+                } if a.kind == AlertKind::Offline => Some((a.target.to_string(), a.suppressed)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            offline,
+            vec![(p.to_owned(), false), (c.to_owned(), true)],
+            "{p}/{c}"
+        );
+    }
+}
+
+/// A target watched by a heartbeat check follows seed 000's staleness
+/// alerts (stale, then offline, resolved by the next report), like a
+/// target with no checks, not the probed checks' down alert.
+#[test]
+fn heartbeat_check_raises_stale_and_offline_alerts() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("n"), "n"), t0());
+    f.upsert_check(&tid("n"), CheckSpec::new(HEARTBEAT_KIND))
+        .expect("check");
+    let mut out = Vec::new();
+    let hb = LifecycleReport::new(LifecycleEventType::Heartbeat);
+    f.report(&tid("n"), &hb, t0(), &mut out).expect("report");
+    let kinds = |out: &Vec<Decision>, created: bool| -> Vec<AlertKind> {
+        out.iter()
+            .filter_map(|d| match d {
+                Decision::Alert {
+                    change: AlertChange::Created(a),
+                    ..
+                } if created => Some(a.kind.clone()),
+                Decision::Alert {
+                    change: AlertChange::Resolved(a),
+                    ..
+                } if !created => Some(a.kind.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    out.clear();
+    f.tick(t0() + chrono::Duration::minutes(16), &mut out);
+    assert_eq!(kinds(&out, true), vec![AlertKind::Stale]);
+    out.clear();
+    f.tick(t0() + chrono::Duration::minutes(61), &mut out);
+    assert_eq!(kinds(&out, true), vec![AlertKind::Offline]);
+    assert_eq!(kinds(&out, false), vec![AlertKind::Stale]);
+    out.clear();
+    f.report(
+        &tid("n"),
+        &hb,
+        t0() + chrono::Duration::minutes(62),
+        &mut out,
+    )
+    .expect("report");
+    assert_eq!(kinds(&out, false), vec![AlertKind::Offline]);
+    assert!(kinds(&out, true).is_empty());
+}
+
+/// Without a default channel config, the rules' escalation delay applies.
+#[test]
+fn escalation_uses_the_rules_delay_by_default() {
+    let mut cfg = FleetConfig::default();
+    cfg.alerts.escalation_delay = Duration::from_secs(600);
+    let mut f = Fleet::new(cfg, "t");
+    f.upsert_target(Target::new(tid("a"), "a"), t0());
+    let key = f
+        .upsert_check(&tid("a"), CheckSpec::new("tcp"))
+        .expect("check");
+    let mut out = Vec::new();
+    for i in 0..3 {
+        f.observe(
+            &key,
+            &obs(t0() + chrono::Duration::seconds(i), Outcome::Fail),
+            &mut out,
+        )
+        .expect("observe");
+    }
+    let escalated = |out: &Vec<Decision>| {
+        out.iter().any(|d| {
+            matches!(
+                d,
+                Decision::Alert {
+                    change: AlertChange::Escalated(_),
+                    ..
+                }
+            )
+        })
+    };
+    out.clear();
+    f.tick(t0() + chrono::Duration::seconds(400), &mut out);
+    assert!(!escalated(&out));
+    f.tick(t0() + chrono::Duration::seconds(602), &mut out);
+    assert!(escalated(&out));
+}
+
 #[test]
 fn passive_node_goes_stale_offline_and_back() {
     let mut f = Fleet::new(FleetConfig::default(), "t");
