@@ -197,7 +197,11 @@ async fn vps_breaker_story_through_the_api() {
     assert!(time(&c["breaker_detail"]["opened_at"]) >= opened_first + cooldown);
     let events = heal_history(&lab).await;
     let tries = attempts(&events);
-    assert_eq!(tries.len(), base_attempts + 4, "one half-open trial: {events:#?}");
+    assert_eq!(
+        tries.len(),
+        base_attempts + 4,
+        "one half-open trial: {events:#?}"
+    );
     // the breaker let the trial through only once its cooldown was over,
     // and the failed trial re-opened it
     let trial = &tries[base_attempts + 3];

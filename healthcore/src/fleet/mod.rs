@@ -462,7 +462,7 @@ impl Fleet {
                 at: now,
             });
         }
-        if let Some(change) = breaker_change {
+        if let Some(change) = breaker_change.filter(|c| c.from != c.to) {
             changed = true;
             out.push(Decision::Breaker {
                 target: key.target.clone(),
@@ -736,7 +736,7 @@ impl Fleet {
             }
             change
         });
-        if let Some(change) = change {
+        if let Some(change) = change.filter(|c| c.from != c.to) {
             out.push(Decision::Breaker {
                 target: event.target.clone(),
                 tenant,

@@ -60,16 +60,14 @@
 //! let types: Vec<&str> = lines.iter().map(|l| l.type_name()).collect();
 //! assert_eq!(types, [
 //!     "status_changed", "status_changed",            // check, target: unknown → degraded
-//!     "status_changed", "breaker", "heal",           // down; breaker opens; restart (failed)
+//!     "status_changed", "heal",                      // down; restart (failed: the breaker counts 1)
 //!     "status_changed",                              // target down
 //!     "alert_created", "notification",               // down alert fires on the dashboard
-//!     "alert_created", "notification",               // breaker_open alert
-//!     "status_changed", "breaker", "status_changed", // recovery closes the breaker
-//!     "alert_resolved", "notification",              // both alerts resolve
-//!     "alert_resolved", "notification",
+//!     "status_changed", "status_changed",            // recovery
+//!     "alert_resolved", "notification",              // the alert resolves
 //!     "uptime", "summary",
 //! ]);
-//! match &lines[4] {
+//! match &lines[3] {
 //!     ReplayLine::Heal(h) => assert_eq!((h.action.as_str(), h.result.as_str()), ("restart", "failed")),
 //!     other => panic!("{other:?}"),
 //! }

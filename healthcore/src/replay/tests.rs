@@ -167,6 +167,8 @@ fn story_failing_check_heal_breaker_and_recovery() {
     let mut setup = one_check("web", "http");
     setup.heal_policies = vec![policy()];
     setup.external_channels = vec!["ops-webhook".into()];
+    // defaults: heal at the 3rd failure, 10 min cooldown, 3 attempts; the
+    // breaker counts failed restarts and trips at the 3rd (003)
     let mut input = vec![
         obs(0, "web", "http", "fail"),
         obs(MIN, "web", "http", "fail"),
@@ -175,12 +177,13 @@ fn story_failing_check_heal_breaker_and_recovery() {
         heal_result(2 * MIN, "web", "failed"),
         obs(2 * MIN, "web", "http", "fail"),
         obs(3 * MIN, "web", "http", "fail"),
+        tick(8 * MIN),
+        obs(13 * MIN, "web", "http", "fail"),
+        obs(23 * MIN, "web", "http", "fail"),
+        obs(24 * MIN, "web", "http", "fail"),
+        // the cooldown of the breaker (30 min) runs out
+        tick(54 * MIN),
     ];
-    // three cooldowns: half-open, a failed probe, heal again
-    for k in 1..=3 {
-        input.push(tick(2 * MIN + k * 31 * MIN));
-        input.push(obs(2 * MIN + k * 31 * MIN + 30, "web", "http", "fail"));
-    }
     input.push(obs(100 * MIN, "web", "http", "pass"));
     let lines = run(setup, &input);
 
@@ -194,6 +197,7 @@ fn story_failing_check_heal_breaker_and_recovery() {
     );
 
     // one down alert, notified on the dashboard, escalated after 300 s
+    // (on the first tick past it)
     let down = created(&lines, &AlertKind::Down);
     assert_eq!(down.len(), 1);
     assert_eq!((down[0].at, down[0].suppressed), (at(2 * MIN), false));
@@ -203,14 +207,13 @@ fn story_failing_check_heal_breaker_and_recovery() {
         && n.channel == "dashboard"
         && n.at == at(2 * MIN)));
     assert!(lines.iter().any(|l| matches!(l,
-        ReplayLine::AlertEscalated(a) if a.alert == AlertKind::Down && a.at == at(33 * MIN))));
+        ReplayLine::AlertEscalated(a) if a.alert == AlertKind::Down && a.at == at(8 * MIN))));
     assert!(n.iter().any(|n| n.alert == AlertKind::Down
         && n.kind == NotificationKind::Escalation
         && n.channel == "ops-webhook"));
 
-    // heals: restart at the 3rd failure, skipped while the breaker is
-    // open, again after each half-open (cooldown long over), then
-    // exhausted after 3 attempts
+    // heals: restart at the 3rd failure, skipped in the cooldown, again
+    // after it, then exhausted after 3 attempts
     let h: Vec<(&str, &str, DateTime<Utc>)> = heals(&lines)
         .iter()
         .map(|h| (h.result.as_str(), h.reason.as_str(), h.at))
@@ -219,41 +222,29 @@ fn story_failing_check_heal_breaker_and_recovery() {
         h,
         vec![
             ("failed", "3 consecutive failures", at(2 * MIN)),
-            ("skipped", "breaker_open", at(3 * MIN)),
-            ("failed", "5 consecutive failures", at(33 * MIN + 30)),
-            ("failed", "6 consecutive failures", at(64 * MIN + 30)),
-            ("skipped", "max_attempts", at(95 * MIN + 30)),
+            ("skipped", "cooldown", at(3 * MIN)),
+            ("failed", "5 consecutive failures", at(13 * MIN)),
+            ("failed", "6 consecutive failures", at(23 * MIN)),
+            ("skipped", "max_attempts", at(24 * MIN)),
         ]
     );
     assert!(heals(&lines).iter().all(|h| h.action == "restart"));
 
-    // breaker: trips at the 3rd failure, half-opens on the tick after
-    // 30 min, re-opens on a failed probe, closes on recovery
+    // breaker: trips at the 3rd failed restart, half-opens on the tick
+    // after 30 min, closes on recovery; never a line without a change
     let b = breakers(&lines);
     assert_eq!(
-        b[0],
-        (BreakerState::Closed, BreakerState::Open, at(2 * MIN))
-    );
-    assert_eq!(
-        b[1],
-        (BreakerState::Open, BreakerState::HalfOpen, at(33 * MIN))
-    );
-    assert_eq!(
-        b[2],
-        (
-            BreakerState::HalfOpen,
-            BreakerState::Open,
-            at(33 * MIN + 30)
-        )
-    );
-    assert_eq!(
-        b.last().unwrap(),
-        &(BreakerState::Open, BreakerState::Closed, at(100 * MIN))
+        b,
+        vec![
+            (BreakerState::Closed, BreakerState::Open, at(23 * MIN)),
+            (BreakerState::Open, BreakerState::HalfOpen, at(54 * MIN)),
+            (BreakerState::HalfOpen, BreakerState::Closed, at(100 * MIN)),
+        ]
     );
     assert_eq!(created(&lines, &AlertKind::BreakerOpen).len(), 1);
     let exhausted = created(&lines, &AlertKind::HealExhausted);
     assert_eq!(exhausted.len(), 1);
-    assert_eq!(exhausted[0].at, at(95 * MIN + 30));
+    assert_eq!(exhausted[0].at, at(24 * MIN));
 
     // recovery resolves down and breaker_open, with resolved notifications
     for kind in [AlertKind::Down, AlertKind::BreakerOpen] {
