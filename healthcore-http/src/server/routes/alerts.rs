@@ -256,7 +256,7 @@ fn check_webhook_url(_state: &ApiState, url: &str) -> ApiResult<()> {
 
 /// Sets the default alert channel config (admins only).
 #[utoipa::path(put, path = "/health/alert-channels", tag = "alerts", security(("bearer" = [])),
-    request_body(content = Object, description = "escalation_delay (e.g. `5m`), channels, webhook_url, enabled"),
+    request_body(content = Object, description = "escalation_delay (e.g. `5m`; `0s` = external at once), channels (notifier names; `dashboard` = every dashboard notifier; empty = all), webhook_url (replaces the webhook notifier's URL for the target; checked by the egress policy), enabled (false silences external notifications; alerts are still recorded)"),
     responses((status = 200, description = "Saved"), (status = 403, description = "Not an admin token"),
               (status = 422, description = "A field is invalid")))]
 async fn put_default_channel(
@@ -280,7 +280,7 @@ async fn put_default_channel(
 /// Sets one target's alert channel config (004's `PUT alerts/:service`).
 #[utoipa::path(put, path = "/health/alert-channels/{target}", tag = "alerts", security(("bearer" = [])),
     params(("target" = String, Path, description = "Target id")),
-    request_body(content = Object, description = "escalation_delay (e.g. `5m`), channels, webhook_url, enabled"),
+    request_body(content = Object, description = "escalation_delay (e.g. `5m`; `0s` = external at once), channels (notifier names; `dashboard` = every dashboard notifier; empty = all), webhook_url (replaces the webhook notifier's URL for the target; checked by the egress policy), enabled (false silences external notifications; alerts are still recorded)"),
     responses((status = 200, description = "Saved"), (status = 404, description = "No such target"),
               (status = 422, description = "A field is invalid")))]
 async fn put_channel(
