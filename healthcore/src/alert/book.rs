@@ -271,6 +271,24 @@ impl AlertBook {
         Ok(AlertChange::Acknowledged(alert.clone()))
     }
 
+    /// Records that the open alert with this id went to external channels
+    /// at `now` (e.g. at once, for a target whose escalation delay is 0), so
+    /// no escalation follows. False when no open alert has the id.
+    pub fn mark_escalated(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+        match self
+            .targets
+            .values_mut()
+            .flat_map(|s| s.open.iter_mut())
+            .find(|a| a.id == id)
+        {
+            Some(a) => {
+                a.mark_escalated(now);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The open alert of `key`.
     pub fn get(&self, key: &AlertKey) -> Option<&Alert> {
         let slot = self.targets.get(&key.target)?;
@@ -738,6 +756,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(ids(b.followups_by(&p, t0(), delay)), vec!["z"]);
+        assert!(!b.mark_escalated("nope", t0()));
         assert!(ids(b.followups_by(&p, at(59), delay)).is_empty());
         assert_eq!(ids(b.followups_by(&p, at(60), delay)), vec!["f"]);
         // the policy's 300 s is not the slow target's delay

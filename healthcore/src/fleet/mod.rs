@@ -1310,10 +1310,25 @@ impl Fleet {
 
     fn push_alert_change(
         &mut self,
-        change: AlertChange,
+        mut change: AlertChange,
         now: DateTime<Utc>,
         out: &mut Vec<Decision>,
     ) {
+        // A firing alert whose target escalates at once (delay 0) is
+        // escalated now: it goes external with the firing notification and
+        // no separate escalation follows at the next tick.
+        if alert::on_change(&change) == Some(NotificationKind::Firing)
+            && change.alert().escalated_at.is_none()
+            && self
+                .channel_for(&change.alert().target)
+                .escalation_delay
+                .is_zero()
+        {
+            if let AlertChange::Created(a) | AlertChange::Released(a) = &mut change {
+                a.mark_escalated(now);
+                self.alerts.mark_escalated(&a.id, now);
+            }
+        }
         let alert = change.alert().clone();
         let tenant = self.tenant_of(&alert.target);
         let target_name = self

@@ -355,6 +355,17 @@ fn channel_configs_route_escalate_and_silence_per_target() {
     assert!(muted[0].1.silenced);
     assert!(external(&out, "fast").is_empty());
     assert!(external(&out, "plain").is_empty());
+    // escalated at once: no separate escalation at the next tick
+    let muted_alert = f
+        .open_alerts()
+        .into_iter()
+        .find(|a| a.target.as_str() == "muted")
+        .cloned()
+        .expect("muted alert");
+    assert!(muted_alert.escalated_at.is_some());
+    assert!(out.iter().any(|d| matches!(d,
+        Decision::Alert { change: AlertChange::Created(a), .. }
+            if a.target.as_str() == "muted" && a.escalated_at.is_some())));
     // the dashboard still hears about the muted target
     assert!(out.iter().any(|d| matches!(d,
         Decision::Notify { audience: Audience::Dashboard, alert, routing, .. }
@@ -376,6 +387,10 @@ fn channel_configs_route_escalate_and_silence_per_target() {
     assert!(
         external(&out, "plain").is_empty(),
         "plain waits for the default 600 s"
+    );
+    assert!(
+        external(&out, "muted").is_empty(),
+        "already escalated at once"
     );
     out.clear();
     f.tick(t0() + chrono::Duration::seconds(599), &mut out);
