@@ -15,6 +15,26 @@
 //!
 //! The crate holds no health rules: it translates between HTTP and the
 //! engine.
+//!
+//! ## Alert channels (seed 004's per-service alert configs)
+//!
+//! `PUT /health/alert-channels/{target}` (and `PUT /health/alert-channels`
+//! for the default) stores `{escalation_delay, channels, webhook_url,
+//! enabled}`; the engine applies it at once and after a restart:
+//!
+//! - `escalation_delay`: the target's alerts go to external channels after
+//!   this long unacknowledged (`0s`: at once); acknowledging stops it;
+//! - `channels`: notifier names (`Notifier::name`: `webhook`, `slack`, a
+//!   renamed webhook, …; `dashboard` stands for every dashboard-audience
+//!   notifier); empty selects every notifier;
+//! - `webhook_url`: checked by the webhook egress policy when saved; a
+//!   [`WebhookNotifier`](client::WebhookNotifier) delivers the target's
+//!   notifications to it *instead of* its own URL, signed with its secret
+//!   (a [`WebhookNotifier::routed`](client::WebhookNotifier::routed) one
+//!   has no URL of its own and serves only such targets);
+//! - `enabled: false`: the target's external notifications are not sent
+//!   (counted in `healthcore_notifications_silenced_total`); its alerts are
+//!   still recorded, listed and shown on the dashboard.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

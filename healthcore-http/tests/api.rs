@@ -1145,3 +1145,103 @@ async fn checklist_override_gates_readiness() {
     let (_, v) = call(Method::GET, "/health", None).await;
     assert_eq!(v["ready"], true);
 }
+
+#[tokio::test]
+async fn every_list_endpoint_pages_with_limit_offset_and_total() {
+    let h = harness().await;
+    h.target("a1", "acme").await;
+    h.target("a2", "acme").await;
+    let (s, _) = h
+        .put("/targets/a1/checks/port", ADMIN, json!({"kind": "tcp"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for id in ["p1", "p2"] {
+        let (s, v) = h
+            .post("/heal/policies", ACME, json!({"id": id, "name": id}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    for id in ["mw1", "mw2"] {
+        let (s, v) = h
+            .post(
+                "/maintenance",
+                ADMIN,
+                json!({"id": id, "name": id,
+                    "schedule": {"type": "one_off", "start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"},
+                    "selector": {"tenant": "acme"}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    for t in ["a1", "a2"] {
+        let (s, _) = h
+            .put(
+                &format!("/health/alert-channels/{t}"),
+                ACME,
+                json!({"escalation_delay": "1m"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    h.feed("a1", Outcome::Fail, 3).await;
+    h.feed("a2", Outcome::Fail, 3).await;
+    h.engine.snapshot_now();
+    h.engine.snapshot_now();
+    h.engine.flush().await;
+    // (path, how many items exist at least)
+    let lists = [
+        ("/targets", 2),
+        ("/targets/stalled", 0),
+        ("/targets/a1/checks", 2),
+        ("/targets/a1/events", 0),
+        ("/targets/a1/health/history", 1),
+        ("/targets/a1/heal/history", 0),
+        ("/health/alerts", 2),
+        ("/health/alert-channels", 2),
+        ("/heal/policies", 2),
+        ("/maintenance", 2),
+        ("/uptime", 2),
+        ("/activity", 2),
+    ];
+    for (path, at_least) in lists {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (s, v) = h.get(path, ACME).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+        assert_eq!(v["limit"], 50, "{path} default limit: {v}");
+        assert_eq!(v["offset"], 0, "{path}: {v}");
+        let total = v["total"].as_u64().unwrap_or_else(|| panic!("{path}: {v}"));
+        assert!(total >= at_least, "{path}: {v}");
+        let (s, v) = h.get(&format!("{path}{sep}limit=1"), ACME).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+        assert_eq!(
+            v["total"].as_u64(),
+            Some(total),
+            "{path}: total is not the page size"
+        );
+        assert_eq!(
+            v["data"].as_array().unwrap().len() as u64,
+            total.min(1),
+            "{path}"
+        );
+        if total >= 2 {
+            let (_, first) = h.get(&format!("{path}{sep}limit=1&offset=0"), ACME).await;
+            let (_, second) = h.get(&format!("{path}{sep}limit=1&offset=1"), ACME).await;
+            assert_eq!(second["offset"], 1);
+            assert_ne!(first["data"][0], second["data"][0], "{path}: offset moves");
+        }
+        // past the end is an empty page (the merged activity feed caps
+        // offset + limit at 500)
+        let far = if path == "/activity" {
+            "limit=1&offset=499"
+        } else {
+            "limit=500&offset=100000"
+        };
+        let (_, v) = h.get(&format!("{path}{sep}{far}"), ACME).await;
+        assert_eq!(v["data"].as_array().map(Vec::len), Some(0), "{path}: {v}");
+        for bad in ["limit=0", "limit=501", "limit=x", "offset=-1"] {
+            let (s, v) = h.get(&format!("{path}{sep}{bad}"), ACME).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{path}?{bad}: {v}");
+            assert!(v["error"]["field"].is_string(), "{path}?{bad}: {v}");
+        }
+    }
+}

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use healthcore::alert::{Alert, AlertKey, AlertKind, NotificationKind, Severity};
 use healthcore::checker::Checker;
 use healthcore::model::{CheckSpec, Outcome, TargetId, TenantId};
-use healthcore::notify::{Audience, Notification, Notifier, NotifyError};
+use healthcore::notify::{Audience, Notification, Notifier, NotifyError, Routing};
 use healthcore_http::client::{
     EgressPolicy, HttpProbe, SlackNotifier, StaticResolver, WebhookNotifier, WebhookSecret,
 };
@@ -375,6 +375,7 @@ fn notification(id: &str) -> Notification {
         target_name: "web-1".into(),
         tenant: TenantId::new("acme").unwrap(),
         at: now,
+        routing: Routing::default(),
     }
 }
 
@@ -576,4 +577,70 @@ async fn slack_posts_a_message() {
     let v: Value = serde_json::from_slice(&seen[0].1).unwrap();
     assert!(v["text"].as_str().unwrap().contains("web-1"), "{v}");
     assert_eq!(v["attachments"][0]["color"], "#d00000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targets_webhook_url_replaces_the_default_and_is_guarded() {
+    use base64::Engine as _;
+    let secret_text = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode([9u8; 32])
+    );
+    let secret = WebhookSecret::parse(&secret_text).unwrap();
+    let (default_hook, target_hook) = (Hook::default(), Hook::default());
+    let default_addr = hook_server(default_hook.clone()).await;
+    let target_addr = hook_server(target_hook.clone()).await;
+    let policy = || EgressPolicy::webhooks().allow_cidr("127.0.0.2/32").unwrap();
+    let w = WebhookNotifier::with_policy(
+        &format!("http://svc.test:{}/hook", default_addr.port()),
+        secret.clone(),
+        policy(),
+        resolver(),
+    )
+    .unwrap()
+    .retries(1, Duration::from_millis(10), Duration::from_secs(2));
+    let mut n = notification("routed-1");
+    assert!(w.accepts(&n));
+    n.routing.webhook_url = Some(format!("http://127.0.0.2:{}/hook", target_addr.port()));
+    w.notify(&n).await.unwrap();
+    assert!(default_hook.seen.lock().unwrap().is_empty(), "instead of");
+    let seen = target_hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let (headers, body) = &seen[0];
+    let h = |k: &str| headers.get(k).unwrap().to_str().unwrap().to_owned();
+    verifier::verify(
+        &secret_text,
+        "routed-1",
+        &h("webhook-timestamp"),
+        &h("webhook-signature"),
+        body,
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap();
+    // a target URL outside the policy (loopback 127.0.0.1, a name that
+    // resolves there, metadata) is refused, permanently, and never reached
+    let (secret_addr, hits) = secret_server().await;
+    for bad in [
+        format!("http://127.0.0.1:{}/x", secret_addr.port()),
+        format!("http://loop.test:{}/x", secret_addr.port()),
+        "http://169.254.169.254/latest".to_owned(),
+        "file:///etc/passwd".to_owned(),
+    ] {
+        n.routing.webhook_url = Some(bad.clone());
+        let r = w.notify(&n).await;
+        assert!(matches!(r, Err(NotifyError::Permanent(_))), "{bad}: {r:?}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    // a routed-only webhook accepts only notifications that carry a URL
+    let routed = WebhookNotifier::routed(secret, policy(), resolver()).unwrap();
+    assert!(!routed.accepts(&notification("plain")));
+    assert!(matches!(
+        routed.notify(&notification("plain")).await,
+        Err(NotifyError::Permanent(_))
+    ));
+    n.routing.webhook_url = Some(format!("http://svc.test:{}/hook", target_addr.port()));
+    assert!(routed.accepts(&n));
+    routed.notify(&n).await.unwrap();
+    assert_eq!(target_hook.seen.lock().unwrap().len(), 2);
+    assert_eq!(routed.name(), "webhook");
 }

@@ -22,6 +22,56 @@ pub enum Audience {
     External,
 }
 
+/// Where one notification goes, set by the core from the target's
+/// [`AlertChannelConfig`](crate::store::AlertChannelConfig) (or the default
+/// config when the target has none).
+///
+/// Channel names select notifiers by their [`Notifier::name`]: with an
+/// empty `channels` list every notifier of the notification's audience gets
+/// it; otherwise a notifier gets it when its name is listed, and the name
+/// `dashboard` stands for every notifier serving [`Audience::Dashboard`].
+/// So seed 004's `["dashboard", "email", "slack"]` reaches the dashboard
+/// channels and the notifiers named `email` and `slack`. healthcore-http's
+/// notifiers are named `webhook` (renamed with `WebhookNotifier::named`)
+/// and `slack`, both external.
+///
+/// ```
+/// use healthcore::notify::{Audience, Routing};
+/// let all = Routing::default();
+/// assert!(all.selects("webhook", Audience::External));
+/// let r = Routing { channels: vec!["dashboard".into(), "slack".into()], ..Routing::default() };
+/// assert!(r.selects("log", Audience::Dashboard));
+/// assert!(r.selects("slack", Audience::External));
+/// assert!(!r.selects("webhook", Audience::External));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Routing {
+    /// Notifier names (see above); empty selects every notifier.
+    pub channels: Vec<String>,
+    /// The target's own webhook URL: a webhook notifier delivers there
+    /// instead of its configured URL (healthcore-http's `WebhookNotifier`).
+    pub webhook_url: Option<String>,
+    /// The target's config has `enabled = false`: this external
+    /// notification is counted and logged by the engine, never delivered.
+    /// The alert itself is recorded and shown as usual.
+    pub silenced: bool,
+}
+
+impl Routing {
+    /// True when a notifier called `name` serving `audience` is selected.
+    pub fn selects(&self, name: &str, audience: Audience) -> bool {
+        self.channels.is_empty()
+            || self
+                .channels
+                .iter()
+                .any(|c| c == name || (audience == Audience::Dashboard && c == DASHBOARD_CHANNEL))
+    }
+}
+
+/// The channel name that selects every dashboard-audience notifier.
+pub const DASHBOARD_CHANNEL: &str = "dashboard";
+
 /// One notification about one alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -39,6 +89,9 @@ pub struct Notification {
     pub tenant: TenantId,
     /// When it was decided.
     pub at: DateTime<Utc>,
+    /// Which notifiers get it and where (from the target's channel config).
+    #[serde(default)]
+    pub routing: Routing,
 }
 
 impl Notification {
@@ -83,6 +136,14 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     /// escalation; dashboard channels get every firing alert.
     fn audience(&self) -> Audience {
         Audience::External
+    }
+    /// Whether this notifier can deliver `n` at all (for example a
+    /// webhook without a URL of its own only delivers notifications that
+    /// carry a target's [`Routing::webhook_url`]). The engine asks before
+    /// [`Notifier::notify`]; the default accepts everything.
+    fn accepts(&self, n: &Notification) -> bool {
+        let _ = n;
+        true
     }
     /// Delivers one notification.
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError>;

@@ -151,10 +151,21 @@ fn kind_name(k: NotificationKind) -> &'static str {
 }
 
 /// A Standard Webhooks-signed JSON webhook.
+///
+/// Per-target URLs: a notification whose
+/// [`Routing::webhook_url`](healthcore::notify::Routing) is set (the
+/// target's alert channel config has a `webhook_url`) is delivered to
+/// *that* URL **instead of** the notifier's own, signed with the same
+/// secret; the URL is checked by the notifier's egress policy before each
+/// delivery and again after DNS resolution (a refused URL is a permanent
+/// failure). A notifier made with [`WebhookNotifier::routed`] has no URL
+/// of its own and only accepts notifications that carry one. Its channel
+/// name is `webhook` unless [renamed](WebhookNotifier::named).
 #[derive(Debug, Clone)]
 pub struct WebhookNotifier {
     name: String,
-    url: url::Url,
+    url: Option<url::Url>,
+    policy: Arc<EgressPolicy>,
     secret: WebhookSecret,
     client: reqwest::Client,
     retry: Retry,
@@ -183,17 +194,52 @@ impl WebhookNotifier {
         let parsed = policy
             .check_url(url)
             .map_err(|e| ValidationError::new("url", e.to_string()))?;
+        Self::build(Some(parsed), secret, policy, resolver)
+    }
+
+    /// A webhook without a URL of its own: it delivers only the
+    /// notifications of targets whose alert channel config names a
+    /// `webhook_url`, checked by `policy`.
+    pub fn routed(
+        secret: WebhookSecret,
+        policy: EgressPolicy,
+        resolver: Arc<dyn NameResolver>,
+    ) -> Result<Self, ValidationError> {
+        Self::build(None, secret, policy, resolver)
+    }
+
+    fn build(
+        url: Option<url::Url>,
+        secret: WebhookSecret,
+        policy: EgressPolicy,
+        resolver: Arc<dyn NameResolver>,
+    ) -> Result<Self, ValidationError> {
         let policy = Arc::new(policy);
-        let client = guarded_client(policy, resolver, &[], Duration::from_secs(10))
+        let client = guarded_client(policy.clone(), resolver, &[], Duration::from_secs(10))
             .map_err(|e| ValidationError::new("tls", e))?;
         Ok(Self {
             name: "webhook".into(),
-            url: parsed,
+            url,
+            policy,
             secret,
             client,
             retry: Retry::default(),
             audience: Audience::External,
         })
+    }
+
+    /// Where `n` goes: the target's own URL when its routing has one
+    /// (checked by the egress policy), else this notifier's URL.
+    fn destination(&self, n: &Notification) -> Result<url::Url, NotifyError> {
+        match &n.routing.webhook_url {
+            Some(u) => self.policy.check_url(u).map_err(|e| {
+                NotifyError::Permanent(format!("target webhook_url refused by egress policy: {e}"))
+            }),
+            None => self
+                .url
+                .clone()
+                .ok_or_else(|| NotifyError::Permanent("no webhook URL for this target".into())),
+        }
     }
 
     /// Renames the channel (default `webhook`).
@@ -251,7 +297,12 @@ impl Notifier for WebhookNotifier {
         self.audience
     }
 
+    fn accepts(&self, n: &Notification) -> bool {
+        self.url.is_some() || n.routing.webhook_url.is_some()
+    }
+
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        let url = self.destination(n)?;
         let body = Self::payload(n);
         let mut delay = self.retry.backoff;
         let mut last = String::new();
@@ -266,7 +317,7 @@ impl Notifier for WebhookNotifier {
                 ("webhook-timestamp", ts.to_string()),
                 ("webhook-signature", sign(&self.secret, &n.id, ts, &body)),
             ];
-            match post(&self.client, &self.url, &headers, &body, self.retry.timeout).await {
+            match post(&self.client, &url, &headers, &body, self.retry.timeout).await {
                 Attempt::Done => return Ok(()),
                 Attempt::Stop(m) => return Err(NotifyError::Permanent(m)),
                 Attempt::Retry(m) => last = m,

@@ -176,6 +176,12 @@ pub fn render(state: &ApiState) -> Result<String, std::fmt::Error> {
         "Notifications given up on",
         m.notifications_failed,
     );
+    counter(
+        &mut registry,
+        "notifications_silenced",
+        "External notifications not sent: the target's alert channel config is disabled",
+        m.notifications_silenced,
+    );
     gauge_f(
         &mut registry,
         "store_buffer_depth",

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::notify::delta;
 use crate::alert::{
     Alert, AlertError, AlertKey, AlertKind, AlertPlan, AlertPolicy, AlertStatus,
-    DEFAULT_SUPPRESSION_WINDOW, Severity, SuppressReason, due_followups,
+    DEFAULT_SUPPRESSION_WINDOW, Severity, SuppressReason, due_followups_after,
 };
 use crate::model::TargetId;
 
@@ -271,6 +271,24 @@ impl AlertBook {
         Ok(AlertChange::Acknowledged(alert.clone()))
     }
 
+    /// Records that the open alert with this id went to external channels
+    /// at `now` (e.g. at once, for a target whose escalation delay is 0), so
+    /// no escalation follows. False when no open alert has the id.
+    pub fn mark_escalated(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+        match self
+            .targets
+            .values_mut()
+            .flat_map(|s| s.open.iter_mut())
+            .find(|a| a.id == id)
+        {
+            Some(a) => {
+                a.mark_escalated(now);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The open alert of `key`.
     pub fn get(&self, key: &AlertKey) -> Option<&Alert> {
         let slot = self.targets.get(&key.target)?;
@@ -402,14 +420,54 @@ impl AlertBook {
 
     /// Runs the timers at `now`: releases alerts whose suppression window
     /// has passed (they fire if still active), then records the reminders
-    /// and escalations that [`due_followups`] says are due. Returns the
+    /// and escalations that [`due_followups`](crate::alert::due_followups) says are due. Returns the
     /// changes, oldest alert first; forgets resolve times older than the
     /// window. Allocates nothing when nothing is due.
     pub fn followups(&mut self, policy: &AlertPolicy, now: DateTime<Utc>) -> Vec<AlertChange> {
+        self.followups_by(policy, now, |_| policy.escalation_delay)
+    }
+
+    /// [`AlertBook::followups`] with each target's own escalation delay:
+    /// `escalation_delay(target)` is asked once per target that has open
+    /// alerts (seed 004: one alert config, and so one delay, per service).
+    /// An alert escalates once, never before its target's delay has passed
+    /// since it was raised, and never once acknowledged.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::{TimeZone, Utc};
+    /// use healthcore::alert::{AlertBook, AlertChange, AlertKey, AlertKind, AlertPolicy, Severity};
+    /// use healthcore::model::TargetId;
+    /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let (db, web) = (TargetId::new("db").unwrap(), TargetId::new("web").unwrap());
+    /// let mut book = AlertBook::default();
+    /// for (i, t) in [&db, &web].into_iter().enumerate() {
+    ///     let key = AlertKey::new(t.clone(), AlertKind::Down);
+    ///     book.raise(key, Severity::Critical, "down".into(), None, t0, format!("a{i}"), None);
+    /// }
+    /// // db escalates after 1 min, everything else after the policy's 5 min
+    /// let delay = |t: &TargetId| if t.as_str() == "db" { Duration::from_secs(60) } else { Duration::from_secs(300) };
+    /// let p = AlertPolicy::default();
+    /// let c = book.followups_by(&p, t0 + Duration::from_secs(60), delay);
+    /// assert_eq!(c.len(), 1);
+    /// assert!(matches!(&c[0], AlertChange::Escalated(a) if a.target == db));
+    /// assert_eq!(book.followups_by(&p, t0 + Duration::from_secs(300), delay).len(), 1);
+    /// ```
+    pub fn followups_by(
+        &mut self,
+        policy: &AlertPolicy,
+        now: DateTime<Utc>,
+        escalation_delay: impl Fn(&TargetId) -> Duration,
+    ) -> Vec<AlertChange> {
         let mut changes = Vec::new();
         let window = delta(self.suppression_window);
-        for slot in self.targets.values_mut() {
+        for (target, slot) in self.targets.iter_mut() {
             let Slot { open, resolved_at } = slot;
+            let delay = if open.is_empty() {
+                Duration::ZERO
+            } else {
+                escalation_delay(target)
+            };
             for alert in open.iter_mut() {
                 if alert.suppressed_reason == Some(SuppressReason::SuppressionWindow) {
                     let still = resolved_at
@@ -426,7 +484,7 @@ impl AlertBook {
                         continue;
                     }
                 }
-                let due = due_followups(alert, policy, now);
+                let due = due_followups_after(alert, policy, delay, now);
                 if due.escalate {
                     alert.mark_escalated(now);
                     changes.push(AlertChange::Escalated(alert.clone()));
@@ -450,7 +508,7 @@ impl AlertBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{NotificationKind, on_change};
+    use crate::alert::{NotificationKind, due_followups, on_change};
     use chrono::TimeZone;
     use proptest::prelude::*;
     use std::collections::HashSet;
@@ -674,6 +732,109 @@ mod tests {
         assert_eq!(b.followups(&p, at(1200)).len(), 1);
         b.acknowledge("1", "ops", at(1201)).unwrap();
         assert!(b.followups(&p, at(100_000)).is_empty());
+    }
+
+    #[test]
+    fn per_target_escalation_delay() {
+        let p = AlertPolicy::default();
+        let mut b = AlertBook::from_policy(&p);
+        let fast = key("fast", AlertKind::Down);
+        let slow = key("slow", AlertKind::Down);
+        let zero = key("zero", AlertKind::Down);
+        raise(&mut b, &fast, t0(), "f").unwrap();
+        raise(&mut b, &slow, t0(), "s").unwrap();
+        raise(&mut b, &zero, t0(), "z").unwrap();
+        let delay = |t: &TargetId| match t.as_str() {
+            "fast" => Duration::from_secs(60),
+            "zero" => Duration::ZERO,
+            _ => Duration::from_secs(3600),
+        };
+        let ids = |c: Vec<AlertChange>| -> Vec<String> {
+            c.iter()
+                .filter(|c| matches!(c, AlertChange::Escalated(_)))
+                .map(|c| c.alert().id.clone())
+                .collect()
+        };
+        assert_eq!(ids(b.followups_by(&p, t0(), delay)), vec!["z"]);
+        assert!(!b.mark_escalated("nope", t0()));
+        assert!(ids(b.followups_by(&p, at(59), delay)).is_empty());
+        assert_eq!(ids(b.followups_by(&p, at(60), delay)), vec!["f"]);
+        // the policy's 300 s is not the slow target's delay
+        assert!(ids(b.followups_by(&p, at(300), delay)).is_empty());
+        b.acknowledge("s", "ops", at(301)).unwrap();
+        assert!(ids(b.followups_by(&p, at(100_000), delay)).is_empty());
+        // the plain form uses the policy's delay for everyone
+        let mut plain = AlertBook::from_policy(&p);
+        raise(&mut plain, &slow, t0(), "s2").unwrap();
+        assert!(plain.followups(&p, at(299)).is_empty());
+        assert_eq!(ids(plain.followups(&p, at(300))), vec!["s2"]);
+    }
+
+    proptest! {
+        /// Whatever each target's delay and whenever the ticks come, an
+        /// alert escalates at most once, never before its own target's
+        /// delay has passed since it was raised, never after it was
+        /// acknowledged, and always by the first tick at or past the delay
+        /// while it is active.
+        #[test]
+        fn escalation_honours_each_targets_delay(
+            delays in proptest::collection::vec(0u64..2_000, 3),
+            raised in proptest::collection::vec(0u64..1_000, 3),
+            acked in proptest::collection::vec(proptest::option::of(0u64..3_000), 3),
+            ticks in proptest::collection::vec(1u64..300, 1..40),
+        ) {
+            let names = ["a", "b", "c"];
+            let policy = AlertPolicy::default();
+            let delay_of = |t: &TargetId| {
+                let i = names.iter().position(|n| *n == t.as_str()).unwrap_or(0);
+                Duration::from_secs(delays[i])
+            };
+            let mut book = AlertBook::from_policy(&policy);
+            let mut escalated: HashMap<usize, DateTime<Utc>> = HashMap::new();
+            let mut acked_at: HashMap<usize, DateTime<Utc>> = HashMap::new();
+            let mut now = t0();
+            let mut pending_raise: Vec<usize> = (0..3).collect();
+            for step in ticks {
+                now += Duration::from_secs(step);
+                // raise and acknowledge whatever is due by now
+                pending_raise.retain(|&i| {
+                    if at(raised[i]) <= now {
+                        raise(&mut book, &key(names[i], AlertKind::Down), at(raised[i]), names[i]);
+                        false
+                    } else {
+                        true
+                    }
+                });
+                for i in 0..3 {
+                    if let Some(a) = acked[i] {
+                        let when = at(raised[i] + a);
+                        if when <= now && !acked_at.contains_key(&i) && book.get_by_id(names[i]).is_some() {
+                            book.acknowledge(names[i], "ops", when).unwrap();
+                            acked_at.insert(i, when);
+                        }
+                    }
+                }
+                for c in book.followups_by(&policy, now, delay_of) {
+                    if let AlertChange::Escalated(a) = &c {
+                        let i = names.iter().position(|n| *n == a.id).unwrap();
+                        prop_assert!(escalated.insert(i, now).is_none(), "escalated twice");
+                        prop_assert!(now >= a.created_at + Duration::from_secs(delays[i]),
+                            "escalated before the target's delay");
+                        prop_assert!(!acked_at.contains_key(&i), "escalated after acknowledgement");
+                        prop_assert_eq!(a.escalated_at, Some(now));
+                    }
+                }
+                // liveness: an active, unacknowledged alert past its delay has escalated
+                for i in 0..3 {
+                    let raised_at = at(raised[i]);
+                    if raised_at <= now && !acked_at.contains_key(&i)
+                        && now >= raised_at + Duration::from_secs(delays[i])
+                    {
+                        prop_assert!(escalated.contains_key(&i), "{} not escalated at {now}", names[i]);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //!   suppression (maintenance, down parent, suppression window), and the
 //!   reminder / escalation timers;
 //! - [`on_change`] and [`due_followups`]: notify on transitions only,
-//!   recovery notifications, reminders and escalation, stopped by
-//!   acknowledgement.
+//!   recovery notifications, reminders and escalation (after a delay that
+//!   may differ per target: [`due_followups_after`],
+//!   [`AlertBook::followups_by`]), stopped by acknowledgement.
 //!
 //! Must not: do I/O, read the clock (`now` is an argument), make ids
 //! (callers pass them), or decide *whether* a target is in maintenance or
@@ -63,7 +64,7 @@ mod rules;
 
 pub use book::{AlertBook, AlertChange};
 pub use kind::{AlertKind, AlertStatus, CUSTOM_PREFIX, KindSet, MAX_CUSTOM_LEN, Severity};
-pub use notify::{Followups, NotificationKind, due_followups, on_change};
+pub use notify::{Followups, NotificationKind, due_followups, due_followups_after, on_change};
 pub use policy::{
     AlertPolicy, DEFAULT_ESCALATION_DELAY, DEFAULT_LOW_SCORE_THRESHOLD, DEFAULT_SUPPRESSION_WINDOW,
     MAX_FOLLOWUP_DELAY, MAX_SUPPRESSION_WINDOW, MIN_REMINDER_INTERVAL,

@@ -98,6 +98,34 @@ pub(crate) fn delta(d: std::time::Duration) -> TimeDelta {
 /// assert!(due_followups(&a, &p, t0 + Duration::from_secs(300)).escalate);
 /// ```
 pub fn due_followups(alert: &Alert, policy: &AlertPolicy, now: DateTime<Utc>) -> Followups {
+    due_followups_after(alert, policy, policy.escalation_delay, now)
+}
+
+/// [`due_followups`] with the escalation delay given apart from the policy:
+/// the delay of the alert's target (seed 004's per-service
+/// `escalation_delay_seconds`, see
+/// [`AlertChannelConfig`](crate::store::AlertChannelConfig)). The reminder
+/// interval still comes from `policy`.
+///
+/// ```
+/// use std::time::Duration;
+/// use chrono::{TimeZone, Utc};
+/// use healthcore::alert::{due_followups_after, Alert, AlertKey, AlertKind, AlertPolicy, Severity};
+/// use healthcore::model::TargetId;
+/// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+/// let key = AlertKey::new(TargetId::new("db").unwrap(), AlertKind::Down);
+/// let a = Alert::new("a1", key, Severity::Critical, "db down", t0);
+/// let p = AlertPolicy::default();
+/// let one_min = Duration::from_secs(60);
+/// assert!(!due_followups_after(&a, &p, one_min, t0 + Duration::from_secs(59)).escalate);
+/// assert!(due_followups_after(&a, &p, one_min, t0 + one_min).escalate);
+/// ```
+pub fn due_followups_after(
+    alert: &Alert,
+    policy: &AlertPolicy,
+    escalation_delay: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Followups {
     if alert.status != AlertStatus::Active || alert.suppressed {
         return Followups::default();
     }
@@ -106,7 +134,7 @@ pub fn due_followups(alert: &Alert, policy: &AlertPolicy, now: DateTime<Utc>) ->
             .last_notified_at
             .is_some_and(|t| now.signed_duration_since(t) >= delta(policy.reminder_interval));
     let escalate = alert.escalated_at.is_none()
-        && now.signed_duration_since(alert.created_at) >= delta(policy.escalation_delay);
+        && now.signed_duration_since(alert.created_at) >= delta(escalation_delay);
     Followups { reminder, escalate }
 }
 

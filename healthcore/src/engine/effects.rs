@@ -112,6 +112,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                 audience,
                 alert,
                 at,
+                routing,
             } => {
                 let n = Notification {
                     id: format!("{}-{}-{}", alert.id, kind_name(kind), at.timestamp_millis()),
@@ -121,6 +122,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                     target_name,
                     tenant,
                     at,
+                    routing,
                 };
                 notify(inner, n);
             }
@@ -244,11 +246,22 @@ fn queue(inner: &Inner, effect: Effect) {
     }
 }
 
+/// Delivers `n` to every notifier of its audience that its routing selects
+/// (by name) and that accepts it; a silenced notification (the target's
+/// channel config is disabled) is counted and logged instead.
 fn notify(inner: &Arc<Inner>, n: Notification) {
+    if n.routing.silenced {
+        EngineMetrics::add(&inner.metrics.notifications_silenced, 1);
+        tracing::info!(target_id = %n.alert.target, alert = %n.alert.id, kind = kind_name(n.kind),
+            "external notification silenced by the target's alert channel config");
+        return;
+    }
     let targets: Vec<_> = inner
         .notifiers
         .iter()
-        .filter(|x| x.audience() == n.audience)
+        .filter(|x| {
+            x.audience() == n.audience && n.routing.selects(x.name(), x.audience()) && x.accepts(&n)
+        })
         .cloned()
         .collect();
     if targets.is_empty() {

@@ -24,6 +24,7 @@ pub struct EngineMetrics {
     pub(crate) heal_attempts: AtomicU64,
     pub(crate) notifications_sent: AtomicU64,
     pub(crate) notifications_failed: AtomicU64,
+    pub(crate) notifications_silenced: AtomicU64,
     pub(crate) lateness_max_us: AtomicU64,
     pub(crate) lateness_sum_us: AtomicU64,
     /// Lateness histogram: bucket i counts lateness in [2^i, 2^(i+1)) µs
@@ -58,6 +59,9 @@ pub struct MetricsSnapshot {
     pub notifications_sent: u64,
     /// Notifications given up on.
     pub notifications_failed: u64,
+    /// External notifications not sent because the target's channel config
+    /// is disabled (`enabled = false`).
+    pub notifications_silenced: u64,
     /// Worst scheduling lateness seen, µs.
     pub lateness_max_us: u64,
     /// Sum of scheduling lateness, µs (divide by checks for the mean).
@@ -135,6 +139,7 @@ impl EngineMetrics {
             heal_attempts: r(&self.heal_attempts),
             notifications_sent: r(&self.notifications_sent),
             notifications_failed: r(&self.notifications_failed),
+            notifications_silenced: r(&self.notifications_silenced),
             lateness_max_us: r(&self.lateness_max_us),
             lateness_sum_us: r(&self.lateness_sum_us),
             lateness_p99_us: self.lateness_quantile_us(0.99),

@@ -859,3 +859,75 @@ async fn restart_keeps_lifetime_counters_of_checks_without_transitions() {
     );
     r2.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn channel_configs_select_notifiers_and_silence_targets() {
+    let pager = RecordingNotifier::new("pager", Audience::External);
+    let p = pager.clone();
+    let r = rig_with(
+        Arc::new(InMemoryStore::new()),
+        EngineConfig::default(),
+        move |b| b.notifier(p),
+    );
+    r.engine.start().await.expect("start");
+    for t in ["db", "muted", "web"] {
+        r.engine
+            .add_target(Target::new(tid(t), t))
+            .await
+            .expect("target");
+    }
+    let cfg = |t: &str, channels: &[&str], enabled: bool| crate::store::AlertChannelConfig {
+        target: Some(tid(t)),
+        escalation_delay: Duration::ZERO,
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        webhook_url: None,
+        enabled,
+    };
+    r.engine
+        .put_alert_channel(cfg("db", &["dashboard", "pager"], true))
+        .await
+        .expect("db config");
+    r.engine
+        .put_alert_channel(cfg("muted", &[], false))
+        .await
+        .expect("muted config");
+    r.checker.outcomes("s", [Outcome::Fail]);
+    for t in ["db", "muted", "web"] {
+        r.engine
+            .add_check(&tid(t), spec("s", 30, 5))
+            .await
+            .expect("check");
+    }
+    advance(Duration::from_secs(150)).await;
+    settle().await;
+    let to = |n: &Arc<RecordingNotifier>, t: &str| {
+        n.sent()
+            .iter()
+            .filter(|x| x.alert.target.as_str() == t)
+            .count()
+    };
+    // db: zero delay, only the pager among external channels
+    assert!(to(&pager, "db") >= 1, "{:?}", pager.sent());
+    assert_eq!(to(&r.ext, "db"), 0, "webhook not selected for db");
+    assert!(
+        to(&r.dash, "db") >= 1,
+        "`dashboard` selects dashboard notifiers"
+    );
+    // muted: nothing external, but the dashboard hears and the store records
+    assert_eq!(to(&pager, "muted") + to(&r.ext, "muted"), 0);
+    assert!(to(&r.dash, "muted") >= 1);
+    assert!(r.engine.metrics().notifications_silenced >= 1);
+    r.engine.flush().await;
+    let stored = r
+        .store
+        .list_alerts(&AlertQuery::default())
+        .await
+        .expect("alerts");
+    assert!(stored.items.iter().any(|a| a.target.as_str() == "muted"));
+    // web: the default config (300 s, every notifier) — nothing external yet
+    assert_eq!(to(&pager, "web") + to(&r.ext, "web"), 0);
+    advance(Duration::from_secs(360)).await;
+    settle().await;
+    assert!(to(&pager, "web") >= 1 && to(&r.ext, "web") >= 1);
+    r.engine.shutdown().await;
+}

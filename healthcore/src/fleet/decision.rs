@@ -7,7 +7,7 @@ use crate::breaker::BreakerChange;
 use crate::heal::{HealAction, HealEvent};
 use crate::lifecycle::LifecycleChange;
 use crate::model::{CheckId, Health, Target, TargetId, TenantId};
-use crate::notify::Audience;
+use crate::notify::{Audience, Routing};
 use crate::store::{LifecycleEventRecord, Snapshot};
 use crate::uptime::StatusWindow;
 
@@ -54,6 +54,9 @@ pub enum Decision {
         alert: Alert,
         /// When.
         at: DateTime<Utc>,
+        /// Which notifiers get it, the target's webhook URL, and whether
+        /// its channel config silences it (from the target's config).
+        routing: Routing,
     },
     /// Run a heal action now; report back with
     /// [`Fleet::heal_finished`](super::Fleet::heal_finished).

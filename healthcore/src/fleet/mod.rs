@@ -53,7 +53,7 @@ use crate::maintenance::{self, MaintenanceWindow};
 use crate::model::{
     CheckId, CheckKey, CheckSpec, Health, Observation, Status, Target, TargetId, TenantId,
 };
-use crate::notify::Audience;
+use crate::notify::{Audience, Routing};
 use crate::rollup::{Bucket, Granularity};
 use crate::score::{self, Score, ScoreInput, ScoreWeights};
 use crate::staleness::StalenessPolicy;
@@ -213,12 +213,7 @@ impl Fleet {
     /// (a random value per process; a fixed one for replay).
     pub fn new(config: FleetConfig, id_prefix: impl Into<String>) -> Self {
         let alerts = AlertBook::from_policy(&config.alerts);
-        // the rules' escalation delay holds until a default channel config
-        // sets its own
-        let default_channel = AlertChannelConfig {
-            escalation_delay: config.alerts.escalation_delay,
-            ..AlertChannelConfig::default()
-        };
+        let default_channel = policy_channel(&config.alerts);
         Self {
             config,
             targets: FastMap::default(),
@@ -351,9 +346,11 @@ impl Fleet {
     }
 
     /// Replaces the alert channel configs (one with `target: None` is the
-    /// default).
+    /// default; without one, the default escalates after the alert
+    /// policy's `escalation_delay` and routes to every notifier).
     pub fn set_channels(&mut self, configs: Vec<AlertChannelConfig>) {
         self.channels.clear();
+        self.default_channel = policy_channel(&self.config.alerts);
         for c in configs {
             match c.target.clone() {
                 Some(t) => {
@@ -1423,10 +1420,25 @@ impl Fleet {
 
     fn push_alert_change(
         &mut self,
-        change: AlertChange,
+        mut change: AlertChange,
         now: DateTime<Utc>,
         out: &mut Vec<Decision>,
     ) {
+        // A firing alert whose target escalates at once (delay 0) is
+        // escalated now: it goes external with the firing notification and
+        // no separate escalation follows at the next tick.
+        if alert::on_change(&change) == Some(NotificationKind::Firing)
+            && change.alert().escalated_at.is_none()
+            && self
+                .channel_for(&change.alert().target)
+                .escalation_delay
+                .is_zero()
+        {
+            if let AlertChange::Created(a) | AlertChange::Released(a) = &mut change {
+                a.mark_escalated(now);
+                self.alerts.mark_escalated(&a.id, now);
+            }
+        }
         let alert = change.alert().clone();
         let tenant = self.tenant_of(&alert.target);
         let target_name = self
@@ -1435,37 +1447,50 @@ impl Fleet {
             .map(|e| e.target.name.clone())
             .unwrap_or_else(|| alert.target.to_string());
         let kind = alert::on_change(&change);
-        let immediate_external = self.channel_for(&alert.target).escalation_delay.is_zero();
         out.push(Decision::Alert {
             tenant: tenant.clone(),
             change,
         });
-        if let Some(kind) = kind {
-            if kind != NotificationKind::Escalation {
-                out.push(Decision::Notify {
-                    tenant: tenant.clone(),
-                    target_name: target_name.clone(),
-                    kind,
-                    audience: Audience::Dashboard,
-                    alert: alert.clone(),
-                    at: now,
-                });
-            }
-            let external = match kind {
-                NotificationKind::Firing => immediate_external,
-                NotificationKind::Escalation => true,
-                _ => alert.escalated_at.is_some() || immediate_external,
-            };
-            if external {
-                out.push(Decision::Notify {
-                    tenant,
-                    target_name,
-                    kind,
-                    audience: Audience::External,
-                    alert,
-                    at: now,
-                });
-            }
+        let Some(kind) = kind else {
+            return;
+        };
+        let channel = self.channel_for(&alert.target);
+        let immediate_external = channel.escalation_delay.is_zero();
+        let routing = Routing {
+            channels: channel.channels.clone(),
+            webhook_url: channel.webhook_url.clone(),
+            silenced: false,
+        };
+        let external_silenced = !channel.enabled;
+        let external = match kind {
+            NotificationKind::Firing => immediate_external,
+            NotificationKind::Escalation => true,
+            _ => alert.escalated_at.is_some() || immediate_external,
+        };
+        if kind != NotificationKind::Escalation {
+            out.push(Decision::Notify {
+                tenant: tenant.clone(),
+                target_name: target_name.clone(),
+                kind,
+                audience: Audience::Dashboard,
+                alert: alert.clone(),
+                at: now,
+                routing: routing.clone(),
+            });
+        }
+        if external {
+            out.push(Decision::Notify {
+                tenant,
+                target_name,
+                kind,
+                audience: Audience::External,
+                alert,
+                at: now,
+                routing: Routing {
+                    silenced: external_silenced,
+                    ..routing
+                },
+            });
         }
     }
 
@@ -1473,14 +1498,18 @@ impl Fleet {
         self.channels.get(target).unwrap_or(&self.default_channel)
     }
 
-    /// Reminders, escalation and the end of suppression windows.
+    /// Reminders, escalation and the end of suppression windows. Each
+    /// alert escalates after its target's channel config's delay (the
+    /// default config's when the target has none).
     fn followups(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
         if self.alerts.is_empty() {
             return;
         }
-        let mut policy = self.config.alerts.clone();
-        policy.escalation_delay = self.default_channel.escalation_delay;
-        for change in self.alerts.followups(&policy, now) {
+        let (channels, default) = (&self.channels, &self.default_channel);
+        let changes = self.alerts.followups_by(&self.config.alerts, now, |t| {
+            channels.get(t).unwrap_or(default).escalation_delay
+        });
+        for change in changes {
             self.push_alert_change(change, now, out);
         }
     }
@@ -1515,6 +1544,15 @@ impl Fleet {
             );
             entry.rt.accounted_until = Some(now);
         }
+    }
+}
+
+/// The default channel config when none is stored: the alert policy's
+/// escalation delay, every notifier.
+fn policy_channel(policy: &alert::AlertPolicy) -> AlertChannelConfig {
+    AlertChannelConfig {
+        escalation_delay: policy.escalation_delay,
+        ..AlertChannelConfig::default()
     }
 }
 

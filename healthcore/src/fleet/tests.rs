@@ -664,3 +664,127 @@ proptest! {
         }
     }
 }
+
+/// External notifications of one target: (kind, routing) in order.
+fn external(out: &[Decision], target: &str) -> Vec<(NotificationKind, Routing)> {
+    out.iter()
+        .filter_map(|d| match d {
+            Decision::Notify {
+                kind,
+                audience: Audience::External,
+                alert,
+                routing,
+                ..
+            } if alert.target.as_str() == target => Some((*kind, routing.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn channel_configs_route_escalate_and_silence_per_target() {
+    let (mut f, keys) = fleet_with(&["fast", "plain", "muted"]);
+    f.set_channels(vec![
+        AlertChannelConfig {
+            target: Some(tid("fast")),
+            escalation_delay: Duration::from_secs(60),
+            channels: vec!["pager".into()],
+            webhook_url: Some("https://hooks.example.com/fast".into()),
+            enabled: true,
+        },
+        AlertChannelConfig {
+            target: Some(tid("muted")),
+            escalation_delay: Duration::ZERO,
+            enabled: false,
+            ..AlertChannelConfig::default()
+        },
+        AlertChannelConfig {
+            escalation_delay: Duration::from_secs(600),
+            ..AlertChannelConfig::default()
+        },
+    ]);
+    let mut out = Vec::new();
+    for key in &keys {
+        for i in 0..3 {
+            f.observe(
+                key,
+                &obs(t0() + chrono::Duration::seconds(i), Outcome::Fail),
+                &mut out,
+            )
+            .expect("observe");
+        }
+    }
+    // muted: zero delay, so external at once, but silenced
+    let muted = external(&out, "muted");
+    assert_eq!(muted.len(), 1);
+    assert_eq!(muted[0].0, NotificationKind::Firing);
+    assert!(muted[0].1.silenced);
+    assert!(external(&out, "fast").is_empty());
+    assert!(external(&out, "plain").is_empty());
+    // escalated at once: no separate escalation at the next tick
+    let muted_alert = f
+        .open_alerts()
+        .into_iter()
+        .find(|a| a.target.as_str() == "muted")
+        .cloned()
+        .expect("muted alert");
+    assert!(muted_alert.escalated_at.is_some());
+    assert!(out.iter().any(|d| matches!(d,
+        Decision::Alert { change: AlertChange::Created(a), .. }
+            if a.target.as_str() == "muted" && a.escalated_at.is_some())));
+    // the dashboard still hears about the muted target
+    assert!(out.iter().any(|d| matches!(d,
+        Decision::Notify { audience: Audience::Dashboard, alert, routing, .. }
+            if alert.target.as_str() == "muted" && !routing.silenced)));
+    out.clear();
+    // raised at the third failure (t0 + 2 s)
+    f.tick(t0() + chrono::Duration::seconds(61), &mut out);
+    assert!(external(&out, "fast").is_empty(), "not before its delay");
+    f.tick(t0() + chrono::Duration::seconds(62), &mut out);
+    let fast = external(&out, "fast");
+    assert_eq!(fast.len(), 1, "fast escalates after its own 60 s");
+    assert_eq!(fast[0].0, NotificationKind::Escalation);
+    assert_eq!(fast[0].1.channels, vec!["pager".to_owned()]);
+    assert_eq!(
+        fast[0].1.webhook_url.as_deref(),
+        Some("https://hooks.example.com/fast")
+    );
+    assert!(!fast[0].1.silenced);
+    assert!(
+        external(&out, "plain").is_empty(),
+        "plain waits for the default 600 s"
+    );
+    assert!(
+        external(&out, "muted").is_empty(),
+        "already escalated at once"
+    );
+    out.clear();
+    f.tick(t0() + chrono::Duration::seconds(599), &mut out);
+    assert!(external(&out, "plain").is_empty());
+    f.tick(t0() + chrono::Duration::seconds(602), &mut out);
+    assert_eq!(external(&out, "plain").len(), 1);
+    assert!(external(&out, "plain")[0].1.channels.is_empty());
+    // without a stored default, the alert policy's delay applies
+    let mut config = FleetConfig::default();
+    config.alerts.escalation_delay = Duration::from_secs(120);
+    let mut g = Fleet::new(config, "g");
+    g.upsert_target(Target::new(tid("x"), "x"), t0());
+    let k = g
+        .upsert_check(&tid("x"), CheckSpec::new("tcp"))
+        .expect("check");
+    g.set_channels(Vec::new());
+    let mut out = Vec::new();
+    for i in 0..3 {
+        g.observe(
+            &k,
+            &obs(t0() + chrono::Duration::seconds(i), Outcome::Fail),
+            &mut out,
+        )
+        .expect("observe");
+    }
+    out.clear();
+    g.tick(t0() + chrono::Duration::seconds(100), &mut out);
+    assert!(external(&out, "x").is_empty());
+    g.tick(t0() + chrono::Duration::seconds(123), &mut out);
+    assert_eq!(external(&out, "x").len(), 1);
+}

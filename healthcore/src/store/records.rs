@@ -499,16 +499,23 @@ pub struct AlertChannelConfig {
     /// The target, or `None` for the default.
     #[serde(default)]
     pub target: Option<TargetId>,
-    /// Delay before an unacknowledged alert goes to external channels.
+    /// Delay before an unacknowledged alert goes to external channels
+    /// (0 = at once). Each target's alerts escalate after their own delay.
     #[serde(with = "humantime_serde", default = "default_escalation")]
     pub escalation_delay: Duration,
-    /// Channels by name (`dashboard`, `log`, `webhook`, `slack`, …).
+    /// Channels by notifier name (`dashboard`, `log`, `webhook`, `slack`,
+    /// …); empty means every registered notifier. See
+    /// [`Routing`](crate::notify::Routing) for how names select notifiers.
     #[serde(default)]
     pub channels: Vec<String>,
-    /// A webhook URL for this target (checked by the egress guard).
+    /// A webhook URL for this target (checked by the egress guard): a
+    /// webhook notifier delivers this target's notifications there instead
+    /// of its own URL.
     #[serde(default)]
     pub webhook_url: Option<String>,
-    /// Alerts for this target notify at all.
+    /// `false` silences this target's external notifications (counted as
+    /// `notifications_silenced` and logged, not delivered); its alerts are
+    /// still recorded, listed and sent to the dashboard channels.
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -525,7 +532,7 @@ impl Default for AlertChannelConfig {
         Self {
             target: None,
             escalation_delay: default_escalation(),
-            channels: vec!["dashboard".to_owned()],
+            channels: Vec::new(),
             webhook_url: None,
             enabled: true,
         }

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{list, to_value, visible_view};
+use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -187,8 +187,14 @@ async fn resolve(
 /// Alert channel configs visible to the caller (the default one for
 /// admins only).
 #[utoipa::path(get, path = "/health/alert-channels", tag = "alerts", security(("bearer" = [])),
-    responses((status = 200, description = "Channel configs")))]
-async fn list_channels(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    params(PageQuery),
+    responses((status = 200, description = "A page of channel configs"), (status = 400, description = "Bad limit or offset")))]
+async fn list_channels(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Params(q): Params<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = q.page()?;
     let all: Vec<AlertChannelConfig> = state
         .engine
         .store()
@@ -204,8 +210,7 @@ async fn list_channels(State(state): State<ApiState>, caller: Caller) -> ApiResu
                 .is_some_and(|v| caller.can_see(&v.target.tenant)),
         })
         .collect();
-    let total = items.len() as u64;
-    Ok(Json(json!({"data": items, "total": total})))
+    Ok(paged(items, p))
 }
 
 fn validate_channel(state: &ApiState, c: &AlertChannelConfig) -> ApiResult<()> {
@@ -251,7 +256,7 @@ fn check_webhook_url(_state: &ApiState, url: &str) -> ApiResult<()> {
 
 /// Sets the default alert channel config (admins only).
 #[utoipa::path(put, path = "/health/alert-channels", tag = "alerts", security(("bearer" = [])),
-    request_body(content = Object, description = "escalation_delay (e.g. `5m`), channels, webhook_url, enabled"),
+    request_body(content = Object, description = "escalation_delay (e.g. `5m`; `0s` = external at once), channels (notifier names; `dashboard` = every dashboard notifier; empty = all), webhook_url (replaces the webhook notifier's URL for the target; checked by the egress policy), enabled (false silences external notifications; alerts are still recorded)"),
     responses((status = 200, description = "Saved"), (status = 403, description = "Not an admin token"),
               (status = 422, description = "A field is invalid")))]
 async fn put_default_channel(
@@ -275,7 +280,7 @@ async fn put_default_channel(
 /// Sets one target's alert channel config (004's `PUT alerts/:service`).
 #[utoipa::path(put, path = "/health/alert-channels/{target}", tag = "alerts", security(("bearer" = [])),
     params(("target" = String, Path, description = "Target id")),
-    request_body(content = Object, description = "escalation_delay (e.g. `5m`), channels, webhook_url, enabled"),
+    request_body(content = Object, description = "escalation_delay (e.g. `5m`; `0s` = external at once), channels (notifier names; `dashboard` = every dashboard notifier; empty = all), webhook_url (replaces the webhook notifier's URL for the target; checked by the egress policy), enabled (false silences external notifications; alerts are still recorded)"),
     responses((status = 200, description = "Saved"), (status = 404, description = "No such target"),
               (status = 422, description = "A field is invalid")))]
 async fn put_channel(

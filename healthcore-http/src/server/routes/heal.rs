@@ -6,14 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use healthcore::heal::HealPolicy;
 use healthcore::store::{StoreExt, doc_kind};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{list, to_value, visible_view};
+use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -106,11 +104,16 @@ async fn save_policy(state: &ApiState, caller: &Caller, p: HealPolicy) -> ApiRes
 
 /// Heal policies of the caller's tenant (all for admins).
 #[utoipa::path(get, path = "/heal/policies", tag = "healing", security(("bearer" = [])),
-    responses((status = 200, description = "Policies")))]
-async fn list_policies(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    params(PageQuery),
+    responses((status = 200, description = "A page of policies"), (status = 400, description = "Bad limit or offset")))]
+async fn list_policies(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Params(q): Params<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = q.page()?;
     let items = state.engine.store().heal_policies(caller.tenant()).await?;
-    let total = items.len() as u64;
-    Ok(Json(json!({"data": items, "total": total})))
+    Ok(paged(items, p))
 }
 
 /// Creates or updates a policy by its `id` (seed 002's POST).
@@ -179,16 +182,6 @@ async fn delete_policy(
     visible_policy(&state, &caller, &id).await?;
     state.engine.delete_heal_policy(&id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct PageQuery {
-    /// Page size 1..=500 (default 50).
-    limit: Option<u32>,
-    /// Items to skip.
-    offset: Option<u64>,
 }
 
 /// A target's heal events, newest first (002).

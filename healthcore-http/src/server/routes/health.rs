@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{list, to_value, visible_view};
+use super::{list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -123,6 +123,10 @@ async fn target_health(
 struct HoursQuery {
     /// Hours of history, 1..=168 (default 24).
     hours: Option<u32>,
+    /// Page size 1..=500 (default 50).
+    limit: Option<u32>,
+    /// Snapshots to skip.
+    offset: Option<u64>,
 }
 
 /// Health snapshots for trend graphs, oldest first (seed 000).
@@ -139,11 +143,13 @@ async fn target_history(
     if !(1..=168).contains(&hours) {
         return Err(ApiError::invalid_query("hours", "hours must be 1..=168"));
     }
+    let p = page(q.limit, q.offset)?;
     let (id, _) = visible_view(&state, &caller, &id)?;
     let since = state.engine.now() - chrono::Duration::hours(i64::from(hours));
     let snaps = state.engine.store().snapshots(&id, since).await?;
-    let total = snaps.len() as u64;
-    Ok(Json(json!({"data": snaps, "total": total, "hours": hours})))
+    let Json(mut body) = paged(snaps, p);
+    body["hours"] = json!(hours);
+    Ok(Json(body))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

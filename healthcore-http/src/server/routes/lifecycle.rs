@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::targets::row;
-use super::{list, to_value, visible_view};
+use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -169,8 +169,14 @@ async fn events(
 
 /// Targets whose install ran past the timeout (001).
 #[utoipa::path(get, path = "/targets/stalled", tag = "lifecycle", security(("bearer" = [])),
-    responses((status = 200, description = "Stalled targets")))]
-async fn stalled(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    params(PageQuery),
+    responses((status = 200, description = "A page of stalled targets"), (status = 400, description = "Bad limit or offset")))]
+async fn stalled(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Params(q): Params<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = q.page()?;
     let items: Vec<Value> = state
         .engine
         .stalled()
@@ -179,8 +185,7 @@ async fn stalled(State(state): State<ApiState>, caller: Caller) -> ApiResult<Jso
         .filter_map(|t| state.engine.target_view(&t.id))
         .map(|v| row(&v))
         .collect();
-    let total = items.len() as u64;
-    Ok(Json(json!({"data": items, "total": total})))
+    Ok(paged(items, p))
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use axum::Json;
 use healthcore::fleet::TargetView;
 use healthcore::model::TargetId;
 use healthcore::store::PageRequest;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::ApiState;
@@ -52,6 +53,30 @@ pub(crate) fn list<T: Serialize>(items: Vec<T>, total: u64, page: PageRequest) -
         "limit": page.limit,
         "offset": page.offset,
     }))
+}
+
+/// `limit` and `offset` of a list with no other query parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageQuery {
+    /// Page size 1..=500 (default 50).
+    limit: Option<u32>,
+    /// Items to skip.
+    offset: Option<u64>,
+}
+
+impl PageQuery {
+    /// The checked page (400 naming `limit` when out of range).
+    pub(crate) fn page(&self) -> ApiResult<PageRequest> {
+        super::extract::page(self.limit, self.offset)
+    }
+}
+
+/// The list envelope over one page of an already filtered, ordered list.
+pub(crate) fn paged<T: Serialize>(items: Vec<T>, page: PageRequest) -> Json<Value> {
+    let p = page.apply(items);
+    list(p.items, p.total, page)
 }
 
 /// Serialises a value (infallible for our types; a failure is logged).

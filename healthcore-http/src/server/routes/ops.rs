@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::heal::from_value;
-use super::{list, to_value, visible_view};
+use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -126,15 +126,20 @@ async fn save_window(state: &ApiState, caller: &Caller, w: MaintenanceWindow) ->
 
 /// Maintenance windows of the caller's tenant (all for admins).
 #[utoipa::path(get, path = "/maintenance", tag = "operations", security(("bearer" = [])),
-    responses((status = 200, description = "Windows")))]
-async fn list_maintenance(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    params(PageQuery),
+    responses((status = 200, description = "A page of windows"), (status = 400, description = "Bad limit or offset")))]
+async fn list_maintenance(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Params(q): Params<PageQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = q.page()?;
     let items = state
         .engine
         .store()
         .maintenance_windows(caller.tenant())
         .await?;
-    let total = items.len() as u64;
-    Ok(Json(json!({"data": items, "total": total})))
+    Ok(paged(items, p))
 }
 
 /// Creates or replaces a window by its `id`.

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{list, visible_view};
+use super::{PageQuery, list, paged, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -268,21 +268,23 @@ async fn delete_target(
 
 /// A target's checks with their state.
 #[utoipa::path(get, path = "/targets/{id}/checks", tag = "targets", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Target id")),
-    responses((status = 200, description = "The checks"), (status = 404, description = "No such target")))]
+    params(("id" = String, Path, description = "Target id"), PageQuery),
+    responses((status = 200, description = "A page of the checks"), (status = 400, description = "Bad limit or offset"),
+              (status = 404, description = "No such target")))]
 async fn list_checks(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    Params(q): Params<PageQuery>,
 ) -> ApiResult<Json<Value>> {
+    let p = q.page()?;
     let (_, v) = visible_view(&state, &caller, &id)?;
-    let total = v.checks.len() as u64;
     let items: Vec<Value> = v
         .checks
         .iter()
         .map(|c| json!({"id": c.id, "spec": c.spec, "state": c.state, "breaker": c.breaker}))
         .collect();
-    Ok(Json(json!({"data": items, "total": total})))
+    Ok(paged(items, p))
 }
 
 /// A check's configuration (seed 002's PUT health/config). `kind`
