@@ -1,7 +1,7 @@
 // healthcore dashboard. Plain modern JavaScript: no framework, no build
 // step, no CDN. Every URL is relative to the page, so the page works under
 // any mount prefix. Data is only ever put in the page with textContent or
-// attributes (never innerHTML). The bearer token lives in sessionStorage;
+// attributes, never parsed as markup. The bearer token lives in sessionStorage;
 // the event stream authenticates with a single-use ticket from
 // POST events/ticket because EventSource cannot send headers.
 "use strict";

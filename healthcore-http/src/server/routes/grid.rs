@@ -148,7 +148,7 @@ async fn grid(
     Ok(Json(json!({
         "generated_at": now,
         "ready": state.engine.is_ready(),
-        "uptime_window": window.map(|w| humantime::format_duration(w).to_string()),
+        "uptime_window": window.map(|_| q.uptime.as_deref().unwrap_or("7d")),
         "counts": {
             "total": cells.len(),
             "healthy": healthy,
