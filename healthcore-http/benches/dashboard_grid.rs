@@ -90,7 +90,8 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| get(&app, "/health/grid"))
     });
     g.bench_function("grid_1000_targets_uptime_off", |b| {
-        b.to_async(&rt).iter(|| get(&app, "/health/grid?uptime=off"))
+        b.to_async(&rt)
+            .iter(|| get(&app, "/health/grid?uptime=off"))
     });
     g.bench_function("page", |b| b.to_async(&rt).iter(|| get(&app, "/")));
     g.finish();

@@ -18,14 +18,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
-async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+async fn send(
+    app: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 22)
         .await
         .unwrap();
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 fn get(path: &str) -> Request<Body> {
@@ -92,7 +99,10 @@ async fn page_and_assets_are_public_with_strict_headers() {
         assert!(body.len() > 1000);
     }
     let (_, _, js) = send(&h.app, get(&format!("/{}", asset_link(&page, "js")))).await;
-    assert!(!js.contains("innerHTML"), "data must never go through innerHTML");
+    assert!(
+        !js.contains("innerHTML"),
+        "data must never go through innerHTML"
+    );
 
     // only GET is public; unknown assets are 404, API routes still 401
     let post = Request::builder()
@@ -251,9 +261,8 @@ async fn raw_get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (TcpStream
     let auth = auth
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Accept: text/event-stream\r\n\r\n"
-    );
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Accept: text/event-stream\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -312,14 +321,13 @@ async fn event_tickets_are_single_use_scoped_and_only_for_streams() {
     assert!(head.contains("text/event-stream"));
     h.feed("g1", Outcome::Fail, 3).await;
     h.feed("a1", Outcome::Fail, 3).await;
-    let got = read_until(
-        &mut sse,
-        "\"target\":\"a1\"",
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("acme's event over the ticketed stream");
-    assert!(!got.contains("\"g1\""), "another tenant's event leaked: {got}");
+    let got = read_until(&mut sse, "\"target\":\"a1\"", Duration::from_secs(5))
+        .await
+        .expect("acme's event over the ticketed stream");
+    assert!(
+        !got.contains("\"g1\""),
+        "another tenant's event leaked: {got}"
+    );
 
     // spent: the same ticket is refused, with the usual 401
     let (_, head) = raw_get(addr, &format!("/events?ticket={t}"), None).await;

@@ -28,8 +28,8 @@ use healthcore::model::{CheckId, CheckKey, Observation, Outcome, TargetId};
 use healthcore::store::AlertQuery;
 use healthcore_http::server::ApiState;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use std::process::{Child, Command};
+use tokio::net::TcpListener;
 
 const PREFIX: &str = "/api/v1";
 
@@ -143,6 +143,21 @@ async fn wait_css(c: &Client, css: &str) -> fantoccini::elements::Element {
     }
 }
 
+/// Finds and clicks `css`, again if a live refresh replaced the element
+/// between the two steps.
+async fn click_css(c: &Client, css: &str) {
+    let mut last = None;
+    for _ in 0..5 {
+        let e = wait_css(c, css).await;
+        match e.click().await {
+            Ok(()) => return,
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not click {css}: {last:?}");
+}
+
 /// Polls a script until it returns `true`.
 async fn wait_js(c: &Client, script: &str, what: &str, limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -229,7 +244,10 @@ async fn dashboard_in_headless_chromium() {
     let cells = c.find_all(Locator::Css("#grid button.cell")).await.unwrap();
     assert_eq!(cells.len(), 4);
     let first = cells[0].text().await.unwrap();
-    assert!(first.contains("db-1") && first.to_lowercase().contains("down"), "{first}");
+    assert!(
+        first.contains("db-1") && first.to_lowercase().contains("down"),
+        "{first}"
+    );
     let classes = cells[0].attr("class").await.unwrap().unwrap_or_default();
     assert!(classes.contains("st-down"), "{classes}");
     let all: Vec<String> = {
@@ -239,9 +257,18 @@ async fn dashboard_in_headless_chromium() {
         }
         v
     };
-    assert!(all.iter().any(|t| t.contains("cache-1") && t.contains("degraded")));
-    assert!(all.iter().any(|t| t.contains("web-1") && t.contains("healthy")));
-    assert!(all.iter().any(|t| t.contains("queue-1") && t.contains("unknown")));
+    assert!(
+        all.iter()
+            .any(|t| t.contains("cache-1") && t.contains("degraded"))
+    );
+    assert!(
+        all.iter()
+            .any(|t| t.contains("web-1") && t.contains("healthy"))
+    );
+    assert!(
+        all.iter()
+            .any(|t| t.contains("queue-1") && t.contains("unknown"))
+    );
     let counts = c.find(Locator::Id("counts")).await.unwrap();
     assert!(counts.text().await.unwrap().contains("1 down"));
 
@@ -255,7 +282,7 @@ async fn dashboard_in_headless_chromium() {
     .await;
 
     // the detail panel of the down target
-    cells[0].click().await.unwrap();
+    click_css(c, "#grid button.cell[data-id='db-1']").await;
     wait_css(c, "#detail:not([hidden]) #detail-checks tr").await;
     wait_css(c, "#uptime .timeline .seg").await;
     let title = c
@@ -269,17 +296,17 @@ async fn dashboard_in_headless_chromium() {
 
     // acknowledge the alert in the alerts list and see it change
     let row = format!("#alerts tr[data-alert='{alert_id}']");
-    wait_css(c, &format!("{row}.active button.ack")).await;
-    c.find(Locator::Css(&format!("{row} button.ack")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_css(c, &format!("{row}.active button.ack")).await;
     let acked = wait_css(c, &format!("{row}.acknowledged")).await;
     let state_text = acked.text().await.unwrap();
     assert!(state_text.contains("acknowledged by root"), "{state_text}");
-    let stored = h.engine.store().get_alert(&alert_id).await.unwrap().unwrap();
+    let stored = h
+        .engine
+        .store()
+        .get_alert(&alert_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, AlertStatus::Acknowledged);
     assert_eq!(stored.acknowledged_by.as_deref(), Some("root"));
 
@@ -316,6 +343,34 @@ async fn dashboard_in_headless_chromium() {
     let path = artifact_path();
     std::fs::write(&path, &png).unwrap();
     println!("dashboard screenshot: {}", path.display());
+
+    // without a token the page asks for one; a wrong one is refused
+    click_css(c, "#forget").await;
+    wait_css(c, "#token-panel:not([hidden])").await;
+    c.goto(&format!("http://{addr}{PREFIX}")).await.unwrap();
+    let input = wait_css(c, "#token-panel:not([hidden]) #token-input").await;
+    input.send_keys("not-the-token").await.unwrap();
+    click_css(c, "#token-form button[type=submit]").await;
+    wait_js(
+        c,
+        "return document.getElementById('token-error').textContent.includes('refused') \
+         && !document.getElementById('token-panel').hidden;",
+        "the refusal",
+        Duration::from_secs(10),
+    )
+    .await;
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact_path().with_file_name("dashboard-token.png"), &png).unwrap();
+    let input = wait_css(c, "#token-input").await;
+    input.send_keys(ADMIN).await.unwrap();
+    click_css(c, "#token-form button[type=submit]").await;
+    wait_css(c, "#token-panel[hidden]").await;
+    wait_css(c, "#grid button.cell[data-id='db-1']").await;
+    let stored = c
+        .execute("return sessionStorage.getItem('healthcore.token');", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, json!(ADMIN));
 
     // ---- load budget: 1,000 targets, page load → grid painted ----------
     let big = harness().await;
@@ -386,7 +441,10 @@ async fn dashboard_in_headless_chromium() {
     let png = c.screenshot().await.unwrap();
     let big_path = artifact_path().with_file_name("dashboard-1000.png");
     std::fs::write(&big_path, &png).unwrap();
-    println!("dashboard screenshot (1,000 targets): {}", big_path.display());
+    println!(
+        "dashboard screenshot (1,000 targets): {}",
+        big_path.display()
+    );
 
     b.client.close().await.unwrap();
 }

@@ -341,8 +341,7 @@ pub(crate) async fn middleware(
         && req.method() == Method::GET
         && super::ticket::TICKET_ROUTES.contains(&req.uri().path())
     {
-        caller = super::ticket::ticket_in(req.uri().query())
-            .and_then(|t| state.tickets.redeem(&t));
+        caller = super::ticket::ticket_in(req.uri().query()).and_then(|t| state.tickets.redeem(&t));
     }
     let public = state.auth.is_public(req.method(), req.uri().path());
     match caller {

@@ -78,7 +78,11 @@ struct Assets {
 }
 
 static ASSETS: LazyLock<Assets> = LazyLock::new(|| {
-    let js = Asset::new("app.js", "text/javascript; charset=utf-8", APP_JS.to_owned());
+    let js = Asset::new(
+        "app.js",
+        "text/javascript; charset=utf-8",
+        APP_JS.to_owned(),
+    );
     let css = Asset::new("app.css", "text/css; charset=utf-8", APP_CSS.to_owned());
     let page = INDEX_HTML
         .replace("assets/app.js", &format!("assets/{}", js.hashed))
@@ -144,7 +148,11 @@ pub(crate) fn serve(req: &Request) -> Option<Response> {
                 .index
                 .body
                 .replace("\"assets/", &format!("\"{base}assets/"));
-            let etag = format!("\"{}-{}\"", assets.index.etag.trim_matches('"'), hex(&Sha256::digest(base.as_bytes()))[..8].to_owned());
+            let etag = format!(
+                "\"{}-{}\"",
+                assets.index.etag.trim_matches('"'),
+                hex(&Sha256::digest(base.as_bytes()))[..8].to_owned()
+            );
             page = Some((body, etag));
         }
         (&assets.index, false)
@@ -211,7 +219,10 @@ fn security_headers(h: &mut axum::http::HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 

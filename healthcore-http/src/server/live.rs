@@ -43,7 +43,10 @@ struct EventsQuery {
     types: Option<String>,
     /// A single-use ticket from `POST /events/ticket`, in place of the
     /// `Authorization` header (for browsers' `EventSource`).
-    #[expect(dead_code, reason = "redeemed by the auth layer before the handler runs")]
+    #[expect(
+        dead_code,
+        reason = "redeemed by the auth layer before the handler runs"
+    )]
     ticket: Option<String>,
 }
 

@@ -43,8 +43,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{Auth, Caller, PublicRoute, Scope};
 pub use error::{ApiError, ApiResult};
-pub use ticket::{MAX_OUTSTANDING as MAX_EVENT_TICKETS, TICKET_TTL as EVENT_TICKET_TTL};
 pub use extract::{JsonBody, OptionalJson, Params};
+pub use ticket::{MAX_OUTSTANDING as MAX_EVENT_TICKETS, TICKET_TTL as EVENT_TICKET_TTL};
 
 /// Request limits.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,7 +62,10 @@ fn uptime_window(raw: Option<&str>) -> ApiResult<Option<Duration>> {
         return Ok(None);
     }
     let d = humantime::parse_duration(raw).map_err(|_| {
-        ApiError::invalid_query("uptime", "uptime must be a duration such as 24h or 7d, or off")
+        ApiError::invalid_query(
+            "uptime",
+            "uptime must be a duration such as 24h or 7d, or off",
+        )
     })?;
     if d < Duration::from_secs(3600) || d > Duration::from_secs(30 * 86_400) {
         return Err(ApiError::invalid_query(
@@ -92,7 +95,11 @@ async fn grid(
     if let Some(w) = window {
         let d = chrono::Duration::from_std(w)
             .map_err(|_| ApiError::invalid_query("uptime", "uptime is too long"))?;
-        for v in state.engine.uptime_all(caller.tenant(), now - d, now).await? {
+        for v in state
+            .engine
+            .uptime_all(caller.tenant(), now - d, now)
+            .await?
+        {
             uptime.insert(v.target, v.report.percent);
         }
     }
