@@ -43,6 +43,7 @@
     refreshTimer: null,
     pending: { grid: false, alerts: false, detail: false, checklist: false },
     debounce: null,
+    lastRun: -Infinity,
     alertsAll: false,
     restartFor: null,
   };
@@ -623,14 +624,19 @@
 
   // ---- refresh and live updates ---------------------------------------------
 
+  // Coalesces refreshes: events arrive in bursts, and a grid of 1,000
+  // targets is not fetched more than once every 1.5 s on their account.
   function refreshSoon(what, delay) {
     for (const k of Object.keys(what)) if (what[k]) state.pending[k] = true;
     if (state.debounce) return;
-    state.debounce = setTimeout(runPending, delay === undefined ? 400 : delay);
+    const wanted = delay === undefined ? 400 : delay;
+    const gap = state.lastRun + 1500 - performance.now();
+    state.debounce = setTimeout(runPending, delay === 0 ? 0 : Math.max(wanted, gap));
   }
 
   async function runPending() {
     state.debounce = null;
+    state.lastRun = performance.now();
     const p = state.pending;
     state.pending = { grid: false, alerts: false, detail: false, checklist: false };
     const jobs = [];

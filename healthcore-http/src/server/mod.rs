@@ -5,6 +5,17 @@
 //! limits, JSON in and out, tenant scoping. Every health rule stays in
 //! `healthcore`; handlers call the engine and the store and translate.
 //!
+//! **Authentication.** Every route needs `Authorization: Bearer <token>`
+//! except an explicit public list ([`Auth::public`]): `GET /health`, and
+//! the [`dashboard`] page `GET /` with its `GET /assets/{file}` (which hold
+//! no data; [`ApiConfig::dashboard`] turns them off). Browsers' `EventSource`
+//! cannot send headers, so `POST /events/ticket` (with the token) returns a
+//! single-use ticket, valid [`EVENT_TICKET_TTL`], that `GET /events?ticket=…`
+//! and `GET /ws?ticket=…` accept in place of the header, and no other route
+//! does; tickets live in this process's memory, so behind a load balancer
+//! the stream must reach the instance that issued it. Request spans record
+//! the path, never the query string.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
