@@ -33,6 +33,15 @@ use tokio::net::TcpListener;
 
 const PREFIX: &str = "/api/v1";
 
+/// A line on the real stderr, past the test harness's capture, so that CI
+/// logs show the screenshot paths, the load figure and a skip.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 fn browser_paths() -> Option<(PathBuf, PathBuf)> {
     let chromium = std::env::var_os("HEALTHCORE_CHROMIUM")
         .map(PathBuf::from)
@@ -51,7 +60,7 @@ fn browser_paths() -> Option<(PathBuf, PathBuf)> {
     if std::env::var("HEALTHCORE_REQUIRE_BROWSER").as_deref() == Ok("1") {
         panic!("HEALTHCORE_REQUIRE_BROWSER=1 but {msg}");
     }
-    eprintln!("\n*** SKIPPED dashboard browser test: {msg} ***\n");
+    say!("\n*** SKIPPED dashboard browser test: {msg} ***\n");
     None
 }
 
@@ -342,7 +351,7 @@ async fn dashboard_in_headless_chromium() {
     assert!(png.starts_with(b"\x89PNG"));
     let path = artifact_path();
     std::fs::write(&path, &png).unwrap();
-    println!("dashboard screenshot: {}", path.display());
+    say!("dashboard screenshot: {}", path.display());
 
     // without a token the page asks for one; a wrong one is refused
     click_css(c, "#forget").await;
@@ -424,15 +433,15 @@ async fn dashboard_in_headless_chromium() {
         let f = |i: usize| v[i].as_f64().unwrap_or(f64::NAN);
         split.push([f(2), f(3), f(4), f(5), f(0)]);
     }
-    println!(
+    say!(
         "per load, ms since navigation: [script ran, grid fetch took, render took, rendered at, painted at]"
     );
     for s in &split {
-        println!("  {s:.0?}");
+        say!("  {s:.0?}");
     }
     samples.sort_by(f64::total_cmp);
     let median = samples[samples.len() / 2];
-    println!(
+    say!(
         "dashboard load → grid painted, 1,000 targets: median {median:.0} ms over {} loads (min {:.0}, max {:.0})",
         samples.len(),
         samples[0],
@@ -441,7 +450,7 @@ async fn dashboard_in_headless_chromium() {
     let png = c.screenshot().await.unwrap();
     let big_path = artifact_path().with_file_name("dashboard-1000.png");
     std::fs::write(&big_path, &png).unwrap();
-    println!(
+    say!(
         "dashboard screenshot (1,000 targets): {}",
         big_path.display()
     );

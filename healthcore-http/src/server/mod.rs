@@ -8,7 +8,7 @@
 //! **Authentication.** Every route needs `Authorization: Bearer <token>`
 //! except an explicit public list ([`Auth::public`]): `GET /health`, and
 //! the [`dashboard`] page `GET /` with its `GET /assets/{file}` (which hold
-//! no data; [`ApiConfig::dashboard`] turns them off). Browsers' `EventSource`
+//! no data; [`ApiConfig::dashboard()`] turns them off). Browsers' `EventSource`
 //! cannot send headers, so `POST /events/ticket` (with the token) returns a
 //! single-use ticket, valid [`EVENT_TICKET_TTL`], that `GET /events?ticket=…`
 //! and `GET /ws?ticket=…` accept in place of the header, and no other route
