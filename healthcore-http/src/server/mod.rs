@@ -217,7 +217,10 @@ pub fn router(state: ApiState) -> Router {
 /// [`router`] with `extra` routes merged in; they sit behind the same
 /// authentication, so make them public with [`Auth::public`] where that is
 /// wanted. The dashboard page (see [`dashboard`]) answers only paths no
-/// route of `extra` or of the API takes.
+/// route of `extra` or of the API takes. Note that [`Auth::new`] lists
+/// `GET /` and `GET /assets/{file}` as public for the dashboard: an `extra`
+/// route on those paths that needs a token wants
+/// [`Auth::without_dashboard`] (or [`ApiConfig::dashboard()`] `false`).
 pub fn router_with(mut state: ApiState, extra: Router) -> Router {
     if !state.config.dashboard {
         state.auth = Arc::new(state.auth.as_ref().clone().without_dashboard());
