@@ -303,6 +303,46 @@ async fn dashboard_in_headless_chromium() {
         .unwrap();
     assert_eq!(title, "db-1");
 
+    // quick actions: logs, then a restart that needs the id typed to confirm
+    click_css(c, ".actions button[data-action='logs']").await;
+    wait_js(
+        c,
+        "const o = document.getElementById('action-out'); \
+         return !o.hidden && o.textContent.length > 0 && !o.textContent.endsWith('…');",
+        "the log lines",
+        Duration::from_secs(10),
+    )
+    .await;
+    click_css(c, ".actions button[data-action='restart']").await;
+    wait_css(c, "dialog#confirm[open]").await;
+    let go = wait_css(c, "#confirm-go").await;
+    assert!(
+        go.attr("disabled").await.unwrap().is_some(),
+        "restart is disabled until the id is typed"
+    );
+    wait_css(c, "#confirm-input")
+        .await
+        .send_keys("db-1")
+        .await
+        .unwrap();
+    click_css(c, "#confirm-go:not([disabled])").await;
+    wait_js(
+        c,
+        "const o = document.getElementById('action-out'); \
+         return !document.getElementById('confirm').open && o.textContent.includes('\"outcome\"');",
+        "the restart's outcome",
+        Duration::from_secs(10),
+    )
+    .await;
+    let out = c
+        .find(Locator::Id("action-out"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(out.contains("db-1") && !out.contains("failed"), "{out}");
+
     // acknowledge the alert in the alerts list and see it change
     let row = format!("#alerts tr[data-alert='{alert_id}']");
     click_css(c, &format!("{row}.active button.ack")).await;
