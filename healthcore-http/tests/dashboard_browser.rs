@@ -75,13 +75,32 @@ async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
-/// A chromedriver process, killed when dropped (even when a step panics).
-struct Driver(Child);
+/// A chromedriver process and the profile directory of the Chromium it
+/// starts. Dropping it (also when a step panics and the session was never
+/// closed) kills the driver, then the browser processes started with that
+/// profile directory (they would outlive the driver), then removes it.
+struct Driver {
+    child: Child,
+    profile: PathBuf,
+}
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let needle = self.profile.to_string_lossy().into_owned();
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains(&needle) {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -102,7 +121,14 @@ async fn browser(chromium: &PathBuf, driver: &PathBuf) -> Browser {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
-    let driver = Driver(driver);
+    let profile = std::env::temp_dir().join(format!(
+        "healthcore-dashboard-test-{}-{port}",
+        std::process::id()
+    ));
+    let driver = Driver {
+        child: driver,
+        profile: profile.clone(),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -117,7 +143,8 @@ async fn browser(chromium: &PathBuf, driver: &PathBuf) -> Browser {
         json!({
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1440,1000", "--no-first-run", "--disable-extensions"],
+                     "--window-size=1440,1000", "--no-first-run", "--disable-extensions",
+                     format!("--user-data-dir={}", profile.display())],
         }),
     );
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
