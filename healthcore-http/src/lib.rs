@@ -8,6 +8,9 @@
 //!   lifecycle reports, uptime, quick actions, activity), live events as
 //!   Server-Sent Events and WebSocket, the OpenAPI document generated from
 //!   the handlers and Prometheus metrics; bearer-token auth wraps it all;
+//!   the dashboard page (status grid, detail, uptime timeline, alerts,
+//!   startup checklist, live over SSE) at `GET /`, compiled in, public
+//!   because it holds no data ([`server::dashboard`]);
 //! - feature **`client`** (default): the egress guard every outbound request
 //!   goes through, the `http` probe ([`Checker`](healthcore::checker::Checker)
 //!   kind `http`), and the Standard Webhooks-signed webhook and Slack

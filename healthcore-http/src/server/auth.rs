@@ -5,7 +5,11 @@
 //! Tokens are kept only as SHA-256 digests and compared in constant time
 //! against every stored digest (no early exit); a missing, unknown or
 //! wrong token gets one identical 401. Public routes are an explicit list
-//! of (method, path pattern), `GET /health` by default.
+//! of (method, path pattern): by default `GET /health` and the dashboard
+//! page, `GET /` and `GET /assets/{file}` (which hold no data; see
+//! [`dashboard`](super::dashboard)). `GET /events` and `GET /ws` also accept
+//! a single-use ticket from `POST /events/ticket` in place of the header
+//! (browsers' `EventSource` cannot send one).
 //!
 //! It must not decide what a caller may see beyond "admin or this
 //! tenant": handlers scope their data with [`Caller`].
@@ -108,15 +112,35 @@ impl Default for Auth {
 }
 
 impl Auth {
-    /// No tokens; `GET /health` public.
+    /// No tokens; public: `GET /health`, and the dashboard page `GET /`
+    /// and `GET /assets/{file}` (see [`Auth::without_dashboard`]).
     pub fn new() -> Self {
+        let mut public = vec![PublicRoute {
+            method: Method::GET,
+            path: "/health".into(),
+        }];
+        for (_, path) in super::dashboard::PUBLIC_ROUTES {
+            public.push(PublicRoute {
+                method: Method::GET,
+                path: path.into(),
+            });
+        }
         Self {
             tokens: Vec::new(),
-            public: vec![PublicRoute {
-                method: Method::GET,
-                path: "/health".into(),
-            }],
+            public,
         }
+    }
+
+    /// Takes the dashboard's routes (`GET /`, `GET /assets/{file}`) off the
+    /// public list; the router does this itself when the dashboard is off.
+    #[must_use]
+    pub fn without_dashboard(mut self) -> Self {
+        self.public.retain(|p| {
+            !super::dashboard::PUBLIC_ROUTES
+                .iter()
+                .any(|(m, path)| p.method.as_str() == *m && p.path == *path)
+        });
+        self
     }
 
     /// The SHA-256 digest of a token, as lower-case hex (what to put in a
@@ -299,7 +323,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// The middleware: public routes pass; every other request needs a valid
-/// token, whose [`Caller`] is put in the request's extensions.
+/// token, whose [`Caller`] is put in the request's extensions. On the
+/// event-stream routes only, a request without an `Authorization` header
+/// may present a ticket (`?ticket=`) instead.
 pub(crate) async fn middleware(
     State(state): State<ApiState>,
     mut req: Request,
@@ -309,7 +335,14 @@ pub(crate) async fn middleware(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let caller = state.auth.authenticate(header);
+    let mut caller = state.auth.authenticate(header);
+    if caller.is_none()
+        && header.is_none()
+        && req.method() == Method::GET
+        && super::ticket::TICKET_ROUTES.contains(&req.uri().path())
+    {
+        caller = super::ticket::ticket_in(req.uri().query()).and_then(|t| state.tickets.redeem(&t));
+    }
     let public = state.auth.is_public(req.method(), req.uri().path());
     match caller {
         Some(c) => {
@@ -382,6 +415,19 @@ mod tests {
         );
         let bad = format!("{}zz", &hex[..62]);
         assert!(Auth::new().with_digest("x", &bad, Scope::Admin).is_err());
+    }
+
+    #[test]
+    fn dashboard_routes_are_public_unless_taken_off() {
+        let a = Auth::new();
+        assert!(a.is_public(&Method::GET, "/"));
+        assert!(a.is_public(&Method::GET, "/assets/app.js"));
+        assert!(!a.is_public(&Method::GET, "/assets"));
+        assert!(!a.is_public(&Method::POST, "/"));
+        let a = a.without_dashboard();
+        assert!(!a.is_public(&Method::GET, "/"));
+        assert!(!a.is_public(&Method::GET, "/assets/app.js"));
+        assert!(a.is_public(&Method::GET, "/health"));
     }
 
     #[test]

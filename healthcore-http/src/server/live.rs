@@ -5,7 +5,8 @@
 //! a tenant token gets only its tenant's events; fleet-wide events
 //! (`health:summary_updated`) go to admins only. A subscriber too slow to
 //! keep up is told how many events it missed (`health:lagged`), never
-//! slows the engine.
+//! slows the engine. Both authenticate with the bearer header or, for
+//! browsers, a single-use `?ticket=` (see `POST /events/ticket`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -40,6 +41,13 @@ struct EventsQuery {
     /// Comma-separated event names to receive (default: all), e.g.
     /// `health:status_changed,health:alert_created`.
     types: Option<String>,
+    /// A single-use ticket from `POST /events/ticket`, in place of the
+    /// `Authorization` header (for browsers' `EventSource`).
+    #[expect(
+        dead_code,
+        reason = "redeemed by the auth layer before the handler runs"
+    )]
+    ticket: Option<String>,
 }
 
 /// Which events a subscriber gets.

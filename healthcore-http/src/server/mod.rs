@@ -5,6 +5,17 @@
 //! limits, JSON in and out, tenant scoping. Every health rule stays in
 //! `healthcore`; handlers call the engine and the store and translate.
 //!
+//! **Authentication.** Every route needs `Authorization: Bearer <token>`
+//! except an explicit public list ([`Auth::public`]): `GET /health`, and
+//! the [`dashboard`] page `GET /` with its `GET /assets/{file}` (which hold
+//! no data; [`ApiConfig::dashboard()`] turns them off). Browsers' `EventSource`
+//! cannot send headers, so `POST /events/ticket` (with the token) returns a
+//! single-use ticket, valid [`EVENT_TICKET_TTL`], that `GET /events?ticket=…`
+//! and `GET /ws?ticket=…` accept in place of the header, and no other route
+//! does; tickets live in this process's memory, so behind a load balancer
+//! the stream must reach the instance that issued it. Request spans record
+//! the path, never the query string.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
@@ -22,11 +33,13 @@
 //! ```
 
 mod auth;
+pub mod dashboard;
 mod error;
 mod extract;
 mod live;
 mod metrics;
 mod routes;
+mod ticket;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -42,6 +55,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::{Auth, Caller, PublicRoute, Scope};
 pub use error::{ApiError, ApiResult};
 pub use extract::{JsonBody, OptionalJson, Params};
+pub use ticket::{MAX_OUTSTANDING as MAX_EVENT_TICKETS, TICKET_TTL as EVENT_TICKET_TTL};
 
 /// Request limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +68,10 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Most log lines one logs request may ask for; default 1000.
     pub max_log_lines: usize,
+    /// Whether [`router`] serves the dashboard page at `GET /` (and its
+    /// assets at `GET /assets/{file}`) as public routes; default `true`.
+    /// When `false` those paths are neither served nor public.
+    pub dashboard: bool,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +80,7 @@ impl Default for ApiConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             max_log_lines: 1000,
+            dashboard: true,
         }
     }
 }
@@ -71,6 +90,13 @@ impl ApiConfig {
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Turns the dashboard page on or off (see [`dashboard`]).
+    #[must_use]
+    pub fn dashboard(mut self, on: bool) -> Self {
+        self.dashboard = on;
         self
     }
 
@@ -90,6 +116,7 @@ pub struct ApiState {
     pub(crate) auth: Arc<Auth>,
     pub(crate) config: Arc<ApiConfig>,
     pub(crate) openapi: Arc<OnceLock<String>>,
+    pub(crate) tickets: Arc<ticket::Tickets>,
     #[cfg(feature = "client")]
     pub(crate) egress: Option<Arc<crate::client::EgressPolicy>>,
 }
@@ -102,6 +129,7 @@ impl ApiState {
             auth: Arc::new(auth),
             config: Arc::new(ApiConfig::default()),
             openapi: Arc::new(OnceLock::new()),
+            tickets: Arc::new(ticket::Tickets::default()),
             #[cfg(feature = "client")]
             egress: Some(Arc::new(crate::client::EgressPolicy::webhooks())),
         }
@@ -170,6 +198,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
     let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let r = routes::register(r);
     let r = live::register(r);
+    let r = ticket::register(r);
     metrics::register(r)
 }
 
@@ -185,28 +214,49 @@ pub fn router(state: ApiState) -> Router {
     router_with(state, Router::new())
 }
 
-/// [`router`] with `extra` routes merged in (a dashboard page, say); they
-/// sit behind the same authentication, so make them public with
-/// [`Auth::public`] where that is wanted.
-pub fn router_with(state: ApiState, extra: Router) -> Router {
+/// [`router`] with `extra` routes merged in; they sit behind the same
+/// authentication, so make them public with [`Auth::public`] where that is
+/// wanted. The dashboard page (see [`dashboard`]) answers only paths no
+/// route of `extra` or of the API takes. Note that [`Auth::new`] lists
+/// `GET /` and `GET /assets/{file}` as public for the dashboard: an `extra`
+/// route on those paths that needs a token wants
+/// [`Auth::without_dashboard`] (or [`ApiConfig::dashboard()`] `false`).
+pub fn router_with(mut state: ApiState, extra: Router) -> Router {
+    if !state.config.dashboard {
+        state.auth = Arc::new(state.auth.as_ref().clone().without_dashboard());
+    }
     let (api, doc) = api_routes().split_for_parts();
     let json = doc
         .to_json()
         .unwrap_or_else(|_| "{\"openapi\":\"3.1.0\"}".to_owned());
     let _ = state.openapi.set(json);
     let limit = state.config.body_limit;
+    let dashboard_on = state.config.dashboard;
     api.with_state(state.clone())
         .merge(extra)
-        .fallback(fallback)
+        .fallback(move |req: Request| fallback(dashboard_on, req))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn_with_state(state, auth::middleware))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            // the span names the path only: query strings may carry
+            // event-stream tickets, which are not logged
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
 }
 
-async fn fallback() -> ApiError {
-    ApiError::not_found("route")
+/// Paths no route takes: the dashboard page and its assets when it is on,
+/// otherwise a JSON 404.
+async fn fallback(dashboard_on: bool, req: Request) -> Response {
+    if dashboard_on {
+        if let Some(res) = dashboard::serve(&req) {
+            return res;
+        }
+    }
+    ApiError::not_found("route").into_response()
 }
 
 /// Turns error answers made outside our handlers (axum's 405, path and

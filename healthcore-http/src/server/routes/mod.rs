@@ -3,6 +3,7 @@
 //! list envelope `{"data", "total", "limit", "offset"}`.
 
 mod alerts;
+mod grid;
 mod heal;
 mod health;
 mod lifecycle;
@@ -25,6 +26,7 @@ use super::extract::target_id;
 
 pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     let r = health::register(r);
+    let r = grid::register(r);
     let r = targets::register(r);
     let r = alerts::register(r);
     let r = heal::register(r);
