@@ -38,6 +38,8 @@ pub mod maintenance;
 pub mod memory;
 pub mod model;
 pub mod notify;
+pub mod replay;
+pub mod report;
 pub mod rollup;
 pub mod score;
 pub mod slo;

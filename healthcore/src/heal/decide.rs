@@ -114,6 +114,35 @@ impl SkipReason {
             SkipReason::Acknowledged => "acknowledged",
         }
     }
+
+    /// The code of a skip reason from its `Display` sentence, as stored in
+    /// a skipped [`HealEvent`](crate::heal::HealEvent)'s `reason`; `None`
+    /// for any other text.
+    ///
+    /// ```
+    /// use healthcore::heal::SkipReason;
+    /// let r = SkipReason::MaxAttempts { attempts: 3, max: 3 };
+    /// assert_eq!(SkipReason::code_of_sentence(&r.to_string()), Some("max_attempts"));
+    /// assert_eq!(SkipReason::code_of_sentence("3 consecutive failures"), None);
+    /// ```
+    pub fn code_of_sentence(sentence: &str) -> Option<&'static str> {
+        const PREFIXES: [(&str, &str); 10] = [
+            ("auto-heal is disabled", "disabled"),
+            ("target unreachable:", "unreachable"),
+            ("check outcome unknown", "unknown_outcome"),
+            ("in cooldown,", "cooldown"),
+            ("in backoff,", "backoff"),
+            ("max attempts reached", "max_attempts"),
+            ("circuit breaker open", "breaker_open"),
+            ("in a maintenance window", "maintenance"),
+            ("target is flapping", "flapping"),
+            ("alert acknowledged", "acknowledged"),
+        ];
+        PREFIXES
+            .iter()
+            .find(|(p, _)| sentence.starts_with(p))
+            .map(|(_, code)| *code)
+    }
 }
 
 /// Rounds up to whole milliseconds, for display.
@@ -420,6 +449,33 @@ mod tests {
 
     fn secs(n: i64) -> chrono::TimeDelta {
         chrono::TimeDelta::seconds(n)
+    }
+
+    #[test]
+    fn every_skip_sentence_maps_back_to_its_code() {
+        let d = Duration::from_millis(90_500);
+        for r in [
+            SkipReason::Disabled,
+            SkipReason::Unreachable,
+            SkipReason::UnknownOutcome,
+            SkipReason::Cooldown { remaining: d },
+            SkipReason::Backoff { remaining: d },
+            SkipReason::MaxAttempts {
+                attempts: 3,
+                max: 3,
+            },
+            SkipReason::BreakerOpen,
+            SkipReason::Maintenance,
+            SkipReason::Flapping,
+            SkipReason::Acknowledged,
+        ] {
+            assert_eq!(
+                SkipReason::code_of_sentence(&r.to_string()),
+                Some(r.code()),
+                "{r}"
+            );
+        }
+        assert_eq!(SkipReason::code_of_sentence("escalation after 3 attempts"), None);
     }
 
     fn policy() -> HealPolicy {

@@ -7,8 +7,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Extensions;
-use healthcore::lifecycle::{EventStatus, LegacyInstallationStatus, LifecycleReport};
-use healthcore::model::normalize_mac;
+use healthcore::report::ReportBody;
 use healthcore::store::StoreExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,9 +32,15 @@ pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
 /// `event_metadata`) or the legacy form (`installation_status`,
 /// `installation_progress`, `installation_error`); with neither, a
 /// heartbeat.
+///
+/// Documentation only: the body is parsed and validated by
+/// [`healthcore::report::ReportBody`], the one copy of the rules. A test
+/// keeps this mirror's field set equal to it.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ReportBody {
+#[schema(as = ReportBody)]
+pub(crate) struct ReportBodySchema {
     /// The node's MAC address, any common form.
     mac_address: String,
     /// `boot_started`, `install_started`, `install_progress`,
@@ -84,94 +89,6 @@ pub(crate) struct ReportBody {
     installation_error: Option<String>,
 }
 
-const MAX_TEXT: usize = 4096;
-
-fn short(field: &str, v: &Option<String>) -> ApiResult<()> {
-    match v {
-        Some(s) if s.len() > MAX_TEXT => Err(ApiError::invalid(
-            field.to_owned(),
-            format!("must be at most {MAX_TEXT} bytes"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-impl ReportBody {
-    fn into_report(self, client_ip: Option<String>) -> ApiResult<LifecycleReport> {
-        for (f, v) in [
-            ("message", &self.message),
-            ("installation_error", &self.installation_error),
-            ("ip_address", &self.ip_address),
-            ("hostname", &self.hostname),
-            ("vendor", &self.vendor),
-            ("model", &self.model),
-            ("serial_number", &self.serial_number),
-            ("system_uuid", &self.system_uuid),
-        ] {
-            short(f, v)?;
-        }
-        if let Some(ip) = &self.ip_address {
-            if ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(ApiError::invalid("ip_address", "not an IP address"));
-            }
-        }
-        let progress = self.progress.or(self.installation_progress);
-        let mut r = match (&self.event, &self.installation_status) {
-            (Some(e), _) => {
-                let mut r = LifecycleReport::try_new(e, progress)?;
-                if let Some(s) = &self.status {
-                    r = r.with_status(EventStatus::parse(s)?);
-                }
-                if let Some(m) = self.message.clone().or(self.installation_error.clone()) {
-                    r = r.with_message(m);
-                }
-                r
-            }
-            (None, Some(legacy)) => {
-                let mut r = LifecycleReport::from_legacy(LegacyInstallationStatus::parse(legacy)?);
-                if let Some(p) = progress {
-                    r = r.with_progress(p).map_err(|_| {
-                        ApiError::invalid("installation_progress", "must be between 0 and 100")
-                    })?;
-                }
-                if let Some(m) = self.installation_error.clone().or(self.message.clone()) {
-                    r = r.with_message(m);
-                }
-                r
-            }
-            (None, None) => LifecycleReport::try_new("heartbeat", progress)?,
-        };
-        let mut meta = match self.event_metadata {
-            None => serde_json::Map::new(),
-            Some(Value::Object(m)) => m,
-            Some(_) => {
-                return Err(ApiError::invalid("event_metadata", "must be a JSON object"));
-            }
-        };
-        for (k, v) in [
-            ("hostname", self.hostname),
-            ("vendor", self.vendor),
-            ("model", self.model),
-            ("serial_number", self.serial_number),
-            ("system_uuid", self.system_uuid),
-        ] {
-            if let Some(v) = v {
-                meta.entry(k.to_owned()).or_insert(json!(v));
-            }
-        }
-        if !meta.is_empty() {
-            r = r.with_metadata(Value::Object(meta));
-        }
-        if let Some(ip) = self.ip_address {
-            r = r.with_ip_address(ip);
-        }
-        if let Some(ip) = client_ip {
-            r = r.with_client_ip(ip);
-        }
-        Ok(r)
-    }
-}
-
 fn client_ip(ext: &Extensions) -> Option<String> {
     ext.get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
@@ -179,7 +96,7 @@ fn client_ip(ext: &Extensions) -> Option<String> {
 
 /// A node reports an event (or, in the legacy form, its install status).
 #[utoipa::path(post, path = "/report", tag = "lifecycle", security(("bearer" = [])),
-    request_body = ReportBody,
+    request_body = ReportBodySchema,
     responses((status = 200, description = "Logged; the node and what changed"),
               (status = 404, description = "No node with this MAC address"),
               (status = 422, description = "A field is invalid")))]
@@ -189,8 +106,7 @@ async fn report(
     ext: Extensions,
     JsonBody(body): JsonBody<ReportBody>,
 ) -> ApiResult<Json<Value>> {
-    let mac = normalize_mac(&body.mac_address)
-        .ok_or_else(|| ApiError::invalid("mac_address", "not a valid MAC address"))?;
+    let mac = body.mac()?;
     let r = body.into_report(client_ip(&ext))?;
     let target = match state.engine.target_by_mac(&mac).await {
         Ok(t) if caller.can_see(&t.tenant) => t,
@@ -265,4 +181,29 @@ async fn stalled(State(state): State<ApiState>, caller: Caller) -> ApiResult<Jso
         .collect();
     let total = items.len() as u64;
     Ok(Json(json!({"data": items, "total": total})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    /// The OpenAPI mirror documents exactly the fields the core parses.
+    #[test]
+    fn schema_mirror_has_the_core_fields() {
+        let schema = serde_json::to_value(ReportBodySchema::schema()).unwrap();
+        let mut documented: Vec<String> = schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect();
+        documented.sort();
+        let mut core: Vec<String> = healthcore::report::REPORT_FIELDS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        core.sort();
+        assert_eq!(documented, core);
+    }
 }
