@@ -360,9 +360,19 @@ mod tests {
             ..HealCommand::new(["true"])
         };
         assert_eq!(cmd.validate().unwrap_err().field(), "env.UNIT");
-        assert_eq!(HealCommand::new(Vec::<String>::new()).validate().unwrap_err().field(), "argv");
         assert_eq!(
-            HealCommand::new(["true"]).with_timeout(Duration::ZERO).validate().unwrap_err().field(),
+            HealCommand::new(Vec::<String>::new())
+                .validate()
+                .unwrap_err()
+                .field(),
+            "argv"
+        );
+        assert_eq!(
+            HealCommand::new(["true"])
+                .with_timeout(Duration::ZERO)
+                .validate()
+                .unwrap_err()
+                .field(),
             "timeout"
         );
     }
@@ -395,11 +405,17 @@ mod tests {
     fn names_are_checked() {
         let cmd = HealCommand::new(["true"]);
         assert_eq!(
-            CommandHealer::new().action("Bad Name", cmd.clone()).unwrap_err().field(),
+            CommandHealer::new()
+                .action("Bad Name", cmd.clone())
+                .unwrap_err()
+                .field(),
             "name"
         );
         assert_eq!(
-            CommandHealer::new().action("notify_only", cmd.clone()).unwrap_err().field(),
+            CommandHealer::new()
+                .action("notify_only", cmd.clone())
+                .unwrap_err()
+                .field(),
             "name"
         );
         let h = CommandHealer::new().action("restart", cmd).unwrap();
@@ -456,7 +472,10 @@ mod tests {
                     .with_timeout(Duration::from_millis(300)),
             )
             .unwrap()
-            .action("restart", HealCommand::new(["/nonexistent/healthcore-heal"]))
+            .action(
+                "restart",
+                HealCommand::new(["/nonexistent/healthcore-heal"]),
+            )
             .unwrap();
         let t = target();
         let err = |o: HealOutcome| match o {
@@ -472,10 +491,8 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(err(healer.heal(&t, &HealAction::Restart).await).contains("could not start"));
         assert!(
-            err(healer
-                .heal(&t, &HealAction::custom("drain").unwrap())
-                .await)
-            .contains("no command is configured")
+            err(healer.heal(&t, &HealAction::custom("drain").unwrap()).await)
+                .contains("no command is configured")
         );
         assert!(matches!(
             healer.heal(&t, &HealAction::NotifyOnly).await,

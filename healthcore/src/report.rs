@@ -128,7 +128,10 @@ impl ReportBody {
     /// [`MAX_REPORT_TEXT`] bytes, `ip_address` must parse, progress must
     /// be 0..=100, `event_metadata` must be an object; the hardware facts
     /// join the metadata (without overriding keys it already has).
-    pub fn into_report(self, client_ip: Option<String>) -> Result<LifecycleReport, ValidationError> {
+    pub fn into_report(
+        self,
+        client_ip: Option<String>,
+    ) -> Result<LifecycleReport, ValidationError> {
         for (f, v) in [
             ("message", &self.message),
             ("installation_error", &self.installation_error),
@@ -258,8 +261,10 @@ mod tests {
         assert!(r.is_legacy());
         assert_eq!(r.event(), LifecycleEventType::InstallFailed);
         assert_eq!(r.message(), Some("disk"));
-        let r = body(json!({"mac_address": "aa:bb:cc:00:11:22", "event": "boot_started",
-            "hostname": "n1", "event_metadata": {"hostname": "kept"}, "ip_address": "10.0.0.2"}))
+        let r = body(
+            json!({"mac_address": "aa:bb:cc:00:11:22", "event": "boot_started",
+            "hostname": "n1", "event_metadata": {"hostname": "kept"}, "ip_address": "10.0.0.2"}),
+        )
         .into_report(Some("192.0.2.1".into()))
         .unwrap();
         assert_eq!(r.metadata().unwrap()["hostname"], json!("kept"));
@@ -272,13 +277,34 @@ mod tests {
         let m = "aa:bb:cc:00:11:22";
         for (v, field) in [
             (json!({"mac_address": m, "event": "reboot"}), "event"),
-            (json!({"mac_address": m, "event": "heartbeat", "status": "meh"}), "status"),
-            (json!({"mac_address": m, "event": "install_progress", "progress": 101}), "progress"),
-            (json!({"mac_address": m, "installation_status": "started", "installation_progress": -1}), "installation_progress"),
-            (json!({"mac_address": m, "installation_status": "sideways"}), "installation_status"),
-            (json!({"mac_address": m, "event_metadata": [1]}), "event_metadata"),
-            (json!({"mac_address": m, "ip_address": "1.2.3"}), "ip_address"),
-            (json!({"mac_address": m, "message": "x".repeat(MAX_REPORT_TEXT + 1)}), "message"),
+            (
+                json!({"mac_address": m, "event": "heartbeat", "status": "meh"}),
+                "status",
+            ),
+            (
+                json!({"mac_address": m, "event": "install_progress", "progress": 101}),
+                "progress",
+            ),
+            (
+                json!({"mac_address": m, "installation_status": "started", "installation_progress": -1}),
+                "installation_progress",
+            ),
+            (
+                json!({"mac_address": m, "installation_status": "sideways"}),
+                "installation_status",
+            ),
+            (
+                json!({"mac_address": m, "event_metadata": [1]}),
+                "event_metadata",
+            ),
+            (
+                json!({"mac_address": m, "ip_address": "1.2.3"}),
+                "ip_address",
+            ),
+            (
+                json!({"mac_address": m, "message": "x".repeat(MAX_REPORT_TEXT + 1)}),
+                "message",
+            ),
         ] {
             let err = body(v.clone()).into_report(None).unwrap_err();
             assert_eq!(err.field(), field, "{v}");

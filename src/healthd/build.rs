@@ -45,7 +45,11 @@ pub struct Plan {
 /// section could be read (the caller refuses it when problems were found).
 pub(crate) fn plan(config: &Config, p: &mut Problems) -> Option<Plan> {
     use crate::healthd::config::{alerts, auth, heal, ops, targets};
-    if let Err(e) = config.engine.validate() {
+    // EngineConfig::validate names rule fields without their `rules.`
+    // prefix; check the rules first so the path is the file's
+    if let Err(e) = config.engine.rules.validate() {
+        p.invalid("engine.rules", &e);
+    } else if let Err(e) = config.engine.validate() {
         p.invalid("engine", &e);
     }
     let store = config.store.check(p);
@@ -235,7 +239,9 @@ pub async fn apply(engine: &Engine, config: &Config) -> Result<(), HealthdError>
         engine.put_heal_policy(p.clone()).await?;
     }
     for w in &config.maintenance {
-        engine.put_maintenance(w.clone(), w.selector.tenant.as_ref()).await?;
+        engine
+            .put_maintenance(w.clone(), w.selector.tenant.as_ref())
+            .await?;
     }
     for r in &config.alerts.routes {
         engine.put_alert_channel(r.clone()).await?;

@@ -109,7 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             match crate::healthd::replay::run(&config, &input, &mut out) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("{e}");
                     exit_for(&e)

@@ -101,7 +101,10 @@ impl Daemon {
                     addr: listen,
                     source,
                 })?;
-                let db = opts.db.clone().unwrap_or_else(|| PathBuf::from(demo::DEMO_DB));
+                let db = opts
+                    .db
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(demo::DEMO_DB));
                 let file = demo::config(bound, &db)?;
                 let token = demo::random_token().map_err(|e| {
                     HealthdError::Logging(format!("could not make a random token: {e}"))
@@ -138,7 +141,14 @@ impl Daemon {
             .config
             .reporters
             .iter()
-            .map(|r| reporter::spawn(engine.clone(), r.target.clone(), r.interval, stop_rx.clone()))
+            .map(|r| {
+                reporter::spawn(
+                    engine.clone(),
+                    r.target.clone(),
+                    r.interval,
+                    stop_rx.clone(),
+                )
+            })
             .collect();
         tracing::info!(
             %addr,

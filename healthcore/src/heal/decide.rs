@@ -475,7 +475,10 @@ mod tests {
                 "{r}"
             );
         }
-        assert_eq!(SkipReason::code_of_sentence("escalation after 3 attempts"), None);
+        assert_eq!(
+            SkipReason::code_of_sentence("escalation after 3 attempts"),
+            None
+        );
     }
 
     fn policy() -> HealPolicy {

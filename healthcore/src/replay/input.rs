@@ -197,14 +197,7 @@ pub(crate) fn parse(line: &str) -> Result<Input, FieldError> {
     only(
         obj,
         "",
-        &[
-            "at",
-            "target",
-            "check",
-            "outcome",
-            "latency_ms",
-            "message",
-        ],
+        &["at", "target", "check", "outcome", "latency_ms", "message"],
     )?;
     let target = target(obj, "")?;
     let check = string(obj, "", "check")?.map(str::to_owned);
@@ -296,8 +289,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            parse(r#"{"at":"2026-01-01T00:00:00Z","ack":{"target":"web","type":"down","by":"al"}}"#)
-                .unwrap(),
+            parse(
+                r#"{"at":"2026-01-01T00:00:00Z","ack":{"target":"web","type":"down","by":"al"}}"#
+            )
+            .unwrap(),
             Input::Ack { .. }
         ));
         assert!(matches!(
@@ -323,22 +318,58 @@ mod tests {
             (r#"{"target":"w"}"#.to_owned(), "at"),
             (r#"{"at":"yesterday"}"#.to_owned(), "at"),
             (r#"{"at":5}"#.to_owned(), "at"),
-            (format!(r#"{{{t},"target":"w","outcome":"meh"}}"#), "outcome"),
+            (
+                format!(r#"{{{t},"target":"w","outcome":"meh"}}"#),
+                "outcome",
+            ),
             (format!(r#"{{{t},"target":"w"}}"#), "outcome"),
             (format!(r#"{{{t},"outcome":"pass"}}"#), "target"),
             (format!(r#"{{{t},"target":"","outcome":"pass"}}"#), "target"),
-            (format!(r#"{{{t},"target":"w","outcome":"pass","colour":1}}"#), "colour"),
-            (format!(r#"{{{t},"target":"w","outcome":"pass","latency_ms":-1}}"#), "latency_ms"),
-            (format!(r#"{{{t},"target":"w","outcome":"pass","check":3}}"#), "check"),
-            (format!(r#"{{{t},"ack":{{"target":"w","type":"down"}}}}"#), "ack.by"),
-            (format!(r#"{{{t},"ack":{{"target":"w","type":"nope nope","by":"a"}}}}"#), "ack.type"),
-            (format!(r#"{{{t},"ack":{{"target":"w","type":"down","by":"a","x":1}}}}"#), "ack.x"),
+            (
+                format!(r#"{{{t},"target":"w","outcome":"pass","colour":1}}"#),
+                "colour",
+            ),
+            (
+                format!(r#"{{{t},"target":"w","outcome":"pass","latency_ms":-1}}"#),
+                "latency_ms",
+            ),
+            (
+                format!(r#"{{{t},"target":"w","outcome":"pass","check":3}}"#),
+                "check",
+            ),
+            (
+                format!(r#"{{{t},"ack":{{"target":"w","type":"down"}}}}"#),
+                "ack.by",
+            ),
+            (
+                format!(r#"{{{t},"ack":{{"target":"w","type":"nope nope","by":"a"}}}}"#),
+                "ack.type",
+            ),
+            (
+                format!(r#"{{{t},"ack":{{"target":"w","type":"down","by":"a","x":1}}}}"#),
+                "ack.x",
+            ),
             (format!(r#"{{{t},"ack":1}}"#), "ack"),
-            (format!(r#"{{{t},"ack":{{"target":"w","type":"down","by":"a"}},"x":1}}"#), "x"),
-            (format!(r#"{{{t},"heal_result":{{"target":"w","result":"meh"}}}}"#), "heal_result.result"),
-            (format!(r#"{{{t},"report":{{"mac_address":"aa:bb:cc:00:11:22","colour":1}}}}"#), "report.colour"),
-            (format!(r#"{{{t},"report":{{"mac_address":"aa:bb:cc:00:11:22","progress":"x"}}}}"#), "report.progress"),
-            (format!(r#"{{{t},"report":{{"event":"heartbeat"}}}}"#), "report.mac_address"),
+            (
+                format!(r#"{{{t},"ack":{{"target":"w","type":"down","by":"a"}},"x":1}}"#),
+                "x",
+            ),
+            (
+                format!(r#"{{{t},"heal_result":{{"target":"w","result":"meh"}}}}"#),
+                "heal_result.result",
+            ),
+            (
+                format!(r#"{{{t},"report":{{"mac_address":"aa:bb:cc:00:11:22","colour":1}}}}"#),
+                "report.colour",
+            ),
+            (
+                format!(r#"{{{t},"report":{{"mac_address":"aa:bb:cc:00:11:22","progress":"x"}}}}"#),
+                "report.progress",
+            ),
+            (
+                format!(r#"{{{t},"report":{{"event":"heartbeat"}}}}"#),
+                "report.mac_address",
+            ),
         ] {
             assert_eq!(err(&line).field, field, "{line}");
         }

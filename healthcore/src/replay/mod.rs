@@ -250,17 +250,19 @@ impl Replay {
         let mut checks: HashMap<TargetId, Vec<CheckSpec>> = HashMap::new();
         let mut seen: HashSet<CheckKey> = HashSet::new();
         for (i, (target, spec)) in setup.checks.iter().enumerate() {
-            let key = probe.upsert_check(target, spec.clone()).map_err(|e| match e {
-                FleetError::TargetNotFound(t) => setup_err(
-                    format!("checks[{i}]"),
-                    ValidationError::new("target", format!("unknown target {t}")),
-                ),
-                FleetError::Invalid(v) => setup_err(format!("checks[{i}]"), v),
-                other => setup_err(
-                    format!("checks[{i}]"),
-                    ValidationError::new("spec", other.to_string()),
-                ),
-            })?;
+            let key = probe
+                .upsert_check(target, spec.clone())
+                .map_err(|e| match e {
+                    FleetError::TargetNotFound(t) => setup_err(
+                        format!("checks[{i}]"),
+                        ValidationError::new("target", format!("unknown target {t}")),
+                    ),
+                    FleetError::Invalid(v) => setup_err(format!("checks[{i}]"), v),
+                    other => setup_err(
+                        format!("checks[{i}]"),
+                        ValidationError::new("spec", other.to_string()),
+                    ),
+                })?;
             if !seen.insert(key.clone()) {
                 return Err(setup_err(
                     format!("checks[{i}]"),
@@ -596,11 +598,15 @@ impl Replay {
                     field: "report.mac_address".into(),
                     message: e.rule().to_owned(),
                 })?;
-                let target = self.macs.get(&mac).cloned().ok_or_else(|| ReplayError::Input {
-                    line,
-                    field: "report.mac_address".into(),
-                    message: format!("no target has MAC address {mac}"),
-                })?;
+                let target = self
+                    .macs
+                    .get(&mac)
+                    .cloned()
+                    .ok_or_else(|| ReplayError::Input {
+                        line,
+                        field: "report.mac_address".into(),
+                        message: format!("no target has MAC address {mac}"),
+                    })?;
                 let report = body.into_report(None).map_err(|e| ReplayError::Input {
                     line,
                     field: format!("report.{}", e.field()),
@@ -621,7 +627,9 @@ impl Replay {
                 let id = fleet
                     .open_alerts()
                     .into_iter()
-                    .find(|a| a.target == target && a.kind == kind && a.status == AlertStatus::Active)
+                    .find(|a| {
+                        a.target == target && a.kind == kind && a.status == AlertStatus::Active
+                    })
                     .map(|a| a.id.clone());
                 if let Some(id) = id {
                     fleet
@@ -777,7 +785,10 @@ impl Replay {
                 }
             }
             Decision::HealRecorded { event, .. } if event.result == HealResult::Skipped => {
-                lines.push(heal_line(&event, SkipReason::code_of_sentence(&event.reason)));
+                lines.push(heal_line(
+                    &event,
+                    SkipReason::code_of_sentence(&event.reason),
+                ));
             }
             Decision::Breaker {
                 target,

@@ -188,7 +188,10 @@ fn story_failing_check_heal_breaker_and_recovery() {
     let agg = aggregate(&lines, "web");
     assert_eq!(agg[0], (Status::Degraded, Cause::Failing, at(0)));
     assert_eq!(agg[1], (Status::Down, Cause::Failing, at(2 * MIN)));
-    assert_eq!(agg.last().unwrap(), &(Status::Healthy, Cause::Passing, at(100 * MIN)));
+    assert_eq!(
+        agg.last().unwrap(),
+        &(Status::Healthy, Cause::Passing, at(100 * MIN))
+    );
 
     // one down alert, notified on the dashboard, escalated after 300 s
     let down = created(&lines, &AlertKind::Down);
@@ -227,14 +230,21 @@ fn story_failing_check_heal_breaker_and_recovery() {
     // breaker: trips at the 3rd failure, half-opens on the tick after
     // 30 min, re-opens on a failed probe, closes on recovery
     let b = breakers(&lines);
-    assert_eq!(b[0], (BreakerState::Closed, BreakerState::Open, at(2 * MIN)));
+    assert_eq!(
+        b[0],
+        (BreakerState::Closed, BreakerState::Open, at(2 * MIN))
+    );
     assert_eq!(
         b[1],
         (BreakerState::Open, BreakerState::HalfOpen, at(33 * MIN))
     );
     assert_eq!(
         b[2],
-        (BreakerState::HalfOpen, BreakerState::Open, at(33 * MIN + 30))
+        (
+            BreakerState::HalfOpen,
+            BreakerState::Open,
+            at(33 * MIN + 30)
+        )
     );
     assert_eq!(
         b.last().unwrap(),
@@ -322,9 +332,13 @@ fn story_heartbeats_staleness_and_install_timeout() {
     let r = resolved(&lines, &AlertKind::Offline);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].at, at(62 * MIN));
-    assert!(notes(&lines, "node-1").iter().any(|n| n.alert == AlertKind::Offline
-        && n.kind == NotificationKind::Resolved
-        && n.at == at(62 * MIN)));
+    assert!(
+        notes(&lines, "node-1")
+            .iter()
+            .any(|n| n.alert == AlertKind::Offline
+                && n.kind == NotificationKind::Resolved
+                && n.at == at(62 * MIN))
+    );
 
     // install started → installing; a tick past 60 min → install_timeout
     let life: Vec<(LifecycleState, LifecycleState, DateTime<Utc>)> = lines
@@ -436,17 +450,21 @@ fn acknowledgement_stops_reminders_and_escalation() {
         kinds("b"),
         vec![(NotificationKind::Firing, "dashboard".into(), at(2 * MIN))]
     );
-    assert!(!lines.iter().any(
-        |l| matches!(l, ReplayLine::AlertEscalated(a) if a.target.as_str() == "b")
-    ));
+    assert!(
+        !lines
+            .iter()
+            .any(|l| matches!(l, ReplayLine::AlertEscalated(a) if a.target.as_str() == "b"))
+    );
     // an ack of an alert this policy never raised is a no-op
     let again = run(
         one_check("a", "tcp"),
         &[obs(0, "a", "tcp", "pass"), ack(MIN, "a", "down", "bob")],
     );
-    assert!(!again
-        .iter()
-        .any(|l| matches!(l, ReplayLine::AlertAcknowledged(_))));
+    assert!(
+        !again
+            .iter()
+            .any(|l| matches!(l, ReplayLine::AlertAcknowledged(_)))
+    );
 }
 
 #[test]
@@ -477,7 +495,10 @@ fn maintenance_suppresses_alerts_and_heals() {
     assert!(notes(&lines, "db").is_empty(), "{lines:?}");
     let h = heals(&lines);
     assert!(!h.is_empty());
-    assert!(h.iter().all(|h| h.result == HealResult::Skipped && h.reason == "maintenance"));
+    assert!(
+        h.iter()
+            .all(|h| h.result == HealResult::Skipped && h.reason == "maintenance")
+    );
     // time in maintenance is left out of uptime
     match &lines[lines.len() - 2] {
         ReplayLine::Uptime(u) => {
@@ -544,7 +565,14 @@ fn flapping_raises_one_alert() {
     let mut setup = one_check("api", "http");
     setup.heal_policies = vec![policy()];
     let input: Vec<String> = (0..30)
-        .map(|i| obs(i * 30, "api", "http", if i % 2 == 0 { "fail" } else { "pass" }))
+        .map(|i| {
+            obs(
+                i * 30,
+                "api",
+                "http",
+                if i % 2 == 0 { "fail" } else { "pass" },
+            )
+        })
         .collect();
     let lines = run(setup, &input);
     assert_eq!(created(&lines, &AlertKind::Flapping).len(), 1, "{lines:#?}");
@@ -578,17 +606,50 @@ fn bad_input_names_line_and_field() {
     for (bad, field) in [
         (r#"{"at":"2026-01-01T00:04:59Z"}"#, "at"),
         ("{not json", "line"),
-        (r#"{"at":"2026-01-01T00:06:00Z","target":"nope","check":"http","outcome":"pass"}"#, "target"),
-        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"dns","outcome":"pass"}"#, "check"),
-        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","outcome":"pass"}"#, "check"),
-        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"http","outcome":"down"}"#, "outcome"),
-        (r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"http","outcome":"pass","extra":1}"#, "extra"),
-        (r#"{"at":"2026-01-01T00:06:00Z","ack":{"target":"nope","type":"down","by":"x"}}"#, "ack.target"),
-        (r#"{"at":"2026-01-01T00:06:00Z","heal_result":{"target":"nope"}}"#, "heal_result.target"),
-        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:99"}}"#, "report.mac_address"),
-        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"zz"}}"#, "report.mac_address"),
-        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","event":"reboot"}}"#, "report.event"),
-        (r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","ip_address":"x"}}"#, "report.ip_address"),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","target":"nope","check":"http","outcome":"pass"}"#,
+            "target",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"dns","outcome":"pass"}"#,
+            "check",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","target":"web","outcome":"pass"}"#,
+            "check",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"http","outcome":"down"}"#,
+            "outcome",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","target":"web","check":"http","outcome":"pass","extra":1}"#,
+            "extra",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","ack":{"target":"nope","type":"down","by":"x"}}"#,
+            "ack.target",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","heal_result":{"target":"nope"}}"#,
+            "heal_result.target",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:99"}}"#,
+            "report.mac_address",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"zz"}}"#,
+            "report.mac_address",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","event":"reboot"}}"#,
+            "report.event",
+        ),
+        (
+            r#"{"at":"2026-01-01T00:06:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","ip_address":"x"}}"#,
+            "report.ip_address",
+        ),
     ] {
         // line 1 fine, line 2 blank, line 3 bad
         let e = feed_err(setup(), &[ok, "   ", bad]);
@@ -702,7 +763,10 @@ fn empty_input_is_an_error_and_blank_lines_are_skipped() {
 fn observation_without_check_uses_the_only_probed_check() {
     let lines = run(
         one_check("a", "tcp"),
-        &[format!(r#"{{"at":"{}","target":"a","outcome":"fail"}}"#, ts(0))],
+        &[format!(
+            r#"{{"at":"{}","target":"a","outcome":"fail"}}"#,
+            ts(0)
+        )],
     );
     assert!(matches!(&lines[0],
         ReplayLine::StatusChanged(s) if s.check.as_deref() == Some("tcp") && s.to == Status::Degraded));
@@ -718,7 +782,12 @@ fn arb_line() -> impl Strategy<Value = String> {
         Just("unknown"),
         Just("bogus")
     ];
-    let kind = prop_oneof![Just("down"), Just("stale"), Just("offline"), Just("flapping")];
+    let kind = prop_oneof![
+        Just("down"),
+        Just("stale"),
+        Just("offline"),
+        Just("flapping")
+    ];
     let event = prop_oneof![
         Just("heartbeat"),
         Just("install_started"),
@@ -868,7 +937,10 @@ fn doc_example_output_matches() {
     let expected = include_str!("../../../docs/replay-example.out.jsonl");
     let (_, text) = run_text(doc_setup(), input);
     if std::env::var_os("REPLAY_BLESS").is_some() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/replay-example.out.jsonl");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/replay-example.out.jsonl"
+        );
         std::fs::write(path, &text).unwrap();
         return;
     }

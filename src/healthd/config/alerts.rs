@@ -129,13 +129,11 @@ impl ChannelConfig {
 }
 
 fn env_value(var: &str, field: String, p: &mut Problems) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
-        _ => {
-            p.push(field, format!("environment variable {var} is not set"));
-            None
-        }
+    let value = p.env(var);
+    if value.is_none() {
+        p.push(field, format!("environment variable {var} is not set"));
     }
+    value
 }
 
 /// Checks the channels and builds the notifiers.
@@ -215,10 +213,9 @@ pub(crate) fn notifiers(channels: &[ChannelConfig], p: &mut Problems) -> Vec<Arc
                 if let Some(url) = env_value(url_env, at("url_env"), p) {
                     match SlackNotifier::new(&url) {
                         Ok(n) => out.push(Arc::new(n)),
-                        Err(e) => p.push(
-                            at("url_env"),
-                            format!("the URL in {url_env}: {}", e.rule()),
-                        ),
+                        Err(e) => {
+                            p.push(at("url_env"), format!("the URL in {url_env}: {}", e.rule()))
+                        }
                     }
                 }
             }
@@ -228,11 +225,7 @@ pub(crate) fn notifiers(channels: &[ChannelConfig], p: &mut Problems) -> Vec<Arc
 }
 
 /// Checks the routes against targets and channel names.
-pub(crate) fn check_routes(
-    alerts: &AlertsConfig,
-    targets: &BTreeSet<TargetId>,
-    p: &mut Problems,
-) {
+pub(crate) fn check_routes(alerts: &AlertsConfig, targets: &BTreeSet<TargetId>, p: &mut Problems) {
     let mut channel_names: BTreeSet<&str> = alerts.channels.iter().map(|c| c.name()).collect();
     channel_names.insert("dashboard");
     let mut seen: BTreeSet<Option<&TargetId>> = BTreeSet::new();

@@ -68,18 +68,17 @@ pub(crate) fn tenant_ids(tenants: &[TenantConfig], p: &mut Problems) -> BTreeSet
     ids.insert(TenantId::new(DEFAULT_TENANT).expect("literal tenant is valid"));
     for (i, t) in tenants.iter().enumerate() {
         if t.id.as_str() != DEFAULT_TENANT && !ids.insert(t.id.clone()) {
-            p.push(format!("tenants[{i}].id"), format!("duplicate tenant {}", t.id));
+            p.push(
+                format!("tenants[{i}].id"),
+                format!("duplicate tenant {}", t.id),
+            );
         }
     }
     ids
 }
 
 /// Checks the tokens and builds the token table.
-pub(crate) fn auth(
-    tokens: &[TokenConfig],
-    tenants: &BTreeSet<TenantId>,
-    p: &mut Problems,
-) -> Auth {
+pub(crate) fn auth(tokens: &[TokenConfig], tenants: &BTreeSet<TenantId>, p: &mut Problems) -> Auth {
     let mut auth = Auth::new();
     let mut names = BTreeSet::new();
     for (i, t) in tokens.iter().enumerate() {
@@ -101,7 +100,10 @@ pub(crate) fn auth(
                 Scope::Tenant(tenant.clone())
             }
             (true, Some(_)) => {
-                p.push(at("admin"), "a token is either admin or a tenant's, not both");
+                p.push(
+                    at("admin"),
+                    "a token is either admin or a tenant's, not both",
+                );
                 continue;
             }
             (false, None) => {
@@ -110,15 +112,17 @@ pub(crate) fn auth(
             }
         };
         match (&t.env, &t.sha256) {
-            (Some(var), None) => match std::env::var(var) {
-                Ok(token) if token.trim().len() >= MIN_TOKEN_LEN => {
-                    auth = auth.with_token(t.name.clone(), token.trim(), scope);
+            (Some(var), None) => match p.env(var) {
+                Some(token) if token.len() >= MIN_TOKEN_LEN => {
+                    auth = auth.with_token(t.name.clone(), &token, scope);
                 }
-                Ok(_) => p.push(
+                Some(_) => p.push(
                     at("env"),
-                    format!("environment variable {var} holds fewer than {MIN_TOKEN_LEN} characters"),
+                    format!(
+                        "environment variable {var} holds fewer than {MIN_TOKEN_LEN} characters"
+                    ),
                 ),
-                Err(_) => p.push(at("env"), format!("environment variable {var} is not set")),
+                None => p.push(at("env"), format!("environment variable {var} is not set")),
             },
             (None, Some(hex)) => match auth.clone().with_digest(t.name.clone(), hex, scope) {
                 Ok(a) => auth = a,

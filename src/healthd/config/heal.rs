@@ -103,12 +103,18 @@ pub(crate) fn check_policies(
             p.invalid(&at, &e);
         }
         if !ids.insert(pol.id.clone()) {
-            p.push(format!("{at}.id"), format!("duplicate heal policy id {}", pol.id));
+            p.push(
+                format!("{at}.id"),
+                format!("duplicate heal policy id {}", pol.id),
+            );
         }
         if !tenants.contains(&pol.tenant) {
             p.push(
                 format!("{at}.tenant"),
-                format!("unknown tenant {}; declare it under [[tenants]]", pol.tenant),
+                format!(
+                    "unknown tenant {}; declare it under [[tenants]]",
+                    pol.tenant
+                ),
             );
         }
         let mut check_action = |field: &str, action: &HealAction| {

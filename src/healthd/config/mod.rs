@@ -105,13 +105,42 @@ pub struct ConfigFile {
     pub config: Config,
 }
 
-/// Problems found while validating, as (field path, message).
-#[derive(Debug, Default)]
-pub(crate) struct Problems {
+/// Where environment variables are read from (the process environment,
+/// or a table in tests).
+pub type EnvLookup<'e> = &'e dyn Fn(&str) -> Option<String>;
+
+/// Problems found while validating, as (field path, message), and the
+/// environment secrets are read from.
+pub(crate) struct Problems<'e> {
     list: Vec<(String, String)>,
+    env: EnvLookup<'e>,
 }
 
-impl Problems {
+impl std::fmt::Debug for Problems<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Problems")
+            .field("list", &self.list)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'e> Problems<'e> {
+    /// No problems yet; secrets from `env`.
+    pub(crate) fn new(env: EnvLookup<'e>) -> Self {
+        Self {
+            list: Vec::new(),
+            env,
+        }
+    }
+
+    /// The value of environment variable `var`, trimmed; `None` when unset
+    /// or blank.
+    pub(crate) fn env(&self, var: &str) -> Option<String> {
+        (self.env)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
     /// Records a problem with `field`.
     pub(crate) fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.list.push((field.into(), message.into()));
@@ -190,7 +219,13 @@ impl ConfigFile {
     /// Validates everything and builds what the daemon will run with. All
     /// problems are reported together, each naming its field and line.
     pub fn validate(&self) -> Result<Plan, ConfigErrors> {
-        let mut problems = Problems::default();
+        self.validate_with_env(&|var| std::env::var(var).ok())
+    }
+
+    /// [`validate`](Self::validate) reading environment variables (tokens,
+    /// secrets, URLs) through `env`.
+    pub fn validate_with_env(&self, env: EnvLookup<'_>) -> Result<Plan, ConfigErrors> {
+        let mut problems = Problems::new(env);
         let plan = build::plan(&self.config, &mut problems);
         match plan {
             Some(plan) if problems.is_empty() => Ok(plan),

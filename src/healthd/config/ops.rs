@@ -61,7 +61,10 @@ pub(crate) fn check_maintenance(
     let mut ids = BTreeSet::new();
     for (i, w) in windows.iter().enumerate() {
         let at = format!("maintenance[{i}]");
-        if let Err(e) = w.validate() {
+        // the schedule's own rules name their field bare (`end`); say where
+        if let Err(e) = w.schedule.validate() {
+            p.invalid(&format!("{at}.schedule"), &e);
+        } else if let Err(e) = w.validate() {
             p.invalid(&at, &e);
         }
         if !ids.insert(w.id.clone()) {
@@ -77,7 +80,10 @@ pub(crate) fn check_maintenance(
         }
         if let Some(t) = &w.selector.tenant {
             if !tenants.contains(t) {
-                p.push(format!("{at}.selector.tenant"), format!("unknown tenant {t}"));
+                p.push(
+                    format!("{at}.selector.tenant"),
+                    format!("unknown tenant {t}"),
+                );
             }
         }
     }
@@ -98,9 +104,19 @@ pub(crate) fn check_checklist(
             continue;
         }
         if !names.insert(item.name.clone()) {
-            p.push(format!("{at}.name"), format!("duplicate checklist item {}", item.name));
+            p.push(
+                format!("{at}.name"),
+                format!("duplicate checklist item {}", item.name),
+            );
         }
-        check_spec(&format!("{at}.check"), &item.check, checkers, rules, false, p);
+        check_spec(
+            &format!("{at}.check"),
+            &item.check,
+            checkers,
+            rules,
+            false,
+            p,
+        );
     }
 }
 

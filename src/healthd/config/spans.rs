@@ -7,8 +7,8 @@
 
 use std::ops::Range;
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// A position in the source: 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

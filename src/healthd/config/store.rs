@@ -89,9 +89,9 @@ impl StoreConfig {
             } => {
                 let url = match (url, url_env) {
                     (Some(u), None) => u.clone(),
-                    (None, Some(var)) => match std::env::var(var) {
-                        Ok(u) if !u.trim().is_empty() => u,
-                        _ => {
+                    (None, Some(var)) => match p.env(var) {
+                        Some(u) => u,
+                        None => {
                             p.push(
                                 "store.url_env",
                                 format!("environment variable {var} is not set"),
@@ -115,7 +115,10 @@ impl StoreConfig {
                             .bytes()
                             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
                     {
-                        p.push("store.schema", "must be 1..=63 characters of a-z, 0-9 or '_'");
+                        p.push(
+                            "store.schema",
+                            "must be 1..=63 characters of a-z, 0-9 or '_'",
+                        );
                     }
                 }
                 if max_connections.is_some_and(|n| n == 0 || n > 1000) {

@@ -131,7 +131,11 @@ pub(crate) fn check_spec(
             known.sort_unstable();
             p.push(
                 format!("{at}.kind"),
-                format!("unknown check kind {:?}; known: {}", spec.kind, known.join(", ")),
+                format!(
+                    "unknown check kind {:?}; known: {}",
+                    spec.kind,
+                    known.join(", ")
+                ),
             );
         }
         Some(c) => {
@@ -211,8 +215,11 @@ pub(crate) fn check_targets(
 /// The first dependency cycle, as the index of a target on it and the
 /// cycle written out (`a -> b -> a`).
 fn find_cycle(targets: &[TargetConfig]) -> Option<(usize, String)> {
-    let index: HashMap<&TargetId, usize> =
-        targets.iter().enumerate().map(|(i, t)| (&t.id, i)).collect();
+    let index: HashMap<&TargetId, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (&t.id, i))
+        .collect();
     // 0 unvisited, 1 on the stack, 2 done
     let mut state = vec![0u8; targets.len()];
     fn visit(
@@ -225,7 +232,9 @@ fn find_cycle(targets: &[TargetConfig]) -> Option<(usize, String)> {
         state[i] = 1;
         stack.push(i);
         for parent in &targets[i].parents {
-            let Some(&j) = index.get(parent) else { continue };
+            let Some(&j) = index.get(parent) else {
+                continue;
+            };
             if state[j] == 1 {
                 let from = stack.iter().position(|&k| k == j).unwrap_or(0);
                 let mut cycle = stack[from..].to_vec();
