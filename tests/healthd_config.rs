@@ -298,3 +298,13 @@ fn the_demo_config_is_valid() {
         ]
     );
 }
+
+#[test]
+fn the_reference_embeds_the_example_file_verbatim() {
+    let doc = include_str!("../docs/healthd.md");
+    let block = format!("```toml\n{EXAMPLE}```");
+    assert!(
+        doc.contains(&block),
+        "docs/healthd.md's complete example differs from examples/healthd.example.toml"
+    );
+}

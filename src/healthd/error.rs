@@ -98,6 +98,9 @@ pub enum HealthdError {
     /// Replay failed.
     #[error("replay: {0}")]
     Replay(String),
+    /// The OS gave no random bytes for the demo's admin token.
+    #[error("could not make a random token: {0}")]
+    Random(std::io::Error),
     /// Logging could not be set up.
     #[error("logging: {0}")]
     Logging(String),

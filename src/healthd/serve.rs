@@ -69,7 +69,7 @@ impl Daemon {
     /// Validates, opens, builds, starts and binds; returns once the API
     /// answers.
     pub async fn start(opts: ServeOptions) -> Result<Self, HealthdError> {
-        let (file, listener, admin_token) = match &opts.config {
+        let (file, plan, listener, admin_token) = match &opts.config {
             Some(path) => {
                 let mut file = ConfigFile::load(path)?;
                 if let Some(listen) = opts.listen {
@@ -88,9 +88,9 @@ impl Daemon {
                     }
                 }
                 // validate before binding: a bad config touches nothing
-                file.validate()?;
-                let listener = bind(file.config.server.listen).await?;
-                (file, listener, None)
+                let plan = file.validate()?;
+                let listener = bind(plan.config.server.listen).await?;
+                (file, plan, listener, None)
             }
             None => {
                 let listen = opts
@@ -106,13 +106,11 @@ impl Daemon {
                     .clone()
                     .unwrap_or_else(|| PathBuf::from(demo::DEMO_DB));
                 let file = demo::config(bound, &db)?;
-                let token = demo::random_token().map_err(|e| {
-                    HealthdError::Logging(format!("could not make a random token: {e}"))
-                })?;
-                (file, listener, Some(token))
+                let plan = file.validate()?;
+                let token = demo::random_token().map_err(HealthdError::Random)?;
+                (file, plan, listener, Some(token))
             }
         };
-        let plan = file.validate()?;
         let addr = listener.local_addr().map_err(|source| HealthdError::Bind {
             addr: plan.config.server.listen,
             source,

@@ -72,8 +72,10 @@ pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Response {
     }
 }
 
-/// The `healthd` example binary, built (once per test process) with the
-/// same profile as the tests.
+/// The `healthd` example binary. `cargo test` builds examples with the
+/// tests; when it did not (`cargo test --test NAME`) or the binary is older
+/// than this test, it is built here (once per test process) with the same
+/// profile.
 pub fn healthd_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -83,6 +85,13 @@ pub fn healthd_bin() -> PathBuf {
             dir.pop();
         }
         let release = dir.ends_with("release");
+        let bin = dir.join("examples").join("healthd");
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        if let (Some(b), Some(t)) = (modified(&bin), modified(&exe)) {
+            if b >= t {
+                return bin;
+            }
+        }
         let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         let mut cmd = std::process::Command::new(env!("CARGO"));
         cmd.args([
@@ -98,7 +107,6 @@ pub fn healthd_bin() -> PathBuf {
         }
         let status = cmd.status().expect("run cargo build --example healthd");
         assert!(status.success(), "building the healthd example failed");
-        let bin = dir.join("examples").join("healthd");
         assert!(bin.exists(), "{} missing", bin.display());
         bin
     })
