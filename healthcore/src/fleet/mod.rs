@@ -208,6 +208,12 @@ impl Fleet {
     /// (a random value per process; a fixed one for replay).
     pub fn new(config: FleetConfig, id_prefix: impl Into<String>) -> Self {
         let alerts = AlertBook::from_policy(&config.alerts);
+        // the rules' escalation delay holds until a default channel config
+        // sets its own
+        let default_channel = AlertChannelConfig {
+            escalation_delay: config.alerts.escalation_delay,
+            ..AlertChannelConfig::default()
+        };
         Self {
             config,
             targets: FastMap::default(),
@@ -215,7 +221,7 @@ impl Fleet {
             policies: Vec::new(),
             maintenance: Vec::new(),
             channels: HashMap::new(),
-            default_channel: AlertChannelConfig::default(),
+            default_channel,
             pending_heals: HashMap::new(),
             ids: IdGen {
                 prefix: id_prefix.into(),
@@ -528,8 +534,11 @@ impl Fleet {
     /// Periodic work at `now`: staleness of passive targets and heartbeat
     /// checks, install timeouts, breaker cooldowns, scores, maintenance
     /// changes, time-in-status rollups, reminders and escalation.
+    ///
+    /// Targets are judged parents first (then by id), so a parent that goes
+    /// down in this tick already suppresses its children's alerts.
     pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
-        let ids: Vec<TargetId> = self.targets.keys().cloned().collect();
+        let ids = self.tick_order();
         let cfg = self.config.lifecycle.clone();
         let breaker_cfg = self.config.breaker.clone();
         for id in &ids {
@@ -572,6 +581,42 @@ impl Fleet {
             self.account_time(id, now);
         }
         self.followups(now, out);
+    }
+
+    /// Every target id, parents before children, by id within a level.
+    fn tick_order(&self) -> Vec<TargetId> {
+        let mut ids: Vec<TargetId> = self.targets.keys().cloned().collect();
+        ids.sort();
+        if self.targets.values().all(|e| e.target.parents.is_empty()) {
+            return ids;
+        }
+        // longest path to a root, by relaxation (capped, so a cycle that
+        // slipped past validation cannot loop forever)
+        let n = ids.len();
+        let mut depth: HashMap<&TargetId, usize> = ids.iter().map(|id| (id, 0)).collect();
+        for _ in 0..n {
+            let mut changed = false;
+            for id in &ids {
+                let d = self.targets[id]
+                    .target
+                    .parents
+                    .iter()
+                    .filter_map(|p| depth.get(p))
+                    .map(|d| (d + 1).min(n))
+                    .max()
+                    .unwrap_or(0);
+                if depth[id] != d {
+                    depth.insert(id, d);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut ordered = ids.clone();
+        ordered.sort_by_key(|id| depth[id]);
+        ordered
     }
 
     /// Re-evaluates one target now (after registration or a change).

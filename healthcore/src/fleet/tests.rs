@@ -146,6 +146,78 @@ fn a_down_parent_suppresses_the_childs_alert() {
     );
 }
 
+/// A tick that takes a passive parent and its child offline together
+/// judges the parent first, so the child's alert is suppressed whatever
+/// the ids' hash order.
+#[test]
+fn tick_judges_parents_before_children() {
+    for (p, c) in [("a", "b"), ("b", "a"), ("sw", "srv"), ("x1", "x2")] {
+        let mut f = Fleet::new(FleetConfig::default(), "t");
+        let mut child = Target::new(tid(c), c);
+        child.parents = vec![tid(p)];
+        f.upsert_target(Target::new(tid(p), p), t0());
+        f.upsert_target(child, t0());
+        let mut out = Vec::new();
+        let hb = LifecycleReport::new(LifecycleEventType::Heartbeat);
+        f.report(&tid(p), &hb, t0(), &mut out).expect("report");
+        f.report(&tid(c), &hb, t0(), &mut out).expect("report");
+        out.clear();
+        f.tick(t0() + chrono::Duration::minutes(61), &mut out);
+        let offline: Vec<(String, bool)> = out
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Alert {
+                    change: AlertChange::Created(a),
+                    ..
+                } if a.kind == AlertKind::Offline => Some((a.target.to_string(), a.suppressed)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            offline,
+            vec![(p.to_owned(), false), (c.to_owned(), true)],
+            "{p}/{c}"
+        );
+    }
+}
+
+/// Without a default channel config, the rules' escalation delay applies.
+#[test]
+fn escalation_uses_the_rules_delay_by_default() {
+    let mut cfg = FleetConfig::default();
+    cfg.alerts.escalation_delay = Duration::from_secs(600);
+    let mut f = Fleet::new(cfg, "t");
+    f.upsert_target(Target::new(tid("a"), "a"), t0());
+    let key = f
+        .upsert_check(&tid("a"), CheckSpec::new("tcp"))
+        .expect("check");
+    let mut out = Vec::new();
+    for i in 0..3 {
+        f.observe(
+            &key,
+            &obs(t0() + chrono::Duration::seconds(i), Outcome::Fail),
+            &mut out,
+        )
+        .expect("observe");
+    }
+    let escalated = |out: &Vec<Decision>| {
+        out.iter().any(|d| {
+            matches!(
+                d,
+                Decision::Alert {
+                    change: AlertChange::Escalated(_),
+                    ..
+                }
+            )
+        })
+    };
+    out.clear();
+    f.tick(t0() + chrono::Duration::seconds(400), &mut out);
+    assert!(!escalated(&out));
+    f.tick(t0() + chrono::Duration::seconds(602), &mut out);
+    assert!(escalated(&out));
+}
+
 #[test]
 fn passive_node_goes_stale_offline_and_back() {
     let mut f = Fleet::new(FleetConfig::default(), "t");

@@ -360,13 +360,13 @@ impl Replay {
                 )));
             }
         }
-        self.resolve(&input).map_err(|e| self.input_err(e))?;
+        let check = self.resolve(&input).map_err(|e| self.input_err(e))?;
         if self.fleet.is_none() {
             self.register(at);
         }
         self.last_at = Some(at);
         self.inputs += 1;
-        self.apply(input)?;
+        self.apply(input, check)?;
         self.flush(out)
     }
 
@@ -460,8 +460,9 @@ impl Replay {
         }
     }
 
-    /// Checks that every name the input uses exists.
-    fn resolve(&self, input: &Input) -> Result<(), FieldError> {
+    /// Checks that every name the input uses exists; gives an
+    /// observation's check.
+    fn resolve(&self, input: &Input) -> Result<Option<CheckId>, FieldError> {
         let known = |t: &TargetId, field: &str| {
             if self.setup.targets.iter().any(|x| &x.id == t) {
                 Ok(())
@@ -472,14 +473,14 @@ impl Replay {
         match input {
             Input::Observation { target, check, .. } => {
                 known(target, "target")?;
-                self.check_of(target, check.as_deref()).map(|_| ())
+                self.check_of(target, check.as_deref()).map(Some)
             }
             Input::Report { body, .. } => {
                 let mac = body
                     .mac()
                     .map_err(|e| FieldError::new("report.mac_address", e.rule().to_owned()))?;
                 if self.macs.contains_key(&mac) {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(FieldError::new(
                         "report.mac_address",
@@ -487,9 +488,9 @@ impl Replay {
                     ))
                 }
             }
-            Input::Ack { target, .. } => known(target, "ack.target"),
-            Input::HealResult { target, .. } => known(target, "heal_result.target"),
-            Input::Tick { .. } => Ok(()),
+            Input::Ack { target, .. } => known(target, "ack.target").map(|_| None),
+            Input::HealResult { target, .. } => known(target, "heal_result.target").map(|_| None),
+            Input::Tick { .. } => Ok(None),
         }
     }
 
@@ -543,7 +544,7 @@ impl Replay {
         self.fleet = Some(fleet);
     }
 
-    fn apply(&mut self, input: Input) -> Result<(), ReplayError> {
+    fn apply(&mut self, input: Input, check: Option<CheckId>) -> Result<(), ReplayError> {
         let line = self.line_no;
         let Some(fleet) = self.fleet.as_mut() else {
             return Ok(());
@@ -558,29 +559,16 @@ impl Replay {
             Input::Observation {
                 at,
                 target,
-                check,
                 outcome,
                 latency_ms,
                 message,
+                ..
             } => {
-                let check = self
-                    .checks
-                    .get(&target)
-                    .and_then(|specs| {
-                        let id = match &check {
-                            Some(n) => specs.iter().map(CheckSpec::id).find(|i| i.as_str() == n),
-                            None => specs
-                                .iter()
-                                .find(|s| s.kind != HEARTBEAT_KIND)
-                                .map(CheckSpec::id),
-                        };
-                        id
-                    })
-                    .ok_or_else(|| ReplayError::Input {
-                        line,
-                        field: "check".into(),
-                        message: "unknown check".into(),
-                    })?;
+                let check = check.ok_or_else(|| ReplayError::Input {
+                    line,
+                    field: "check".into(),
+                    message: "unknown check".into(),
+                })?;
                 let mut obs = Observation::new(at, outcome);
                 if let Some(ms) = latency_ms {
                     obs = obs.with_latency(Duration::from_secs_f64(ms / 1000.0));

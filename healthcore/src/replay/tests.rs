@@ -946,3 +946,58 @@ fn doc_example_output_matches() {
     }
     assert_eq!(text, expected, "docs/replay-example.out.jsonl is stale");
 }
+
+/// A tick that takes a parent and its child offline together suppresses
+/// the child's alert, whatever the ids' order.
+#[test]
+fn tick_judges_parents_before_children() {
+    for (p, c) in [
+        ("sw", "srv"),
+        ("a", "b"),
+        ("b", "a"),
+        ("zz-core", "edge-1"),
+        ("x1", "x2"),
+    ] {
+        let mut parent = Target::new(tid(p), p);
+        parent.mac_address = Some("aa:bb:cc:00:00:01".into());
+        let mut child = Target::new(tid(c), c);
+        child.mac_address = Some("aa:bb:cc:00:00:02".into());
+        child.parents = vec![tid(p)];
+        let setup = ReplaySetup {
+            targets: vec![child, parent],
+            ..ReplaySetup::default()
+        };
+        let lines = run(
+            setup,
+            &[
+                report(0, "aa:bb:cc:00:00:01", "heartbeat"),
+                report(0, "aa:bb:cc:00:00:02", "heartbeat"),
+                tick(61 * MIN),
+            ],
+        );
+        let off = created(&lines, &AlertKind::Offline);
+        assert_eq!(off.len(), 2, "{p}/{c}");
+        for a in off {
+            assert_eq!(a.suppressed, a.target.as_str() == c, "{p}/{c}: {a:?}");
+        }
+    }
+}
+
+/// The rules' escalation delay applies when no default channel sets one.
+#[test]
+fn rules_escalation_delay_is_the_default() {
+    let mut setup = one_check("a", "tcp");
+    setup.rules.alerts.escalation_delay = Duration::from_secs(600);
+    let mut input: Vec<String> = (0..3).map(|i| obs(i * MIN, "a", "tcp", "fail")).collect();
+    input.push(tick(8 * MIN));
+    input.push(tick(12 * MIN));
+    let lines = run(setup, &input);
+    let esc: Vec<DateTime<Utc>> = lines
+        .iter()
+        .filter_map(|l| match l {
+            ReplayLine::AlertEscalated(a) => Some(a.at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(esc, vec![at(12 * MIN)]);
+}
