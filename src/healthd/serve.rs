@@ -270,37 +270,51 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, HealthdError>
         .map_err(|source| HealthdError::Bind { addr, source })
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from creation on (so a
+/// signal that arrives while the daemon starts is not lost and does not
+/// kill the process).
+#[derive(Debug)]
+pub struct ShutdownSignal {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// Installs the handlers (inside a tokio runtime).
+    pub fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = term => tracing::info!("SIGTERM received"),
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Resolves on the next SIGINT or SIGTERM.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => tracing::info!("SIGINT received"),
+            _ = self.term.recv() => tracing::info!("SIGTERM received"),
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C received");
+        }
     }
 }
 
 /// `healthd serve`: runs until SIGINT or SIGTERM. Prints the dashboard
 /// URL on stdout so a newcomer sees it.
 pub async fn run(opts: ServeOptions) -> Result<(), HealthdError> {
+    let mut signal = ShutdownSignal::new().map_err(HealthdError::Serve)?;
     let daemon = Daemon::start(opts).await?;
     let url = daemon.dashboard_url();
     if daemon.admin_token().is_some() {
@@ -309,7 +323,7 @@ pub async fn run(opts: ServeOptions) -> Result<(), HealthdError> {
         tracing::info!(%url, "dashboard");
     }
     println!("healthd is running. Dashboard: {url}");
-    shutdown_signal().await;
+    signal.recv().await;
     let report = daemon.shutdown().await;
     tracing::info!(
         drained = report.drained,
