@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use healthcore::checker::Checker;
 use healthcore::engine::Engine;
+use healthcore::model::{CheckSpec, Observation, Outcome};
 use healthcore::notify::Notifier;
 use healthcore::store::{Doc, Store, doc_kind};
 use healthcore_http::Auth;
 use healthcore_http::client::{EgressPolicy, HttpProbe};
 use healthcore_probes::command_healer::CommandHealer;
 use healthcore_sqlite::SqliteStore;
-use healthcore_sqlx::{PgStore, PgStoreOptions, PostgresChecker};
+use healthcore_sqlx::{PgStore, PgStoreOptions, PostgresChecker, PostgresParams};
 
 use crate::healthd::config::{Config, Problems, StoreConfig};
 use crate::healthd::error::HealthdError;
@@ -55,13 +56,16 @@ pub(crate) fn plan(config: &Config, p: &mut Problems) -> Option<Plan> {
     let store = config.store.check(p);
     let probe_policy = config.probes.policy(p);
     let postgres = matches!(config.store, StoreConfig::Postgres { .. });
-    let checkers = match checkers(&probe_policy, postgres.then(PostgresChecker::default)) {
+    let mut checkers = match checkers(&probe_policy, None) {
         Ok(c) => c,
         Err(e) => {
             p.invalid("probes", &e);
             HashMap::new()
         }
     };
+    if postgres {
+        checkers.insert(PG_KIND.to_owned(), Arc::new(PostgresParamsCheck));
+    }
     let rules = &config.engine.rules;
     let tenants = auth::tenant_ids(&config.tenants, p);
     let mut token_table = auth::auth(&config.tokens, &tenants, p);
@@ -84,6 +88,40 @@ pub(crate) fn plan(config: &Config, p: &mut Problems) -> Option<Plan> {
         healer,
         probe_policy,
     })
+}
+
+/// The `postgres` probe's kind and the name of the store's pool in it.
+const PG_KIND: &str = "postgres";
+const PG_POOL: &str = "default";
+
+/// Validates `postgres` check params before the store's pool exists: the
+/// params must parse and name the one pool healthd registers, the
+/// store's (`default`). Never runs a check.
+#[derive(Debug)]
+struct PostgresParamsCheck;
+
+#[async_trait::async_trait]
+impl Checker for PostgresParamsCheck {
+    fn kind(&self) -> &str {
+        PG_KIND
+    }
+
+    fn validate(&self, spec: &CheckSpec) -> Result<(), healthcore::ValidationError> {
+        let params = PostgresParams::parse(spec)?;
+        if params.pool != PG_POOL {
+            return Err(healthcore::ValidationError::new(
+                "params.pool",
+                "healthd registers one pool, the store's: leave pool out or write \"default\"",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn check(&self, _spec: &CheckSpec) -> Observation {
+        let mut o = Observation::new(chrono::Utc::now(), Outcome::Unknown);
+        o.message = Some("validation only: the daemon runs the store's postgres probe".into());
+        o
+    }
 }
 
 /// One checker of every kind healthd runs: the probes of
