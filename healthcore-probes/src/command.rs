@@ -190,7 +190,35 @@ fn kill_group(pid: Option<u32>) {
     let _ = pid;
 }
 
-async fn run(p: &CommandParams, clock: &Clock) -> Observation {
+/// How one run of a process ended (shared by the `command` probe and the
+/// [`CommandHealer`](crate::command_healer::CommandHealer)).
+#[derive(Debug)]
+pub(crate) enum ProcessEnd {
+    /// The process could not be started.
+    SpawnFailed(std::io::Error),
+    /// The deadline passed; the process group was killed.
+    TimedOut,
+    /// Waiting for the process failed.
+    WaitFailed(std::io::Error),
+    /// The process ended with this status.
+    Exited(ExitStatus),
+}
+
+/// One finished run: how it ended and what it printed.
+#[derive(Debug)]
+pub(crate) struct ProcessRun {
+    /// How it ended.
+    pub end: ProcessEnd,
+    /// stdout and stderr together, the first [`MAX_OUTPUT`] bytes as text.
+    pub output: String,
+    /// Bytes printed in all.
+    pub total: usize,
+}
+
+/// Runs `p.argv` (never through a shell) in its own process group until
+/// `deadline`: output captured and capped, the group killed on timeout and
+/// swept after exit.
+pub(crate) async fn run_process(p: &CommandParams, deadline: tokio::time::Instant) -> ProcessRun {
     let program = p.argv.first().map(String::as_str).unwrap_or_default();
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(p.argv.iter().skip(1))
@@ -208,11 +236,11 @@ async fn run(p: &CommandParams, clock: &Clock) -> Observation {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return clock.observe(
-                Outcome::Unknown,
-                format!("could not start {program}: {e}"),
-                serde_json::json!({"program": program, "error": "spawn_failed"}),
-            );
+            return ProcessRun {
+                end: ProcessEnd::SpawnFailed(e),
+                output: String::new(),
+                total: 0,
+            };
         }
     };
     let pid = child.id();
@@ -228,7 +256,7 @@ async fn run(p: &CommandParams, clock: &Clock) -> Observation {
             kill_group(pid);
             status
         };
-        tokio::time::timeout_at(clock.deadline, async {
+        tokio::time::timeout_at(deadline, async {
             tokio::join!(
                 wait_and_sweep,
                 drain(stdout, &captured),
@@ -243,6 +271,23 @@ async fn run(p: &CommandParams, clock: &Clock) -> Observation {
         Ok(c) => (common::capped_text(&c.bytes, MAX_OUTPUT), c.total),
         Err(_) => (String::new(), 0),
     };
+    let end = match waited {
+        Err(_) => {
+            kill_group(pid);
+            let _ = child.start_kill();
+            // SIGKILL cannot be ignored; reaping is prompt, but stay bounded.
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            ProcessEnd::TimedOut
+        }
+        Ok(Err(e)) => ProcessEnd::WaitFailed(e),
+        Ok(Ok(status)) => ProcessEnd::Exited(status),
+    };
+    ProcessRun { end, output, total }
+}
+
+async fn run(p: &CommandParams, clock: &Clock) -> Observation {
+    let program = p.argv.first().map(String::as_str).unwrap_or_default();
+    let ProcessRun { end, output, total } = run_process(p, clock.deadline).await;
     let mut details = serde_json::json!({
         "program": program,
         "output": output,
@@ -250,12 +295,13 @@ async fn run(p: &CommandParams, clock: &Clock) -> Observation {
     });
     let line = common::first_line(&output, MESSAGE_CHARS);
 
-    match waited {
-        Err(_) => {
-            kill_group(pid);
-            let _ = child.start_kill();
-            // SIGKILL cannot be ignored; reaping is prompt, but stay bounded.
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    match end {
+        ProcessEnd::SpawnFailed(e) => clock.observe(
+            Outcome::Unknown,
+            format!("could not start {program}: {e}"),
+            serde_json::json!({"program": program, "error": "spawn_failed"}),
+        ),
+        ProcessEnd::TimedOut => {
             details["error"] = "timeout".into();
             clock.observe(
                 Outcome::Fail,
@@ -266,7 +312,7 @@ async fn run(p: &CommandParams, clock: &Clock) -> Observation {
                 details,
             )
         }
-        Ok(Err(e)) => {
+        ProcessEnd::WaitFailed(e) => {
             details["error"] = "wait_failed".into();
             clock.observe(
                 Outcome::Unknown,
@@ -274,7 +320,7 @@ async fn run(p: &CommandParams, clock: &Clock) -> Observation {
                 details,
             )
         }
-        Ok(Ok(status)) => judge(status, &line, details, clock),
+        ProcessEnd::Exited(status) => judge(status, &line, details, clock),
     }
 }
 
@@ -308,7 +354,7 @@ fn judge(
     )
 }
 
-fn humantime_short(d: Duration) -> String {
+pub(crate) fn humantime_short(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {

@@ -15,6 +15,10 @@
 //! | `redis` | [`RedisChecker`] | `redis` | no |
 //! | `tls` | [`TlsChecker`] | `tls` | no |
 //!
+//! With the `command` feature, [`CommandHealer`] carries out heal actions
+//! by running operator-configured argv commands with the same process
+//! handling.
+//!
 //! The `all` feature turns every probe on. The HTTP probe lives in
 //! `healthcore-http` and the Postgres probe in `healthcore-sqlx`.
 //!
@@ -61,6 +65,9 @@ mod common;
 #[cfg(feature = "command")]
 #[cfg_attr(docsrs, doc(cfg(feature = "command")))]
 pub mod command;
+#[cfg(feature = "command")]
+#[cfg_attr(docsrs, doc(cfg(feature = "command")))]
+pub mod command_healer;
 #[cfg(feature = "disk")]
 #[cfg_attr(docsrs, doc(cfg(feature = "disk")))]
 pub mod disk;
@@ -85,6 +92,8 @@ pub mod tls;
 
 #[cfg(feature = "command")]
 pub use command::{CommandChecker, CommandParams};
+#[cfg(feature = "command")]
+pub use command_healer::{CommandHealer, HealCommand};
 #[cfg(feature = "disk")]
 pub use disk::{ByteSize, DiskChecker, DiskParams};
 #[cfg(feature = "dns")]

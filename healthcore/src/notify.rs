@@ -148,3 +148,82 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     /// Delivers one notification.
     async fn notify(&self, n: &Notification) -> Result<(), NotifyError>;
 }
+
+/// A [`Notifier`] that writes each notification to the log with `tracing`
+/// (channel `log`): warnings for firing, escalated and reminder
+/// notifications, info for resolutions. It serves the dashboard audience
+/// by default, so every firing alert is logged at once; use
+/// [`LogNotifier::external`] for one that logs what external channels get.
+///
+/// ```
+/// use healthcore::notify::{Audience, LogNotifier, Notifier};
+/// assert_eq!(LogNotifier::new().name(), "log");
+/// assert_eq!(LogNotifier::external().audience(), Audience::External);
+/// ```
+#[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
+#[derive(Debug, Clone)]
+pub struct LogNotifier {
+    audience: Audience,
+}
+
+#[cfg(feature = "runtime")]
+impl Default for LogNotifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "runtime")]
+impl LogNotifier {
+    /// A log channel for the dashboard audience (every firing alert).
+    pub fn new() -> Self {
+        Self {
+            audience: Audience::Dashboard,
+        }
+    }
+
+    /// A log channel for the external audience (after escalation).
+    pub fn external() -> Self {
+        Self {
+            audience: Audience::External,
+        }
+    }
+}
+
+#[cfg(feature = "runtime")]
+#[async_trait]
+impl Notifier for LogNotifier {
+    fn name(&self) -> &str {
+        "log"
+    }
+
+    fn audience(&self) -> Audience {
+        self.audience
+    }
+
+    async fn notify(&self, n: &Notification) -> Result<(), NotifyError> {
+        let summary = n.summary();
+        match n.kind {
+            NotificationKind::Resolved => tracing::info!(
+                target: "healthcore::alerts",
+                notification = %n.id,
+                alert = %n.alert.id,
+                target_id = %n.alert.target,
+                tenant = %n.tenant,
+                audience = ?n.audience,
+                "{summary}"
+            ),
+            _ => tracing::warn!(
+                target: "healthcore::alerts",
+                notification = %n.id,
+                alert = %n.alert.id,
+                target_id = %n.alert.target,
+                tenant = %n.tenant,
+                audience = ?n.audience,
+                "{summary}"
+            ),
+        }
+        Ok(())
+    }
+}

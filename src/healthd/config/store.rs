@@ -1,0 +1,135 @@
+//! `[store]`: where healthd keeps its state.
+//!
+//! ```toml
+//! store = { kind = "sqlite", path = "./healthd.db" }
+//! # or
+//! store = { kind = "postgres", url_env = "HEALTHD_DATABASE_URL" }
+//! ```
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::Problems;
+
+/// Default SQLite file.
+pub const DEFAULT_DB: &str = "./healthd.db";
+
+/// The store: SQLite (embedded default) or PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// A SQLite file (created when missing).
+    Sqlite {
+        /// The database file.
+        #[serde(default = "default_db")]
+        path: PathBuf,
+    },
+    /// A PostgreSQL database (migrated on start).
+    Postgres {
+        /// The connection URL (prefer `url_env`: URLs carry passwords).
+        #[serde(default)]
+        url: Option<String>,
+        /// The environment variable holding the URL.
+        #[serde(default)]
+        url_env: Option<String>,
+        /// A schema for healthcore's tables (default: the search path).
+        #[serde(default)]
+        schema: Option<String>,
+        /// Pool size (default 10).
+        #[serde(default)]
+        max_connections: Option<u32>,
+    },
+}
+
+fn default_db() -> PathBuf {
+    PathBuf::from(DEFAULT_DB)
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig::Sqlite { path: default_db() }
+    }
+}
+
+/// What to open, with secrets read from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreTarget {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL and options.
+    Postgres {
+        /// The URL.
+        url: String,
+        /// The schema.
+        schema: Option<String>,
+        /// Pool size.
+        max_connections: Option<u32>,
+    },
+}
+
+impl StoreConfig {
+    /// Checks the section and reads `url_env`.
+    pub(crate) fn check(&self, p: &mut Problems) -> Option<StoreTarget> {
+        match self {
+            StoreConfig::Sqlite { path } => {
+                if path.as_os_str().is_empty() {
+                    p.push("store.path", "must not be empty");
+                    return None;
+                }
+                Some(StoreTarget::Sqlite(path.clone()))
+            }
+            StoreConfig::Postgres {
+                url,
+                url_env,
+                schema,
+                max_connections,
+            } => {
+                let url = match (url, url_env) {
+                    (Some(u), None) => u.clone(),
+                    (None, Some(var)) => match p.env(var) {
+                        Some(u) => u,
+                        None => {
+                            p.push(
+                                "store.url_env",
+                                format!("environment variable {var} is not set"),
+                            );
+                            return None;
+                        }
+                    },
+                    _ => {
+                        p.push("store.url", "give exactly one of url and url_env");
+                        return None;
+                    }
+                };
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    p.push("store.url", "must start with postgres:// or postgresql://");
+                    return None;
+                }
+                if let Some(s) = schema {
+                    if s.is_empty()
+                        || s.len() > 63
+                        || !s
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    {
+                        p.push(
+                            "store.schema",
+                            "must be 1..=63 characters of a-z, 0-9 or '_'",
+                        );
+                    }
+                }
+                if max_connections.is_some_and(|n| n == 0 || n > 1000) {
+                    p.push("store.max_connections", "must be 1..=1000");
+                }
+                Some(StoreTarget::Postgres {
+                    url,
+                    schema: schema.clone(),
+                    max_connections: *max_connections,
+                })
+            }
+        }
+    }
+}

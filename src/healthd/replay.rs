@@ -1,0 +1,72 @@
+//! `healthd replay --config FILE --input FILE.jsonl`: drive the engine's
+//! rules ([`healthcore::replay`]) with recorded input on a simulated clock
+//! and print, one JSON line each, the decisions they would have taken
+//! (backtesting a policy). No probe, heal or notification runs.
+//!
+//! The configuration gives the rules (`[engine.rules]`), targets and
+//! checks, heal policies, maintenance windows, alert routes and the names
+//! of the external channels; the input format is described in
+//! `docs/replay.md`.
+
+use std::io::BufReader;
+use std::path::Path;
+
+use healthcore::notify::Audience;
+use healthcore::replay::{Replay, ReplayError, ReplayReport, ReplaySetup};
+
+use crate::healthd::config::{Config, ConfigFile};
+use crate::healthd::error::HealthdError;
+
+impl Config {
+    /// The replay setup of this configuration.
+    pub fn replay_setup(&self) -> ReplaySetup {
+        ReplaySetup {
+            rules: self.engine.rules.clone(),
+            targets: self.targets.iter().map(|t| t.target()).collect(),
+            checks: self.checks(),
+            heal_policies: self.heal_policies.clone(),
+            maintenance: self.maintenance.clone(),
+            channels: self.alert_routes(),
+            external_channels: self
+                .alerts
+                .channels
+                .iter()
+                .filter(|c| c.audience() == Audience::External)
+                .map(|c| c.name().to_owned())
+                .collect(),
+        }
+    }
+}
+
+fn replay_error(input: &Path, e: ReplayError) -> HealthdError {
+    match e {
+        ReplayError::Input {
+            line,
+            field,
+            message,
+        } => HealthdError::Replay(format!("{}:{line}: {field}: {message}", input.display())),
+        other => HealthdError::Replay(other.to_string()),
+    }
+}
+
+/// Replays `input` under the configuration at `config`, writing decision
+/// lines to `out`. The configuration is validated whole first.
+pub fn run(
+    config: &Path,
+    input: &Path,
+    out: &mut dyn std::io::Write,
+) -> Result<ReplayReport, HealthdError> {
+    let file = ConfigFile::load(config)?;
+    let plan = file.validate()?;
+    let reader = std::fs::File::open(input).map_err(|source| HealthdError::Read {
+        path: input.to_owned(),
+        source,
+    })?;
+    let replay = Replay::new(plan.config.replay_setup()).map_err(|e| replay_error(input, e))?;
+    let report = replay
+        .run(BufReader::new(reader), out)
+        .map_err(|e| replay_error(input, e))?;
+    out.flush()
+        .map_err(|e| HealthdError::Replay(format!("writing output: {e}")))?;
+    Ok(report)
+}

@@ -1,0 +1,221 @@
+//! The `healthd` example binary end to end: `check-config` exit codes and
+//! messages, `serve` printing the dashboard URL and stopping cleanly on
+//! SIGTERM (exit 0, SQLite closed), and `replay` printing the expected
+//! decision lines for a recorded input.
+
+#[path = "healthd_support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn healthd() -> Command {
+    let mut c = Command::new(support::healthd_bin());
+    c.env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn check_config_accepts_the_example_and_refuses_a_bad_file() {
+    let ok = healthd()
+        .args(["check-config", "examples/healthd.example.toml"])
+        .current_dir(ROOT)
+        .env("HEALTHD_ADMIN_TOKEN", "an-admin-token-of-some-length")
+        .env(
+            "HEALTHD_WEBHOOK_SECRET",
+            "a-webhook-secret-of-24-bytes-or-more",
+        )
+        .env(
+            "HEALTHD_SLACK_URL",
+            "https://hooks.slack.com/services/T0/B0/X",
+        )
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        out.starts_with("examples/healthd.example.toml: ok (4 targets, 5 checks"),
+        "{out}"
+    );
+
+    // the same file without its environment: each missing variable named
+    let missing = healthd()
+        .args(["check-config", "examples/healthd.example.toml"])
+        .current_dir(ROOT)
+        .env_remove("HEALTHD_ADMIN_TOKEN")
+        .env_remove("HEALTHD_WEBHOOK_SECRET")
+        .env_remove("HEALTHD_SLACK_URL")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    for field in [
+        "tokens[0].env",
+        "alerts.channels[1].secret_env",
+        "alerts.channels[2].url_env",
+    ] {
+        assert!(err.contains(field), "{field} not named in:\n{err}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[targets]]\nid = \"web\"\n\n[[targets.checks]]\nkind = \"tcp\"\nparams = { host = \"10.0.0.1\", port = 80 }\ninterval = \"10s\"\ntimeout = \"30s\"\n",
+    )
+    .unwrap();
+    let out = healthd().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:8:11: targets[0].checks[0].timeout: must be less than interval",
+            bad.display()
+        )),
+        "{err}"
+    );
+
+    let none = healthd()
+        .args(["check-config", "/nonexistent/healthd.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("could not read /nonexistent/healthd.toml")
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_prints_the_url_and_stops_cleanly_on_sigterm() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = healthd()
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (etx, erx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            all.push(line);
+        }
+        let _ = etx.send(all);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("healthd prints the dashboard URL");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let rest = url.strip_prefix("http://127.0.0.1:").unwrap();
+    let (port, token) = rest.split_once("/#token=").unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(token.len(), 64);
+
+    let health = support::get(addr, "/health", None);
+    assert_eq!(health.status, 200);
+    let targets = support::get(addr, "/targets", Some(token));
+    assert_eq!(targets.status, 200);
+    assert_eq!(targets.json()["total"], 5, "{}", targets.body);
+
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let (wtx, wrx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = wtx.send(child.wait());
+    });
+    let status = wrx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("healthd exits after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let logs = erx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // JSON logs, one object a line, ending with the orderly shutdown
+    for l in &logs {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v.get("level").is_some(), "{l}");
+    }
+    let text = logs.join("\n");
+    for step in [
+        "SIGTERM received",
+        "engine stopped",
+        "store closed",
+        "healthd stopped",
+    ] {
+        assert!(text.contains(step), "{step} missing from:\n{text}");
+    }
+    // the database was closed: WAL checkpointed and removed
+    assert!(dir.path().join("healthd.db").exists());
+    assert!(!dir.path().join("healthd.db-wal").exists());
+}
+
+#[test]
+fn replay_prints_the_expected_decision_lines() {
+    let root = Path::new(ROOT);
+    let out = healthd()
+        .args(["replay", "--config"])
+        .arg(root.join("tests/healthd_support/replay.toml"))
+        .arg("--input")
+        .arg(root.join("docs/replay-example.jsonl"))
+        .env(
+            "HEALTHD_TEST_WEBHOOK_SECRET",
+            "a-webhook-secret-of-24-bytes-or-more",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = std::fs::read_to_string(root.join("docs/replay-example.out.jsonl")).unwrap();
+    let got = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(got, expected);
+
+    // a bad input line is named with its line number and field
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"at\":\"2026-03-01T08:00:00Z\",\"target\":\"web\",\"check\":\"http\",\"outcome\":\"pass\"}\n{\"at\":\"2026-03-01T08:01:00Z\",\"target\":\"web\",\"check\":\"http\",\"outcome\":\"sideways\"}\n",
+    )
+    .unwrap();
+    let bad = healthd()
+        .args(["replay", "--config"])
+        .arg(root.join("tests/healthd_support/replay.toml"))
+        .arg("--input")
+        .arg(&input)
+        .env(
+            "HEALTHD_TEST_WEBHOOK_SECRET",
+            "a-webhook-secret-of-24-bytes-or-more",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("in.jsonl:2: outcome"), "{err}");
+}

@@ -1,0 +1,171 @@
+//! `healthd serve` in-process with the built-in demo config: in a temp
+//! dir, on a free port, it answers `/health`, lists the demo targets to
+//! the generated admin token (and nobody else), and shuts down closing
+//! the SQLite store.
+
+#[path = "healthd_support/mod.rs"]
+mod support;
+
+use healthcore_suite::healthd::serve::{Daemon, ServeOptions};
+
+async fn get(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    token: Option<String>,
+) -> support::Response {
+    tokio::task::spawn_blocking(move || support::get(addr, path, token.as_deref()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_health_and_targets_then_closes_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("healthd.db");
+    let daemon = Daemon::start(ServeOptions {
+        config: None,
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        db: Some(db.clone()),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let addr = daemon.addr();
+    assert_ne!(addr.port(), 0);
+    let token = daemon
+        .admin_token()
+        .expect("the demo makes a token")
+        .to_owned();
+    assert_eq!(token.len(), 64);
+    let url = daemon.dashboard_url();
+    assert_eq!(
+        url,
+        format!("http://127.0.0.1:{}/#token={token}", addr.port())
+    );
+
+    // public health
+    let health = get(addr, "/health", None).await;
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(health.json()["status"], "ok");
+
+    // the targets, with the token
+    let targets = get(addr, "/targets", Some(token.clone())).await;
+    assert_eq!(targets.status, 200, "{}", targets.body);
+    let body = targets.json();
+    let mut names: Vec<String> = body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "demo node",
+            "healthd API",
+            "healthd port",
+            "local command",
+            "local disk"
+        ]
+    );
+    // the engine holds their checks; the reporter fed the demo node at once
+    let view = daemon
+        .engine()
+        .target_view(&"demo-node".parse().unwrap())
+        .unwrap();
+    assert!(
+        view.checks.iter().any(|c| c.spec.kind == "heartbeat"),
+        "{view:?}"
+    );
+    let api = daemon
+        .engine()
+        .target_view(&"healthd-api".parse().unwrap())
+        .unwrap();
+    assert_eq!(api.target.parents, ["healthd-port".parse().unwrap()]);
+
+    // without the token, or with a wrong one: 401
+    assert_eq!(get(addr, "/targets", None).await.status, 401);
+    assert_eq!(
+        get(addr, "/targets", Some("wrong".repeat(13))).await.status,
+        401
+    );
+
+    let report = daemon.shutdown().await;
+    assert!(report.drained);
+    assert!(report.store_closed);
+    // closing checkpointed the WAL and removed it; the file reopens
+    assert!(db.exists());
+    assert!(!dir.path().join("healthd.db-wal").exists());
+    let store = healthcore_sqlite::SqliteStore::open(&db).await.unwrap();
+    use healthcore::store::Store;
+    assert!(
+        store
+            .get_target(&"local-disk".parse().unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_is_served_with_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("healthd.toml");
+    // sha256("password")
+    std::fs::write(
+        &cfg,
+        r#"
+[[tokens]]
+name = "ops"
+admin = true
+sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+
+[[targets]]
+id = "self"
+name = "self port"
+[[targets.checks]]
+kind = "tcp"
+params = { host = "127.0.0.1", port = 9 }
+interval = "1m"
+timeout = "2s"
+"#,
+    )
+    .unwrap();
+    let daemon = Daemon::start(ServeOptions {
+        config: Some(cfg),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        db: Some(dir.path().join("state/healthd.db")),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(daemon.admin_token().is_none());
+    let addr = daemon.addr();
+    let r = get(addr, "/targets/self", Some("password".into())).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(addr, "/targets/self", None).await.status, 401);
+    let report = daemon.shutdown().await;
+    assert!(report.store_closed);
+    assert!(dir.path().join("state/healthd.db").exists());
+}
+
+#[tokio::test]
+async fn a_bad_config_refuses_to_start_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[[targets]]\nid = \"a\"\nparents = [\"nope\"]\n").unwrap();
+    let err = Daemon::start(ServeOptions {
+        config: Some(cfg),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        db: Some(dir.path().join("healthd.db")),
+    })
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("bad.toml:3:") && text.contains("targets[0].parents[0]"),
+        "{text}"
+    );
+    // nothing was created
+    assert!(!dir.path().join("healthd.db").exists());
+}
