@@ -84,7 +84,7 @@ pub(crate) struct Pending {
 /// Writes one batch; `Ok(true)` when more results are waiting.
 async fn write_once(inner: &Inner, pending: &mut Pending) -> Result<bool, ()> {
     let limit = inner.config.limits.batch_size;
-    let more;
+    let mut more;
     {
         let mut buf = lock(&inner.buffer);
         let room = limit.saturating_sub(pending.batch.results.len());
@@ -97,8 +97,11 @@ async fn write_once(inner: &Inner, pending: &mut Pending) -> Result<bool, ()> {
         let now = inner.clock.now();
         let mut fleet = lock(&inner.fleet);
         pending.batch.rollups.extend(fleet.drain_rollups());
-        let states = fleet.take_dirty_states(now);
+        // bounded per write: a burst of changes (start-up) is serialised
+        // a batch at a time, not all at once
+        let (states, left) = fleet.take_dirty_states_up_to(now, limit);
         merge_states(&mut pending.states, states);
+        more |= left;
     }
     if !pending.batch.is_empty() {
         match inner.store.append_results(&pending.batch).await {

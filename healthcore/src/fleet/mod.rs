@@ -192,7 +192,9 @@ impl IdGen {
 #[derive(Debug, Clone)]
 pub struct Fleet {
     config: FleetConfig,
-    targets: FastMap<TargetId, TargetEntry>,
+    /// Boxed: the map's slots stay small (its spare capacity costs a
+    /// pointer per slot, not a whole entry).
+    targets: FastMap<TargetId, Box<TargetEntry>>,
     alerts: AlertBook,
     policies: Vec<HealPolicy>,
     maintenance: Vec<MaintenanceWindow>,
@@ -247,7 +249,7 @@ impl Fleet {
                 let _ = rt.window.on_status(Health::default(), false, None, now);
                 self.targets.insert(
                     target.id.clone(),
-                    TargetEntry {
+                    Box::new(TargetEntry {
                         target,
                         checks: Vec::new(),
                         rt,
@@ -256,7 +258,7 @@ impl Fleet {
                             breakdown: Default::default(),
                         },
                         dirty: true,
-                    },
+                    }),
                 );
             }
         }
@@ -299,14 +301,19 @@ impl Fleet {
                 c.heartbeat = heartbeat;
                 c.dirty = true;
             }
-            None => entry.checks.push(CheckEntry {
-                id: id.clone(),
-                spec,
-                thresholds,
-                heartbeat,
-                rt: CheckRuntime::default(),
-                dirty: true,
-            }),
+            None => {
+                // most targets have one or two checks: grow one at a time
+                // (a default first growth would reserve room for four)
+                entry.checks.reserve_exact(1);
+                entry.checks.push(CheckEntry {
+                    id: id.clone(),
+                    spec,
+                    thresholds,
+                    heartbeat,
+                    rt: CheckRuntime::default(),
+                    dirty: true,
+                });
+            }
         }
         entry.dirty = true;
         Ok(CheckKey::new(target.clone(), id))
@@ -896,17 +903,52 @@ impl Fleet {
 
     /// State records of everything changed since the last call.
     pub fn take_dirty_states(&mut self, now: DateTime<Utc>) -> Vec<StateRecord> {
-        self.collect_states(now, true)
+        self.collect_states(now, true, usize::MAX).0
+    }
+
+    /// State records of at most about `max` changed targets and checks
+    /// (a target's checks always come with it), and whether more changed
+    /// state is left for the next call. Bounds the memory a burst of
+    /// changes (start-up: every target and check is new) takes at once.
+    pub fn take_dirty_states_up_to(
+        &mut self,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> (Vec<StateRecord>, bool) {
+        self.collect_states(now, true, max.max(1))
+    }
+
+    /// Marks every target and check as stored (after a restore: the
+    /// state came from the store), without serialising anything.
+    pub fn mark_clean(&mut self) {
+        for e in self.targets.values_mut() {
+            e.dirty = false;
+            for c in &mut e.checks {
+                c.dirty = false;
+            }
+        }
     }
 
     /// State records of everything.
     pub fn all_states(&mut self, now: DateTime<Utc>) -> Vec<StateRecord> {
-        self.collect_states(now, false)
+        self.collect_states(now, false, usize::MAX).0
     }
 
-    fn collect_states(&mut self, now: DateTime<Utc>, only_dirty: bool) -> Vec<StateRecord> {
+    fn collect_states(
+        &mut self,
+        now: DateTime<Utc>,
+        only_dirty: bool,
+        max: usize,
+    ) -> (Vec<StateRecord>, bool) {
         let mut out = Vec::new();
         for (id, e) in &mut self.targets {
+            if out.len() >= max {
+                let left = e.dirty || e.checks.iter().any(|c| c.dirty);
+                if left {
+                    return (out, true);
+                }
+                continue;
+            }
             if e.dirty || !only_dirty {
                 if let Ok(body) = serde_json::to_value(&e.rt) {
                     out.push(StateRecord {
@@ -932,7 +974,7 @@ impl Fleet {
                 }
             }
         }
-        out
+        (out, false)
     }
 
     /// Restores one state record (unknown targets or checks are ignored;
