@@ -138,6 +138,39 @@ struct TargetEntry {
     rt: TargetRuntime,
     score: Score,
     dirty: bool,
+    /// Minute rollup deltas not yet handed to the store.
+    pending: PendingRollups,
+}
+
+/// A target's minute rollup deltas not yet drained, keyed by minute: kept
+/// on the target so an observation updates its bucket without hashing,
+/// and a target's pending buckets are found without a scan of the fleet.
+#[derive(Debug, Clone, Default)]
+struct PendingRollups(Vec<(i64, Bucket)>);
+
+impl PendingRollups {
+    /// The bucket of the minute holding `t`, created empty if missing.
+    fn minute(&mut self, t: DateTime<Utc>) -> &mut Bucket {
+        let key = minute_key(t);
+        // the newest minute is last: search from the end
+        let i = match self.0.iter().rposition(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.0.push((key, Bucket::new(Granularity::Minute, t)));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Adds a minute piece (from [`crate::rollup::split_interval`]).
+    fn merge(&mut self, piece: &Bucket) {
+        let key = minute_key(piece.start);
+        match self.0.iter_mut().rev().find(|(k, _)| *k == key) {
+            Some((_, b)) => b.merge(piece),
+            None => self.0.push((key, *piece)),
+        }
+    }
 }
 
 impl TargetEntry {
@@ -202,7 +235,6 @@ pub struct Fleet {
     default_channel: AlertChannelConfig,
     pending_heals: HashMap<String, HealEvent>,
     ids: IdGen,
-    rollups: FastMap<(TargetId, i64), Bucket>,
 }
 
 impl Fleet {
@@ -223,7 +255,6 @@ impl Fleet {
                 prefix: id_prefix.into(),
                 next: 0,
             },
-            rollups: FastMap::default(),
         }
     }
 
@@ -258,6 +289,7 @@ impl Fleet {
                             breakdown: Default::default(),
                         },
                         dirty: true,
+                        pending: PendingRollups::default(),
                     }),
                 );
             }
@@ -442,11 +474,10 @@ impl Fleet {
             check.dirty = true;
         }
         // 5. rollups (time in status is accounted on aggregate changes and ticks)
-        let bucket = self
-            .rollups
-            .entry((key.target.clone(), minute_key(now)))
-            .or_insert_with(|| Bucket::new(Granularity::Minute, now));
-        bucket.add_observation(obs.outcome, obs.latency);
+        entry
+            .pending
+            .minute(now)
+            .add_observation(obs.outcome, obs.latency);
 
         if let Some(t) = transition {
             out.push(Decision::StatusChanged {
@@ -1010,24 +1041,43 @@ impl Fleet {
     /// Takes the pending rollup deltas: minute buckets plus the same
     /// counts re-bucketed by hour and day.
     pub fn drain_rollups(&mut self) -> Vec<TargetBucket> {
-        let mut out = Vec::with_capacity(self.rollups.len() * 3);
-        let mut coarse: HashMap<(TargetId, Granularity, i64), Bucket> = HashMap::new();
-        for ((target, _), b) in self.rollups.drain() {
-            for g in [Granularity::Hour, Granularity::Day] {
-                let start = g.bucket_start(b.start);
-                coarse
-                    .entry((target.clone(), g, start.timestamp()))
-                    .and_modify(|c| c.merge(&b))
-                    .or_insert_with(|| {
-                        let mut c = Bucket::new(g, b.start);
-                        c.merge(&b);
-                        c
-                    });
+        let mut out = Vec::new();
+        // a target's coarse buckets: usually one hour and one day
+        let mut coarse: Vec<Bucket> = Vec::new();
+        for (target, e) in &mut self.targets {
+            if e.pending.0.is_empty() {
+                continue;
             }
-            out.push(TargetBucket { target, bucket: b });
-        }
-        for ((target, _, _), bucket) in coarse {
-            out.push(TargetBucket { target, bucket });
+            coarse.clear();
+            for (_, b) in &e.pending.0 {
+                for g in [Granularity::Hour, Granularity::Day] {
+                    let start = g.bucket_start(b.start);
+                    match coarse
+                        .iter_mut()
+                        .find(|c| c.granularity == g && c.start == start)
+                    {
+                        Some(c) => c.merge(b),
+                        None => {
+                            let mut c = Bucket::new(g, b.start);
+                            c.merge(b);
+                            coarse.push(c);
+                        }
+                    }
+                }
+            }
+            // keep the allocation: the target will have results again
+            for (_, bucket) in e.pending.0.drain(..) {
+                out.push(TargetBucket {
+                    target: target.clone(),
+                    bucket,
+                });
+            }
+            for bucket in coarse.drain(..) {
+                out.push(TargetBucket {
+                    target: target.clone(),
+                    bucket,
+                });
+            }
         }
         out
     }
@@ -1053,12 +1103,10 @@ impl Fleet {
                 }
             }
         };
-        for ((t, _), b) in &self.rollups {
-            if t == target {
+        if let Some(e) = self.targets.get(target) {
+            for (_, b) in &e.pending.0 {
                 add(b);
             }
-        }
-        if let Some(e) = self.targets.get(target) {
             if let Some(w) = e.rt.window.current() {
                 let start = e.rt.accounted_until.unwrap_or(w.started_at);
                 if now > start {
@@ -1238,8 +1286,7 @@ impl Fleet {
             if let Some(w) = closed {
                 let start = entry.rt.accounted_until.unwrap_or(w.started_at);
                 account(
-                    &mut self.rollups,
-                    id,
+                    &mut entry.pending,
                     w.status,
                     w.in_maintenance,
                     start,
@@ -1432,8 +1479,7 @@ impl Fleet {
         let start = entry.rt.accounted_until.unwrap_or(w.started_at);
         if now > start {
             account(
-                &mut self.rollups,
-                id,
+                &mut entry.pending,
                 w.status,
                 w.in_maintenance,
                 start,
@@ -1454,8 +1500,7 @@ fn minute_key(t: DateTime<Utc>) -> i64 {
 
 /// Adds `[from, to)` in `status` to the pending minute buckets.
 fn account(
-    rollups: &mut FastMap<(TargetId, i64), Bucket>,
-    id: &TargetId,
+    pending: &mut PendingRollups,
     status: Status,
     in_maintenance: bool,
     from: DateTime<Utc>,
@@ -1464,10 +1509,7 @@ fn account(
     for piece in
         crate::rollup::split_interval(Granularity::Minute, status, in_maintenance, from, to)
     {
-        rollups
-            .entry((id.clone(), minute_key(piece.start)))
-            .and_modify(|b| b.merge(&piece))
-            .or_insert(piece);
+        pending.merge(&piece);
     }
 }
 
