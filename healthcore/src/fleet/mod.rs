@@ -21,7 +21,7 @@
 //!    suppression).
 
 mod decision;
-mod fast_hash;
+pub(crate) mod fast_hash;
 mod runtime;
 mod view;
 
