@@ -9,6 +9,10 @@
 //!   figures are the monitoring process's own; the listeners' CPU is
 //!   printed apart.
 //!
+//! - `MODE=sleep`: no engine, one task per check that only sleeps until
+//!   its next second and counts: the floor a task-and-timer-per-check
+//!   schedule costs on this kernel.
+//!
 //! Prints CPU µs per check (process user+system time over checks run),
 //! resident bytes per check, and scheduling lateness of the measured runs.
 //!
@@ -71,11 +75,47 @@ fn rss_bytes() -> u64 {
     proc_field("/proc/self/status", "VmRSS:") * 1024
 }
 
+/// `MODE=sleep`: the cost of bare sleeping tasks, one per check.
+fn sleep_floor(checks: usize, seconds: u64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let runs = Arc::new(AtomicU64::new(0));
+        let start = tokio::time::Instant::now();
+        for i in 0..checks {
+            let runs = runs.clone();
+            // spread over the second, as the engine's first-run jitter does
+            let mut next = start + Duration::from_micros((i as u64 * 1_000_000) / checks as u64);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep_until(next).await;
+                    runs.fetch_add(1, Ordering::Relaxed);
+                    next += Duration::from_secs(1);
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (r0, c0, t0) = (runs.load(Ordering::Relaxed), cpu_us(), Instant::now());
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let (r1, c1, el) = (runs.load(Ordering::Relaxed), cpu_us(), t0.elapsed().as_secs_f64());
+        let ran = r1 - r0;
+        println!("mode:                   sleep (bare tasks, no engine)");
+        println!("wake-ups:               {ran} in {el:.1} s ({:.0}/s)", ran as f64 / el);
+        println!("CPU per wake-up:        {:.2} µs", (c1 - c0) as f64 / ran.max(1) as f64);
+        println!("CPU used:               {:.2} cores", (c1 - c0) as f64 / 1e6 / el);
+    });
+}
+
 /// The child process of the tcp mode: binds the listeners, prints
 /// `ip port` per listener, accepts and drops connections until killed.
 fn serve_listeners() {
     use std::io::Write;
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
@@ -138,6 +178,10 @@ fn main() {
         return; // `cargo test --benches` smoke mode
     }
     let tcp = std::env::var("MODE").is_ok_and(|m| m == "tcp");
+    if std::env::var("MODE").is_ok_and(|m| m == "sleep") {
+        sleep_floor(checks, seconds);
+        return;
+    }
     let listeners = tcp.then(spawn_listeners);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -156,7 +156,7 @@ impl PendingRollups {
         let i = match self.0.iter().rposition(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
-                self.0.push((key, Bucket::new(Granularity::Minute, t)));
+                self.push(key, Bucket::new(Granularity::Minute, t));
                 self.0.len() - 1
             }
         };
@@ -168,8 +168,16 @@ impl PendingRollups {
         let key = minute_key(piece.start);
         match self.0.iter_mut().rev().find(|(k, _)| *k == key) {
             Some((_, b)) => b.merge(piece),
-            None => self.0.push((key, *piece)),
+            None => self.push(key, *piece),
         }
+    }
+
+    /// Grows one slot at a time (usually one minute is pending, two
+    /// around a minute boundary; a default first growth reserves four),
+    /// and the drained buffer keeps its room for the next minute.
+    fn push(&mut self, key: i64, bucket: Bucket) {
+        self.0.reserve_exact(1);
+        self.0.push((key, bucket));
     }
 }
 
