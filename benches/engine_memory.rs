@@ -190,7 +190,10 @@ fn catalog_bytes(rt: &tokio::runtime::Runtime, n: usize, interval: Duration) -> 
             for i in 0..n {
                 let t = target(i);
                 store.put_target(&t).await.expect("target");
-                store.put_check(&t.id, &spec(interval)).await.expect("check");
+                store
+                    .put_check(&t.id, &spec(interval))
+                    .await
+                    .expect("check");
             }
             kept = Some(store);
         })
@@ -287,4 +290,3 @@ fn main() {
         run(n);
     }
 }
-

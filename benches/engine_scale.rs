@@ -101,12 +101,25 @@ fn sleep_floor(checks: usize, seconds: u64) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (r0, c0, t0) = (runs.load(Ordering::Relaxed), cpu_us(), Instant::now());
         tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let (r1, c1, el) = (runs.load(Ordering::Relaxed), cpu_us(), t0.elapsed().as_secs_f64());
+        let (r1, c1, el) = (
+            runs.load(Ordering::Relaxed),
+            cpu_us(),
+            t0.elapsed().as_secs_f64(),
+        );
         let ran = r1 - r0;
         println!("mode:                   sleep (bare tasks, no engine)");
-        println!("wake-ups:               {ran} in {el:.1} s ({:.0}/s)", ran as f64 / el);
-        println!("CPU per wake-up:        {:.2} µs", (c1 - c0) as f64 / ran.max(1) as f64);
-        println!("CPU used:               {:.2} cores", (c1 - c0) as f64 / 1e6 / el);
+        println!(
+            "wake-ups:               {ran} in {el:.1} s ({:.0}/s)",
+            ran as f64 / el
+        );
+        println!(
+            "CPU per wake-up:        {:.2} µs",
+            (c1 - c0) as f64 / ran.max(1) as f64
+        );
+        println!(
+            "CPU used:               {:.2} cores",
+            (c1 - c0) as f64 / 1e6 / el
+        );
     });
 }
 
@@ -151,7 +164,10 @@ fn spawn_listeners() -> (std::process::Child, Vec<(String, u16)>) {
         .expect("spawn the listener process");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut addrs = Vec::new();
-    for line in std::io::BufReader::new(stdout).lines().take(LISTENERS as usize) {
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .take(LISTENERS as usize)
+    {
         let line = line.expect("listener line");
         let mut it = line.split_whitespace();
         let ip = it.next().expect("ip").to_owned();

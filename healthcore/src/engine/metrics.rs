@@ -143,9 +143,8 @@ impl MetricsSnapshot {
     /// and this snapshot fell, in µs (an upper bound from the power-of-two
     /// histogram; 0 when no run happened in between).
     pub fn lateness_quantile_since(&self, earlier: &MetricsSnapshot, q: f64) -> u64 {
-        let counts: [u64; 32] = std::array::from_fn(|i| {
-            self.lateness_hist[i].saturating_sub(earlier.lateness_hist[i])
-        });
+        let counts: [u64; 32] =
+            std::array::from_fn(|i| self.lateness_hist[i].saturating_sub(earlier.lateness_hist[i]));
         hist_quantile(&counts, q)
     }
 }

@@ -159,9 +159,7 @@ async fn probe_with(
     .await;
     let result = match first {
         std::task::Poll::Ready(r) => Ok(r),
-        std::task::Poll::Pending => {
-            tokio::time::timeout_at(started + spec.timeout, fut).await
-        }
+        std::task::Poll::Pending => tokio::time::timeout_at(started + spec.timeout, fut).await,
     };
     let mut obs = match result {
         Ok(Ok(obs)) => obs,

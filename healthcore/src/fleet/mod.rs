@@ -1293,13 +1293,7 @@ impl Fleet {
                 .on_status(health, in_maintenance, parent.as_ref(), now);
             if let Some(w) = closed {
                 let start = entry.rt.accounted_until.unwrap_or(w.started_at);
-                account(
-                    &mut entry.pending,
-                    w.status,
-                    w.in_maintenance,
-                    start,
-                    now,
-                );
+                account(&mut entry.pending, w.status, w.in_maintenance, start, now);
                 entry.rt.accounted_until = Some(now);
                 out.push(Decision::Window {
                     target: id.clone(),
@@ -1486,13 +1480,7 @@ impl Fleet {
         };
         let start = entry.rt.accounted_until.unwrap_or(w.started_at);
         if now > start {
-            account(
-                &mut entry.pending,
-                w.status,
-                w.in_maintenance,
-                start,
-                now,
-            );
+            account(&mut entry.pending, w.status, w.in_maintenance, start, now);
             entry.rt.accounted_until = Some(now);
         }
     }

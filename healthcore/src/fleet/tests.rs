@@ -313,7 +313,11 @@ fn dirty_states_come_out_a_bounded_batch_at_a_time() {
         // a target's checks come with it: at most one record over the bound
         assert!(batch.len() <= 5, "{}", batch.len());
         for r in &batch {
-            assert!(seen.insert(format!("{:?}", r.scope)), "twice: {:?}", r.scope);
+            assert!(
+                seen.insert(format!("{:?}", r.scope)),
+                "twice: {:?}",
+                r.scope
+            );
         }
         if !more {
             break;
@@ -339,7 +343,11 @@ fn pending_rollups_of_one_target_drain_as_minute_hour_and_day() {
     }
     // minutes 0 and 1 of the same hour and day
     let a = tid("a");
-    let pending = f.pending_buckets(&a, Granularity::Minute, t0() + chrono::Duration::seconds(65));
+    let pending = f.pending_buckets(
+        &a,
+        Granularity::Minute,
+        t0() + chrono::Duration::seconds(65),
+    );
     let counted: u64 = pending.iter().map(|b| b.checks_total).sum();
     assert_eq!(counted, 3);
     let drained = f.drain_rollups();
