@@ -53,3 +53,38 @@ fn fleet_observe_steady_path_does_not_allocate() {
     assert!(out.is_empty());
     assert_eq!(info.count_total, 0, "{info:?}");
 }
+
+#[test]
+fn fleet_observe_allocates_nothing_across_rollup_drains_and_minutes() {
+    // the writer drains the pending rollups every few seconds; the
+    // target keeps its pending buffer, so the next minute's first
+    // observation reuses it
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut fleet = Fleet::new(FleetConfig::default(), "t");
+    let id = TargetId::new("web").unwrap();
+    fleet.upsert_target(Target::new(id.clone(), "web"), now);
+    let key = fleet.upsert_check(&id, CheckSpec::new("tcp")).unwrap();
+    let mut out = Vec::with_capacity(16);
+    let obs = Observation::new(now, Outcome::Pass).with_latency(Duration::from_millis(3));
+    fleet.observe(&key, &obs, &mut out).unwrap();
+    out.clear();
+    for minute in 1..=5 {
+        let drained = fleet.drain_rollups();
+        assert_eq!(drained.len(), 3, "minute, hour and day deltas: {drained:?}");
+        let at = now + chrono::Duration::minutes(minute);
+        let obs = Observation::new(at, Outcome::Pass).with_latency(Duration::from_millis(3));
+        let info = allocation_counter::measure(|| {
+            for _ in 0..100 {
+                fleet.observe(&key, &obs, &mut out).unwrap();
+            }
+        });
+        assert!(out.is_empty());
+        assert_eq!(info.count_total, 0, "minute {minute}: {info:?}");
+    }
+    let drained = fleet.drain_rollups();
+    let minute = drained
+        .iter()
+        .find(|b| b.bucket.granularity == healthcore::rollup::Granularity::Minute)
+        .expect("a minute bucket");
+    assert_eq!(minute.bucket.checks_total, 100);
+}

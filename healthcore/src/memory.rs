@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::alert::{Alert, AlertStatus};
+use crate::fleet::fast_hash::FastMap;
 use crate::model::{CheckKey, CheckSpec, Target, TargetId};
 use crate::rollup::Granularity;
 use crate::store::*;
@@ -21,7 +22,8 @@ struct Data {
     targets: BTreeMap<TargetId, Target>,
     checks: BTreeMap<CheckKey, CheckSpec>,
     results: VecDeque<StoredResult>,
-    rollups: HashMap<(TargetId, u8, i64), crate::rollup::Bucket>,
+    /// Our own ids as keys: the fast hasher, not SipHash.
+    rollups: FastMap<(TargetId, u8, i64), crate::rollup::Bucket>,
     states: BTreeMap<String, StateRecord>,
     alerts: Vec<Alert>,
     docs: BTreeMap<(String, String), Doc>,
@@ -207,11 +209,16 @@ impl Store for InMemoryStore {
 
     async fn append_results(&self, batch: &ResultBatch) -> StoreResult<()> {
         let mut d = self.lock();
-        d.results.extend(batch.results.iter().cloned());
-        let excess = d.results.len().saturating_sub(self.max_results);
+        // make room first, so the ring never grows past its bound (no
+        // reallocation once full); of a batch larger than the bound only
+        // the newest results stay
+        let incoming = batch.results.len().min(self.max_results);
+        let excess = (d.results.len() + incoming).saturating_sub(self.max_results);
         if excess > 0 {
             d.results.drain(..excess);
         }
+        let skip = batch.results.len() - incoming;
+        d.results.extend(batch.results[skip..].iter().cloned());
         for tb in &batch.rollups {
             let k = (
                 tb.target.clone(),

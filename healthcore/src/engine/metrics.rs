@@ -68,6 +68,11 @@ pub struct MetricsSnapshot {
     pub lateness_sum_us: u64,
     /// 99th percentile of scheduling lateness (upper bound), µs.
     pub lateness_p99_us: u64,
+    /// Scheduled runs per lateness bucket: bucket i counts lateness in
+    /// [2^i, 2^(i+1)) µs (bucket 0 also holds 0). Two snapshots give the
+    /// quantiles of the runs between them
+    /// ([`MetricsSnapshot::lateness_quantile_since`]).
+    pub lateness_hist: [u64; 32],
     /// Observations with a latency per bucket of [`LATENCY_BUCKETS`] (not
     /// cumulative; the last is above the largest bound).
     pub latency_buckets: [u64; 12],
@@ -90,24 +95,9 @@ impl EngineMetrics {
     /// The lateness below which `q` (0..=1) of the runs fell, in µs: an
     /// upper bound from the power-of-two histogram.
     pub fn lateness_quantile_us(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self
-            .lateness_hist
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0;
-        }
-        let want = ((total as f64) * q.clamp(0.0, 1.0)).ceil() as u64;
-        let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= want {
-                return 1u64 << (i + 1);
-            }
-        }
-        u64::MAX
+        let counts: [u64; 32] =
+            std::array::from_fn(|i| self.lateness_hist[i].load(Ordering::Relaxed));
+        hist_quantile(&counts, q)
     }
 
     /// Counts one observed check latency.
@@ -126,6 +116,7 @@ impl EngineMetrics {
 
     /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
+        let lateness_hist = std::array::from_fn(|i| self.lateness_hist[i].load(Ordering::Relaxed));
         let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
         MetricsSnapshot {
             checks: r(&self.checks),
@@ -142,13 +133,43 @@ impl EngineMetrics {
             notifications_silenced: r(&self.notifications_silenced),
             lateness_max_us: r(&self.lateness_max_us),
             lateness_sum_us: r(&self.lateness_sum_us),
-            lateness_p99_us: self.lateness_quantile_us(0.99),
+            lateness_p99_us: hist_quantile(&lateness_hist, 0.99),
+            lateness_hist,
             latency_buckets: std::array::from_fn(|i| {
                 self.latency_buckets.get(i).map(r).unwrap_or(0)
             }),
             latency_sum_us: r(&self.latency_sum_us),
         }
     }
+}
+
+impl MetricsSnapshot {
+    /// The lateness below which `q` (0..=1) of the runs between `earlier`
+    /// and this snapshot fell, in µs (an upper bound from the power-of-two
+    /// histogram; 0 when no run happened in between).
+    pub fn lateness_quantile_since(&self, earlier: &MetricsSnapshot, q: f64) -> u64 {
+        let counts: [u64; 32] =
+            std::array::from_fn(|i| self.lateness_hist[i].saturating_sub(earlier.lateness_hist[i]));
+        hist_quantile(&counts, q)
+    }
+}
+
+/// The upper bound of the bucket holding quantile `q` of a power-of-two
+/// histogram.
+fn hist_quantile(counts: &[u64; 32], q: f64) -> u64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return 0;
+    }
+    let want = ((total as f64) * q.clamp(0.0, 1.0)).ceil() as u64;
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= want {
+            return 1u64 << (i + 1);
+        }
+    }
+    u64::MAX
 }
 
 #[cfg(test)]
@@ -168,5 +189,24 @@ mod tests {
         assert_eq!(s.latency_buckets[11], 1);
         assert_eq!(s.latency_buckets.iter().sum::<u64>(), 3);
         assert_eq!(s.latency_sum_us, 60_013_000);
+    }
+
+    #[test]
+    fn lateness_quantile_between_snapshots() {
+        let m = EngineMetrics::default();
+        // a start-up burst of late runs, then punctual ones
+        for _ in 0..100 {
+            m.record_lateness(900_000);
+        }
+        let a = m.snapshot();
+        for _ in 0..99 {
+            m.record_lateness(3_000);
+        }
+        m.record_lateness(20_000);
+        let b = m.snapshot();
+        assert_eq!(b.lateness_p99_us, 1 << 20, "since start: the burst");
+        assert_eq!(b.lateness_quantile_since(&a, 0.99), 1 << 12);
+        assert_eq!(b.lateness_quantile_since(&a, 1.0), 1 << 15);
+        assert_eq!(a.lateness_quantile_since(&a, 0.99), 0);
     }
 }

@@ -315,7 +315,7 @@ impl Engine {
             fleet.set_maintenance(windows);
             fleet.set_channels(channels);
             // restored state is already stored
-            let _ = fleet.take_dirty_states(now);
+            fleet.mark_clean();
         }
         let rx = lock(&inner.effects_rx).take();
         if let Some(rx) = rx {

@@ -77,18 +77,19 @@ async fn run_loop(
     mut jitter: Jitter,
     first: Instant,
 ) {
-    let mut stop = inner.stop.subscribe();
     let mut next = first;
     let run_lock = run_lock(&inner, &key);
+    // the checkers are fixed at build: resolve this check's once
+    let checker = inner.checkers.get(&spec.kind).cloned();
     loop {
-        if *stop.borrow_and_update() {
+        // No wait on the stop channel here: shutdown sets it and then
+        // aborts every check task, so a sleeping task never outlives it
+        // (and 10,000 tasks do not queue on one notification list).
+        if *inner.stop.borrow() {
             return;
         }
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
+        tokio::time::sleep_until(next).await;
+        if *inner.stop.borrow() {
             return;
         }
         let late = Instant::now().saturating_duration_since(next);
@@ -100,7 +101,7 @@ async fn run_loop(
             let Ok(permit) = inner.semaphore.clone().acquire_owned().await else {
                 return;
             };
-            let obs = run_probe(&inner, &spec).await;
+            let obs = probe_with(&inner, checker.as_ref(), &spec, false).await;
             drop(permit);
             if let Err(e) = ingest(&inner, &key, obs) {
                 tracing::debug!(check = %key, error = %e, "check removed while running");
@@ -123,8 +124,19 @@ pub(crate) async fn run_probe(inner: &Inner, spec: &Arc<CheckSpec>) -> Observati
 
 /// Runs one probe (or its diagnose variant) under its timeout.
 pub(crate) async fn probe(inner: &Inner, spec: &Arc<CheckSpec>, diagnose: bool) -> Observation {
+    let checker = inner.checkers.get(&spec.kind).cloned();
+    probe_with(inner, checker.as_ref(), spec, diagnose).await
+}
+
+/// [`probe`] with the checker of the spec's kind already looked up.
+async fn probe_with(
+    inner: &Inner,
+    checker: Option<&Arc<dyn crate::checker::Checker>>,
+    spec: &Arc<CheckSpec>,
+    diagnose: bool,
+) -> Observation {
     let started = Instant::now();
-    let Some(checker) = inner.checkers.get(&spec.kind).cloned() else {
+    let Some(checker) = checker else {
         return Observation::new(inner.clock.now(), Outcome::Unknown)
             .with_message(format!("no checker registered for kind {:?}", spec.kind));
     };
@@ -138,11 +150,17 @@ pub(crate) async fn probe(inner: &Inner, spec: &Arc<CheckSpec>, diagnose: bool) 
             checker.check(spec).await
         }
     };
-    let result = tokio::time::timeout(
-        spec.timeout,
-        std::panic::AssertUnwindSafe(fut).catch_unwind(),
-    )
+    let mut fut = std::pin::pin!(std::panic::AssertUnwindSafe(fut).catch_unwind());
+    // a probe that completes at its first poll needs no timer (in-process
+    // checkers, cached answers); the others run under the deadline
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(fut.as_mut(), cx))
+    })
     .await;
+    let result = match first {
+        std::task::Poll::Ready(r) => Ok(r),
+        std::task::Poll::Pending => tokio::time::timeout_at(started + spec.timeout, fut).await,
+    };
     let mut obs = match result {
         Ok(Ok(obs)) => obs,
         Ok(Err(panic)) => {

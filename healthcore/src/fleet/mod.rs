@@ -24,7 +24,7 @@
 //!    suppression).
 
 mod decision;
-mod fast_hash;
+pub(crate) mod fast_hash;
 mod runtime;
 mod view;
 
@@ -141,6 +141,47 @@ struct TargetEntry {
     rt: TargetRuntime,
     score: Score,
     dirty: bool,
+    /// Minute rollup deltas not yet handed to the store.
+    pending: PendingRollups,
+}
+
+/// A target's minute rollup deltas not yet drained, keyed by minute: kept
+/// on the target so an observation updates its bucket without hashing,
+/// and a target's pending buckets are found without a scan of the fleet.
+#[derive(Debug, Clone, Default)]
+struct PendingRollups(Vec<(i64, Bucket)>);
+
+impl PendingRollups {
+    /// The bucket of the minute holding `t`, created empty if missing.
+    fn minute(&mut self, t: DateTime<Utc>) -> &mut Bucket {
+        let key = minute_key(t);
+        // the newest minute is last: search from the end
+        let i = match self.0.iter().rposition(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.push(key, Bucket::new(Granularity::Minute, t));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// Adds a minute piece (from [`crate::rollup::split_interval`]).
+    fn merge(&mut self, piece: &Bucket) {
+        let key = minute_key(piece.start);
+        match self.0.iter_mut().rev().find(|(k, _)| *k == key) {
+            Some((_, b)) => b.merge(piece),
+            None => self.push(key, *piece),
+        }
+    }
+
+    /// Grows one slot at a time (usually one minute is pending, two
+    /// around a minute boundary; a default first growth reserves four),
+    /// and the drained buffer keeps its room for the next minute.
+    fn push(&mut self, key: i64, bucket: Bucket) {
+        self.0.reserve_exact(1);
+        self.0.push((key, bucket));
+    }
 }
 
 impl TargetEntry {
@@ -195,7 +236,9 @@ impl IdGen {
 #[derive(Debug, Clone)]
 pub struct Fleet {
     config: FleetConfig,
-    targets: FastMap<TargetId, TargetEntry>,
+    /// Boxed: the map's slots stay small (its spare capacity costs a
+    /// pointer per slot, not a whole entry).
+    targets: FastMap<TargetId, Box<TargetEntry>>,
     alerts: AlertBook,
     policies: Vec<HealPolicy>,
     maintenance: Vec<MaintenanceWindow>,
@@ -205,7 +248,6 @@ pub struct Fleet {
     /// started them (its breaker counts the outcome).
     pending_heals: HashMap<String, (HealEvent, CheckId)>,
     ids: IdGen,
-    rollups: FastMap<(TargetId, i64), Bucket>,
 }
 
 impl Fleet {
@@ -227,7 +269,6 @@ impl Fleet {
                 prefix: id_prefix.into(),
                 next: 0,
             },
-            rollups: FastMap::default(),
         }
     }
 
@@ -253,7 +294,7 @@ impl Fleet {
                 let _ = rt.window.on_status(Health::default(), false, None, now);
                 self.targets.insert(
                     target.id.clone(),
-                    TargetEntry {
+                    Box::new(TargetEntry {
                         target,
                         checks: Vec::new(),
                         rt,
@@ -262,7 +303,8 @@ impl Fleet {
                             breakdown: Default::default(),
                         },
                         dirty: true,
-                    },
+                        pending: PendingRollups::default(),
+                    }),
                 );
             }
         }
@@ -305,14 +347,19 @@ impl Fleet {
                 c.heartbeat = heartbeat;
                 c.dirty = true;
             }
-            None => entry.checks.push(CheckEntry {
-                id: id.clone(),
-                spec,
-                thresholds,
-                heartbeat,
-                rt: CheckRuntime::default(),
-                dirty: true,
-            }),
+            None => {
+                // most targets have one or two checks: grow one at a time
+                // (a default first growth would reserve room for four)
+                entry.checks.reserve_exact(1);
+                entry.checks.push(CheckEntry {
+                    id: id.clone(),
+                    spec,
+                    thresholds,
+                    heartbeat,
+                    rt: CheckRuntime::default(),
+                    dirty: true,
+                });
+            }
         }
         entry.dirty = true;
         Ok(CheckKey::new(target.clone(), id))
@@ -442,11 +489,10 @@ impl Fleet {
             check.dirty = true;
         }
         // 5. rollups (time in status is accounted on aggregate changes and ticks)
-        let bucket = self
-            .rollups
-            .entry((key.target.clone(), minute_key(now)))
-            .or_insert_with(|| Bucket::new(Granularity::Minute, now));
-        bucket.add_observation(obs.outcome, obs.latency);
+        entry
+            .pending
+            .minute(now)
+            .add_observation(obs.outcome, obs.latency);
 
         if let Some(t) = transition {
             out.push(Decision::StatusChanged {
@@ -974,17 +1020,52 @@ impl Fleet {
 
     /// State records of everything changed since the last call.
     pub fn take_dirty_states(&mut self, now: DateTime<Utc>) -> Vec<StateRecord> {
-        self.collect_states(now, true)
+        self.collect_states(now, true, usize::MAX).0
+    }
+
+    /// State records of at most about `max` changed targets and checks
+    /// (a target's checks always come with it), and whether more changed
+    /// state is left for the next call. Bounds the memory a burst of
+    /// changes (start-up: every target and check is new) takes at once.
+    pub fn take_dirty_states_up_to(
+        &mut self,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> (Vec<StateRecord>, bool) {
+        self.collect_states(now, true, max.max(1))
+    }
+
+    /// Marks every target and check as stored (after a restore: the
+    /// state came from the store), without serialising anything.
+    pub fn mark_clean(&mut self) {
+        for e in self.targets.values_mut() {
+            e.dirty = false;
+            for c in &mut e.checks {
+                c.dirty = false;
+            }
+        }
     }
 
     /// State records of everything.
     pub fn all_states(&mut self, now: DateTime<Utc>) -> Vec<StateRecord> {
-        self.collect_states(now, false)
+        self.collect_states(now, false, usize::MAX).0
     }
 
-    fn collect_states(&mut self, now: DateTime<Utc>, only_dirty: bool) -> Vec<StateRecord> {
+    fn collect_states(
+        &mut self,
+        now: DateTime<Utc>,
+        only_dirty: bool,
+        max: usize,
+    ) -> (Vec<StateRecord>, bool) {
         let mut out = Vec::new();
         for (id, e) in &mut self.targets {
+            if out.len() >= max {
+                let left = e.dirty || e.checks.iter().any(|c| c.dirty);
+                if left {
+                    return (out, true);
+                }
+                continue;
+            }
             if e.dirty || !only_dirty {
                 if let Ok(body) = serde_json::to_value(&e.rt) {
                     out.push(StateRecord {
@@ -1010,7 +1091,7 @@ impl Fleet {
                 }
             }
         }
-        out
+        (out, false)
     }
 
     /// Restores one state record (unknown targets or checks are ignored;
@@ -1046,24 +1127,43 @@ impl Fleet {
     /// Takes the pending rollup deltas: minute buckets plus the same
     /// counts re-bucketed by hour and day.
     pub fn drain_rollups(&mut self) -> Vec<TargetBucket> {
-        let mut out = Vec::with_capacity(self.rollups.len() * 3);
-        let mut coarse: HashMap<(TargetId, Granularity, i64), Bucket> = HashMap::new();
-        for ((target, _), b) in self.rollups.drain() {
-            for g in [Granularity::Hour, Granularity::Day] {
-                let start = g.bucket_start(b.start);
-                coarse
-                    .entry((target.clone(), g, start.timestamp()))
-                    .and_modify(|c| c.merge(&b))
-                    .or_insert_with(|| {
-                        let mut c = Bucket::new(g, b.start);
-                        c.merge(&b);
-                        c
-                    });
+        let mut out = Vec::new();
+        // a target's coarse buckets: usually one hour and one day
+        let mut coarse: Vec<Bucket> = Vec::new();
+        for (target, e) in &mut self.targets {
+            if e.pending.0.is_empty() {
+                continue;
             }
-            out.push(TargetBucket { target, bucket: b });
-        }
-        for ((target, _, _), bucket) in coarse {
-            out.push(TargetBucket { target, bucket });
+            coarse.clear();
+            for (_, b) in &e.pending.0 {
+                for g in [Granularity::Hour, Granularity::Day] {
+                    let start = g.bucket_start(b.start);
+                    match coarse
+                        .iter_mut()
+                        .find(|c| c.granularity == g && c.start == start)
+                    {
+                        Some(c) => c.merge(b),
+                        None => {
+                            let mut c = Bucket::new(g, b.start);
+                            c.merge(b);
+                            coarse.push(c);
+                        }
+                    }
+                }
+            }
+            // keep the allocation: the target will have results again
+            for (_, bucket) in e.pending.0.drain(..) {
+                out.push(TargetBucket {
+                    target: target.clone(),
+                    bucket,
+                });
+            }
+            for bucket in coarse.drain(..) {
+                out.push(TargetBucket {
+                    target: target.clone(),
+                    bucket,
+                });
+            }
         }
         out
     }
@@ -1089,12 +1189,10 @@ impl Fleet {
                 }
             }
         };
-        for ((t, _), b) in &self.rollups {
-            if t == target {
+        if let Some(e) = self.targets.get(target) {
+            for (_, b) in &e.pending.0 {
                 add(b);
             }
-        }
-        if let Some(e) = self.targets.get(target) {
             if let Some(w) = e.rt.window.current() {
                 let start = e.rt.accounted_until.unwrap_or(w.started_at);
                 if now > start {
@@ -1275,14 +1373,7 @@ impl Fleet {
                 .on_status(health, in_maintenance, parent.as_ref(), now);
             if let Some(w) = closed {
                 let start = entry.rt.accounted_until.unwrap_or(w.started_at);
-                account(
-                    &mut self.rollups,
-                    id,
-                    w.status,
-                    w.in_maintenance,
-                    start,
-                    now,
-                );
+                account(&mut entry.pending, w.status, w.in_maintenance, start, now);
                 entry.rt.accounted_until = Some(now);
                 out.push(Decision::Window {
                     target: id.clone(),
@@ -1534,14 +1625,7 @@ impl Fleet {
         };
         let start = entry.rt.accounted_until.unwrap_or(w.started_at);
         if now > start {
-            account(
-                &mut self.rollups,
-                id,
-                w.status,
-                w.in_maintenance,
-                start,
-                now,
-            );
+            account(&mut entry.pending, w.status, w.in_maintenance, start, now);
             entry.rt.accounted_until = Some(now);
         }
     }
@@ -1566,8 +1650,7 @@ fn minute_key(t: DateTime<Utc>) -> i64 {
 
 /// Adds `[from, to)` in `status` to the pending minute buckets.
 fn account(
-    rollups: &mut FastMap<(TargetId, i64), Bucket>,
-    id: &TargetId,
+    pending: &mut PendingRollups,
     status: Status,
     in_maintenance: bool,
     from: DateTime<Utc>,
@@ -1576,10 +1659,7 @@ fn account(
     for piece in
         crate::rollup::split_interval(Granularity::Minute, status, in_maintenance, from, to)
     {
-        rollups
-            .entry((id.clone(), minute_key(piece.start)))
-            .and_modify(|b| b.merge(&piece))
-            .or_insert(piece);
+        pending.merge(&piece);
     }
 }
 

@@ -788,3 +788,69 @@ fn channel_configs_route_escalate_and_silence_per_target() {
     g.tick(t0() + chrono::Duration::seconds(123), &mut out);
     assert_eq!(external(&out, "x").len(), 1);
 }
+
+#[test]
+fn dirty_states_come_out_a_bounded_batch_at_a_time() {
+    let names: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (mut f, _) = fleet_with(&refs);
+    // 10 targets + 10 checks, all new
+    let mut seen = HashSet::new();
+    let mut calls = 0;
+    loop {
+        let (batch, more) = f.take_dirty_states_up_to(t0(), 4);
+        calls += 1;
+        // a target's checks come with it: at most one record over the bound
+        assert!(batch.len() <= 5, "{}", batch.len());
+        for r in &batch {
+            assert!(
+                seen.insert(format!("{:?}", r.scope)),
+                "twice: {:?}",
+                r.scope
+            );
+        }
+        if !more {
+            break;
+        }
+        assert!(calls < 20);
+    }
+    assert_eq!(seen.len(), 20);
+    assert!(f.take_dirty_states(t0()).is_empty());
+    // mark_clean drops pending changes without producing records
+    f.upsert_target(Target::new(tid("n1"), "renamed"), t0());
+    f.mark_clean();
+    assert!(f.take_dirty_states(t0()).is_empty());
+}
+
+#[test]
+fn pending_rollups_of_one_target_drain_as_minute_hour_and_day() {
+    let (mut f, keys) = fleet_with(&["a", "b"]);
+    let mut out = Vec::new();
+    for s in 0..3 {
+        let at = t0() + chrono::Duration::seconds(50 + s * 5);
+        f.observe(&keys[0], &obs(at, Outcome::Pass), &mut out)
+            .expect("observe");
+    }
+    // minutes 0 and 1 of the same hour and day
+    let a = tid("a");
+    let pending = f.pending_buckets(
+        &a,
+        Granularity::Minute,
+        t0() + chrono::Duration::seconds(65),
+    );
+    let counted: u64 = pending.iter().map(|b| b.checks_total).sum();
+    assert_eq!(counted, 3);
+    let drained = f.drain_rollups();
+    let of = |g: Granularity| -> Vec<&TargetBucket> {
+        drained
+            .iter()
+            .filter(|b| b.target == a && b.bucket.granularity == g)
+            .collect()
+    };
+    assert_eq!(of(Granularity::Minute).len(), 2);
+    assert_eq!(of(Granularity::Hour).len(), 1);
+    assert_eq!(of(Granularity::Day).len(), 1);
+    assert_eq!(of(Granularity::Hour)[0].bucket.checks_total, 3);
+    assert_eq!(of(Granularity::Day)[0].bucket.checks_total, 3);
+    assert!(f.drain_rollups().iter().all(|b| b.target != a));
+}
