@@ -530,9 +530,23 @@ impl Fleet {
     /// changes, time-in-status rollups, reminders and escalation.
     pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
         let ids: Vec<TargetId> = self.targets.keys().cloned().collect();
+        self.tick_each(&ids, now, out);
+        self.followups(now, None, out);
+    }
+
+    /// [`tick`](Self::tick) for some targets only: what an instance of a
+    /// multi-instance deployment runs for the targets it owns. Reminders
+    /// and escalation are emitted only for those targets' alerts.
+    pub fn tick_some(&mut self, ids: &[TargetId], now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        self.tick_each(ids, now, out);
+        let only: std::collections::HashSet<&TargetId> = ids.iter().collect();
+        self.followups(now, Some(&only), out);
+    }
+
+    fn tick_each(&mut self, ids: &[TargetId], now: DateTime<Utc>, out: &mut Vec<Decision>) {
         let cfg = self.config.lifecycle.clone();
         let breaker_cfg = self.config.breaker.clone();
-        for id in &ids {
+        for id in ids {
             if let Some(entry) = self.targets.get_mut(id) {
                 let tenant = entry.target.tenant.clone();
                 if let Some(o) = entry.rt.lifecycle.check_install_timeout(&cfg, now) {
@@ -571,7 +585,6 @@ impl Fleet {
             self.refresh_target(id, now, out);
             self.account_time(id, now);
         }
-        self.followups(now, out);
     }
 
     /// Re-evaluates one target now (after registration or a change).
@@ -958,6 +971,46 @@ impl Fleet {
             }
         }
         Ok(())
+    }
+
+    /// State records of one check (always: its counters move on every
+    /// run) and of its target (when changed), clearing their changed
+    /// flags: what a run under a multi-instance lease writes fenced, so
+    /// the next owner continues where this one left off.
+    pub fn take_check_states(&mut self, key: &CheckKey, now: DateTime<Utc>) -> Vec<StateRecord> {
+        let mut out = Vec::with_capacity(2);
+        let Some(e) = self.targets.get_mut(&key.target) else {
+            return out;
+        };
+        if let Some(c) = e.check_mut(&key.check) {
+            if let Ok(body) = serde_json::to_value(&c.rt) {
+                out.push(StateRecord {
+                    scope: StateScope::Check { key: key.clone() },
+                    body,
+                    updated_at: now,
+                });
+            }
+            c.dirty = false;
+        }
+        if e.dirty {
+            if let Ok(body) = serde_json::to_value(&e.rt) {
+                out.push(StateRecord {
+                    scope: StateScope::Target {
+                        target: key.target.clone(),
+                    },
+                    body,
+                    updated_at: now,
+                });
+            }
+            e.dirty = false;
+        }
+        out
+    }
+
+    /// Replaces the open alerts of `target` with the store's (when another
+    /// instance may have raised or resolved them).
+    pub fn replace_open_alerts(&mut self, target: &TargetId, alerts: Vec<Alert>) {
+        let _ = self.alerts.replace_open(target, alerts);
     }
 
     /// Restores open alerts (so a restart does not re-fire them).
@@ -1358,13 +1411,21 @@ impl Fleet {
     }
 
     /// Reminders, escalation and the end of suppression windows.
-    fn followups(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+    fn followups(
+        &mut self,
+        now: DateTime<Utc>,
+        only: Option<&std::collections::HashSet<&TargetId>>,
+        out: &mut Vec<Decision>,
+    ) {
         if self.alerts.is_empty() {
             return;
         }
         let mut policy = self.config.alerts.clone();
         policy.escalation_delay = self.default_channel.escalation_delay;
         for change in self.alerts.followups(&policy, now) {
+            if only.is_some_and(|o| !o.contains(&change.alert().target)) {
+                continue;
+            }
             self.push_alert_change(change, now, out);
         }
     }
