@@ -403,5 +403,32 @@ mod outage_impl {
             self.up()?;
             self.inner.complete_claim(l, next).await
         }
+        async fn complete_claims(
+            &self,
+            done: &[(Lease, DateTime<Utc>)],
+        ) -> StoreResult<Vec<CheckKey>> {
+            self.up()?;
+            self.inner.complete_claims(done).await
+        }
+        async fn fenced(
+            &self,
+            l: &Lease,
+            w: &[FencedWrite<'_>],
+        ) -> StoreResult<Vec<FencedOutcome>> {
+            self.up()?;
+            self.inner.fenced(l, w).await
+        }
+        async fn renew_lease(&self, l: &Lease, d: std::time::Duration) -> StoreResult<Lease> {
+            self.up()?;
+            self.inner.renew_lease(l, d).await
+        }
+        async fn release_claims(&self, instance: &str) -> StoreResult<u64> {
+            self.up()?;
+            self.inner.release_claims(instance).await
+        }
+        async fn load_states_of(&self, t: &[TargetId]) -> StoreResult<Vec<StateRecord>> {
+            self.up()?;
+            self.inner.load_states_of(t).await
+        }
     }
 }
