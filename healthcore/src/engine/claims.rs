@@ -518,3 +518,7 @@ fn adopt(inner: &Inner, decisions: Vec<Decision>, adopted: Vec<(String, Alert)>)
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "claims_tests.rs"]
+mod tests;

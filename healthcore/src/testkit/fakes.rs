@@ -261,6 +261,7 @@ impl Switch {
 pub struct OutageStore {
     inner: Arc<dyn crate::store::Store>,
     switch: Arc<Switch>,
+    hold: Arc<Switch>,
 }
 
 impl OutageStore {
@@ -271,9 +272,17 @@ impl OutageStore {
             Self {
                 inner,
                 switch: switch.clone(),
+                hold: Arc::new(Switch::default()),
             },
             switch,
         )
+    }
+
+    /// A second switch: while it is down, [`Store::fenced`](crate::store::Store::fenced)
+    /// calls wait (they are "in flight", as from an instance paused
+    /// mid-write) and go through once it is up again.
+    pub fn hold_switch(&self) -> Arc<Switch> {
+        self.hold.clone()
     }
 
     fn up(&self) -> crate::store::StoreResult<()> {
@@ -416,6 +425,9 @@ mod outage_impl {
             w: &[FencedWrite<'_>],
         ) -> StoreResult<Vec<FencedOutcome>> {
             self.up()?;
+            while self.hold.is_down() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             self.inner.fenced(l, w).await
         }
         async fn renew_lease(&self, l: &Lease, d: std::time::Duration) -> StoreResult<Lease> {
