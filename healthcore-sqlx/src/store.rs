@@ -1412,6 +1412,10 @@ impl Store for PgStore {
         crate::claims::complete_claim(&self.pool, lease, next_due).await
     }
 
+    async fn rollup_totals(&self, q: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
+        PgStore::rollup_totals(self, q).await
+    }
+
     async fn complete_claims(
         &self,
         done: &[(Lease, DateTime<Utc>)],

@@ -111,6 +111,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// target then start.
     async fn rollups(&self, query: &RollupQuery) -> StoreResult<Vec<TargetBucket>>;
 
+    /// One summed bucket per target over the buckets [`rollups`](Store::rollups)
+    /// would return (counters added, latency min and max combined; `start`
+    /// is the target's first bucket in range), ordered by target: what an
+    /// uptime figure over the range needs, without a timeline. The default
+    /// sums [`rollups`](Store::rollups); SQL stores sum on the server.
+    async fn rollup_totals(&self, query: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
+        let mut out: Vec<TargetBucket> = Vec::new();
+        for tb in self.rollups(query).await? {
+            match out.last_mut() {
+                Some(last) if last.target == tb.target => {
+                    if tb.bucket.start < last.bucket.start {
+                        last.bucket.start = tb.bucket.start;
+                    }
+                    last.bucket.merge_counts(&tb.bucket);
+                }
+                _ => {
+                    let mut sum = crate::rollup::Bucket::sum();
+                    sum.start = tb.bucket.start;
+                    sum.granularity = tb.bucket.granularity;
+                    sum.merge_counts(&tb.bucket);
+                    out.push(TargetBucket {
+                        target: tb.target,
+                        bucket: sum,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // ---- current state ------------------------------------------------
 
     /// Upserts state records (last write wins per scope).
