@@ -21,9 +21,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use healthcore::model::CheckKey;
-use healthcore::store::{
-    ClaimRequest, FencedOutcome, FencedWrite, Lease, StoreError, StoreResult,
-};
+use healthcore::store::{ClaimRequest, FencedOutcome, FencedWrite, Lease, StoreError, StoreResult};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 

@@ -91,6 +91,16 @@ struct Node {
 
 impl Node {
     fn start(db: &TestDb, checker: Arc<Counting>, config: EngineConfig) -> Node {
+        let options = db.options().max_connections(3);
+        Self::start_on(healthcore_sqlx::testing::url(), options, checker, config)
+    }
+
+    fn start_on(
+        url: String,
+        options: healthcore_sqlx::PgStoreOptions,
+        checker: Arc<Counting>,
+        config: EngineConfig,
+    ) -> Node {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -99,7 +109,8 @@ impl Node {
         let healer = FlakyHealer::new();
         let h = healer.clone();
         let engine = rt.block_on(async {
-            let store: Arc<dyn Store> = Arc::new(db.store_with(db.options().max_connections(3)).await);
+            let store: Arc<dyn Store> =
+                Arc::new(PgStore::connect_with(&url, options).await.unwrap());
             let engine = Engine::builder(store)
                 .checker(checker)
                 .healer(h)
@@ -109,7 +120,10 @@ impl Node {
             engine.start().await.unwrap();
             engine
         });
-        assert!(engine.claims_mode(), "PostgreSQL offers claims: Auto picks them");
+        assert!(
+            engine.claims_mode(),
+            "PostgreSQL offers claims: Auto picks them"
+        );
         Node {
             rt: Some(rt),
             engine,
@@ -255,7 +269,10 @@ fn three_engines_run_every_check_once_per_interval() {
             .windows(2)
             .filter(|w| w[1].1 - w[0].1 < Duration::from_millis(interval_ms / 2))
             .count();
-        assert!(close <= 1, "{t}: {close} repeats (at most one at a handover)");
+        assert!(
+            close <= 1,
+            "{t}: {close} repeats (at most one at a handover)"
+        );
         repeats += close;
         assert!(
             rs.len() as f64 <= expected + 2.0,
@@ -282,7 +299,11 @@ fn three_engines_run_every_check_once_per_interval() {
     }
 
     main.block_on(async {
-        assert_eq!(open_alert_dupes(&store).await, 0, "two open alerts of one key");
+        assert_eq!(
+            open_alert_dupes(&store).await,
+            0,
+            "two open alerts of one key"
+        );
         // every failing target: one down alert, raised once (whoever raised it)
         let downs: Vec<(String, i64)> = sqlx::query_as(
             "SELECT target_id, count(*) FROM hc_alerts WHERE kind = 'down' GROUP BY 1 ORDER BY 1",
@@ -292,7 +313,10 @@ fn three_engines_run_every_check_once_per_interval() {
         .unwrap();
         let failing: Vec<&String> = ids.iter().filter(|i| i.starts_with('f')).collect();
         assert_eq!(downs.len(), failing.len(), "{downs:?}");
-        assert!(downs.iter().all(|(t, n)| t.starts_with('f') && *n == 1), "{downs:?}");
+        assert!(
+            downs.iter().all(|(t, n)| t.starts_with('f') && *n == 1),
+            "{downs:?}"
+        );
         // heal: one action per decision; the breaker (open after 3
         // failures) gates the rest, on every instance
         let mut calls: HashMap<String, usize> = HashMap::new();
@@ -337,7 +361,10 @@ fn a_paused_instance_late_writes_change_nothing() {
     let mut policy = HealPolicy::new("p", TenantId::new("default").unwrap(), "restart");
     policy.trigger_after_failures = 1;
     main.block_on(async {
-        store.put_heal_policy(&policy, chrono::Utc::now()).await.unwrap();
+        store
+            .put_heal_policy(&policy, chrono::Utc::now())
+            .await
+            .unwrap();
         store
             .put_target(&Target::new(tid("vps"), "vps"))
             .await
@@ -385,7 +412,11 @@ fn a_paused_instance_late_writes_change_nothing() {
             })
             .await
             .unwrap();
-        assert!(open.items.is_empty(), "a's alert was not written: {:?}", open.items);
+        assert!(
+            open.items.is_empty(),
+            "a's alert was not written: {:?}",
+            open.items
+        );
         let events = store
             .heal_events(&tid("vps"), healthcore::store::PageRequest::max())
             .await
@@ -398,7 +429,10 @@ fn a_paused_instance_late_writes_change_nothing() {
             .expect("check state");
         let rt: healthcore::fleet::CheckRuntime =
             serde_json::from_value(check.body.clone()).unwrap();
-        assert_eq!(rt.state.total_failures, 0, "a's failure never reached the store");
+        assert_eq!(
+            rt.state.total_failures, 0,
+            "a's failure never reached the store"
+        );
         assert_eq!(rt.state.status, healthcore::model::Status::Healthy);
         // nothing ran twice: runs are an interval apart, but for the handover
         let rs = by_target(&runs).remove("vps").unwrap();
@@ -464,4 +498,70 @@ fn a_killed_instance_checks_are_taken_over_within_lease_plus_interval() {
         store.close().await;
         db.drop_schema().await;
     });
+}
+
+#[test]
+fn the_server_going_away_mid_run_makes_the_engine_buffer_and_retry() {
+    const TEST: &str = "the_server_going_away_mid_run_makes_the_engine_buffer_and_retry";
+    let pg = match healthcore_sqlx::testing::PrivatePg::create() {
+        Ok(pg) => pg,
+        Err(reason) => {
+            healthcore_sqlx::testing::skip(
+                TEST,
+                &format!("cannot start a private PostgreSQL: {reason}"),
+            );
+            return;
+        }
+    };
+    let options = || {
+        healthcore_sqlx::PgStoreOptions::default()
+            .max_connections(3)
+            .connect_timeout(Duration::from_secs(1))
+    };
+    let main = main_rt();
+    let store = main
+        .block_on(PgStore::connect_with(&pg.url(), options()))
+        .unwrap();
+    let ids: Vec<String> = (0..20).map(|i| format!("t{i:02}")).collect();
+    main.block_on(seed(&store, &ids, 1_000, None));
+    let runs: Runs = Arc::default();
+    let mut cfg = config(2_000);
+    cfg.limits.max_retry_backoff = Duration::from_secs(1);
+    let a = Node::start_on(pg.url(), options(), Counting::new("a", &runs), cfg);
+    std::thread::sleep(Duration::from_millis(2_500));
+    let written_before = a.engine.metrics().results_written;
+    assert!(written_before > 0);
+    pg.stop().expect("stop the server");
+    let down_at = Instant::now();
+    std::thread::sleep(Duration::from_millis(4_000));
+    let m = a.engine.metrics();
+    assert!(m.store_errors > 0, "the engine saw the outage: {m:?}");
+    pg.start().expect("start the server again");
+    let up_at = Instant::now();
+    std::thread::sleep(Duration::from_millis(6_000));
+    let m = a.engine.metrics();
+    let after_up = runs.lock().unwrap().iter().filter(|r| r.2 > up_at).count();
+    a.stop();
+    assert!(
+        after_up >= ids.len(),
+        "claims resumed after the restart: {after_up} runs"
+    );
+    assert!(
+        m.results_written > written_before,
+        "buffered results written: {m:?}"
+    );
+    assert_eq!(m.results_dropped, 0);
+    main.block_on(async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM hc_results")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(n as u64 >= m.results_written.min(1), "{n} rows");
+        store.close().await;
+    });
+    eprintln!(
+        "{TEST}: down {:?}, then {after_up} runs in 6 s after the restart; store errors {}",
+        up_at - down_at,
+        m.store_errors
+    );
 }

@@ -530,7 +530,12 @@ impl Store for InMemoryStore {
             .map(|(k, _)| k.clone())
             .collect();
         // most overdue first, as the SQL stores do
-        keys.sort_by(|a, b| d.leases[a].next_due.cmp(&d.leases[b].next_due).then(a.cmp(b)));
+        keys.sort_by(|a, b| {
+            d.leases[a]
+                .next_due
+                .cmp(&d.leases[b].next_due)
+                .then(a.cmp(b))
+        });
         keys.truncate(req.limit as usize);
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {

@@ -197,7 +197,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
     match inner.store.release_claims(&inner.instance).await {
         Ok(n) => tracing::info!(released = n, "claims released"),
-        Err(e) => tracing::warn!(error = %e, "releasing claims failed; they lapse with their leases"),
+        Err(e) => {
+            tracing::warn!(error = %e, "releasing claims failed; they lapse with their leases")
+        }
     }
 }
 
@@ -252,7 +254,10 @@ async fn prepare(inner: &Arc<Inner>, leases: &[Lease]) -> StoreResult<()> {
     }
     // targets with a run of ours in flight keep their (newer) memory
     let busy: HashSet<TargetId> = match &inner.claims {
-        Some(c) => lock(&c.in_flight).iter().map(|k| k.target.clone()).collect(),
+        Some(c) => lock(&c.in_flight)
+            .iter()
+            .map(|k| k.target.clone())
+            .collect(),
         None => HashSet::new(),
     };
     let fresh: Vec<TargetId> = targets.into_iter().filter(|t| !busy.contains(t)).collect();
@@ -322,7 +327,11 @@ async fn open_alerts_of(store: &dyn Store, targets: &[TargetId]) -> StoreResult<
             })
             .await?;
         let n = page.items.len() as u64;
-        out.extend(page.items.into_iter().filter(|a| wanted.contains(&a.target)));
+        out.extend(
+            page.items
+                .into_iter()
+                .filter(|a| wanted.contains(&a.target)),
+        );
         offset += n;
         if n == 0 || offset >= page.total {
             break;

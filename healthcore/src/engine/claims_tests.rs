@@ -133,7 +133,10 @@ async fn advance(d: Duration) {
 async fn auto_mode_needs_a_persistent_store_and_on_needs_claims() {
     let mem: Arc<dyn Store> = Arc::new(InMemoryStore::new());
     let e = Engine::builder(mem.clone()).build().expect("build");
-    assert!(!e.claims_mode(), "an in-memory store is one process: timers");
+    assert!(
+        !e.claims_mode(),
+        "an in-memory store is one process: timers"
+    );
     let e = Engine::builder(mem.clone())
         .claims(ClaimsMode::On)
         .build()
@@ -168,7 +171,9 @@ async fn two_engines_split_checks_each_runs_once_per_interval() {
     assert!(a.claims_mode() && b.claims_mode());
     for t in 0..4 {
         let id = tid(&format!("t{t}"));
-        a.add_target(Target::new(id.clone(), "t")).await.expect("target");
+        a.add_target(Target::new(id.clone(), "t"))
+            .await
+            .expect("target");
         for c in 0..5 {
             a.add_check(&id, check(&format!("c{c}"), 10, 2))
                 .await
@@ -300,7 +305,11 @@ async fn counters_and_heal_attempts_continue_across_instances() {
     let n = keys.len();
     keys.dedup();
     assert_eq!(keys.len(), n, "never two open alerts of one key");
-    assert!(open.items.iter().any(|a| a.kind == crate::alert::AlertKind::Down));
+    assert!(
+        open.items
+            .iter()
+            .any(|a| a.kind == crate::alert::AlertKind::Down)
+    );
     // counters continued: the stored check state counts every run
     let key = CheckKey::new(tid("vps"), CheckId::new("c").expect("id"));
     let stored = store
@@ -358,7 +367,10 @@ async fn a_late_write_after_a_takeover_changes_nothing() {
     hold.set_down(false);
     advance(Duration::from_secs(2)).await;
     assert_eq!(a.metrics().fenced, 1, "a's late effects were fenced");
-    assert!(ha.calls().is_empty() && hb.calls().is_empty(), "no heal from a refused decision");
+    assert!(
+        ha.calls().is_empty() && hb.calls().is_empty(),
+        "no heal from a refused decision"
+    );
     let open = mem
         .list_alerts(&AlertQuery {
             open_only: true,
@@ -426,6 +438,9 @@ async fn a_store_outage_makes_the_claim_loop_wait_and_resume() {
     down.set_down(false);
     advance(Duration::from_secs(40)).await;
     let after = lock(&runs).len();
-    assert!(after >= during + 5, "claims resume after the outage: {before} {during} {after}");
+    assert!(
+        after >= during + 5,
+        "claims resume after the outage: {before} {during} {after}"
+    );
     a.shutdown().await;
 }

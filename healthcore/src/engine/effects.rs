@@ -143,7 +143,9 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                         tracing::warn!(target_id = %a.target, kind = %a.kind, severity = a.severity.as_str(), suppressed = a.suppressed, "alert created");
                         Some(Event::AlertCreated { tenant, alert: a })
                     }
-                    AlertChange::Acknowledged(a) => Some(Event::AlertAcknowledged { tenant, alert: a }),
+                    AlertChange::Acknowledged(a) => {
+                        Some(Event::AlertAcknowledged { tenant, alert: a })
+                    }
                     AlertChange::Resolved(a) => {
                         tracing::info!(target_id = %a.target, kind = %a.kind, "alert resolved");
                         Some(Event::AlertResolved { tenant, alert: a })

@@ -10,6 +10,15 @@
 //! notifiers and healers run in their own tasks with retries; every change
 //! is published on a broadcast [`Event`](crate::event::Event) bus.
 //!
+//! **Several instances** on one shared store (PostgreSQL) split the checks
+//! through leases instead of timers: *claims mode*, chosen automatically
+//! when the store offers claims and is persistent ([`ClaimsMode`],
+//! [`ClaimsConfig`]). A claim loop takes due checks in batches, loads the
+//! previous owner's state, runs them under the same bounds, and writes
+//! every side effect fenced by the lease (a heal decision before its
+//! action), so a check runs once per interval and an instance that lost
+//! its lease changes nothing. The single-instance path is unchanged.
+//!
 //! Time comes from the injected [`Clock`](crate::clock::Clock); scheduling
 //! uses tokio's timers, so tests run on paused time with
 //! [`TokioClock`](crate::clock::TokioClock).

@@ -876,7 +876,10 @@ async fn uptime_reports_sum_days_and_edge_hours_like_uptime_all() {
         (t0 + h(29), t0 + h(80)),
     ] {
         let all = engine.uptime_all(None, from, to).await.expect("all");
-        let reports = engine.uptime_reports(None, from, to).await.expect("reports");
+        let reports = engine
+            .uptime_reports(None, from, to)
+            .await
+            .expect("reports");
         assert_eq!(reports.len(), 1);
         assert_eq!(reports[0].1, all[0].report, "{from}..{to}");
         assert!(reports[0].1.percent.is_some_and(|p| p < 100.0));

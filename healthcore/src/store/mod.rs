@@ -206,10 +206,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns the keys that were refused (lease lost, or check gone), in
     /// key order. The default completes one by one; stores override it
     /// with one statement.
-    async fn complete_claims(
-        &self,
-        done: &[(Lease, DateTime<Utc>)],
-    ) -> StoreResult<Vec<CheckKey>> {
+    async fn complete_claims(&self, done: &[(Lease, DateTime<Utc>)]) -> StoreResult<Vec<CheckKey>> {
         let mut refused = Vec::new();
         for (lease, next_due) in done {
             match self.complete_claim(lease, *next_due).await {

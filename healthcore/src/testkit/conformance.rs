@@ -1065,11 +1065,24 @@ pub async fn fenced_writes(s: &dyn Store) {
     assert_eq!(out[1], FencedOutcome::Alert(InsertAlert::Created));
     assert_eq!(s.load_states().await.expect("states"), vec![state(1)]);
     assert!(s.get_alert("fa1").await.expect("get").is_some());
-    assert_eq!(s.heal_events(&tid("f"), PageRequest::max()).await.expect("heal").items.len(), 1);
+    assert_eq!(
+        s.heal_events(&tid("f"), PageRequest::max())
+            .await
+            .expect("heal")
+            .items
+            .len(),
+        1
+    );
     // completed: the lease is gone, later writes under it are fenced and change nothing
     let a2 = alert("fa2", "f", AlertKind::Stale, t0());
     let err = s
-        .fenced(l1, &[FencedWrite::States(&[state(2)]), FencedWrite::InsertAlert(&a2)])
+        .fenced(
+            l1,
+            &[
+                FencedWrite::States(&[state(2)]),
+                FencedWrite::InsertAlert(&a2),
+            ],
+        )
         .await;
     assert!(matches!(err, Err(StoreError::Fenced(_))), "{err:?}");
     assert_eq!(s.load_states().await.expect("states"), vec![state(1)]);
@@ -1113,10 +1126,18 @@ pub async fn fenced_writes(s: &dyn Store) {
         Some(AlertStatus::Active)
     );
     // renew keeps the epoch; a heal completion replaces the pending event
-    let renewed = s.renew_lease(l2, Duration::from_secs(60)).await.expect("renew");
+    let renewed = s
+        .renew_lease(l2, Duration::from_secs(60))
+        .await
+        .expect("renew");
     assert_eq!(renewed.epoch, l2.epoch);
     assert!(renewed.expires_at >= l2.expires_at);
-    heal.complete(HealResult::Success, None, Some(Status::Healthy), t0() + secs(20));
+    heal.complete(
+        HealResult::Success,
+        None,
+        Some(Status::Healthy),
+        t0() + secs(20),
+    );
     let done = heal_event_entry(&heal, None).expect("entry");
     s.fenced(
         &renewed,
@@ -1127,7 +1148,10 @@ pub async fn fenced_writes(s: &dyn Store) {
     )
     .await
     .expect("fenced");
-    let events = s.heal_events(&tid("f"), PageRequest::max()).await.expect("heal");
+    let events = s
+        .heal_events(&tid("f"), PageRequest::max())
+        .await
+        .expect("heal");
     assert_eq!(events.items.len(), 1);
     assert_eq!(events.items[0].result, HealResult::Success);
     // release gives the lease back: due again at once, writes under it fenced
@@ -1149,7 +1173,12 @@ pub async fn fenced_writes(s: &dyn Store) {
     // states of some targets
     let of = s.load_states_of(&[tid("f")]).await.expect("states");
     assert_eq!(of, vec![state(1)]);
-    assert!(s.load_states_of(&[tid("zz")]).await.expect("states").is_empty());
+    assert!(
+        s.load_states_of(&[tid("zz")])
+            .await
+            .expect("states")
+            .is_empty()
+    );
 }
 
 /// Persistence (capability `persistent`): data written through one handle
