@@ -35,15 +35,14 @@ struct Counting {
     name: &'static str,
     outcome: Mutex<Outcome>,
     delay: Mutex<Duration>,
-    runs: Arc<Mutex<Vec<(String, &'static str, tokio::time::Instant)>>>,
+    runs: Runs,
 }
 
+/// Every run: check, engine, when.
+type Runs = Arc<Mutex<Vec<(String, &'static str, tokio::time::Instant)>>>;
+
 impl Counting {
-    fn new(
-        name: &'static str,
-        outcome: Outcome,
-        runs: &Arc<Mutex<Vec<(String, &'static str, tokio::time::Instant)>>>,
-    ) -> Arc<Self> {
+    fn new(name: &'static str, outcome: Outcome, runs: &Runs) -> Arc<Self> {
         Arc::new(Self {
             name,
             outcome: Mutex::new(outcome),

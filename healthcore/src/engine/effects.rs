@@ -65,12 +65,14 @@ pub(crate) fn alert_write(change: &AlertChange) -> Option<(&Alert, Option<AlertS
     })
 }
 
+/// Alert writes (`None`: insert; `Some(expected)`: update) and journal
+/// entries of one claimed run.
+pub(crate) type FencedEffects = (Vec<(Alert, Option<AlertStatus>)>, Vec<crate::store::Entry>);
+
 /// The store writes of `decisions` that a claimed run makes fenced:
 /// alert inserts and updates, heal events (the pending one before its
 /// action runs) and status windows.
-pub(crate) fn fenced_writes(
-    decisions: &[Decision],
-) -> Result<(Vec<(Alert, Option<AlertStatus>)>, Vec<crate::store::Entry>), StoreError> {
+pub(crate) fn fenced_writes(decisions: &[Decision]) -> Result<FencedEffects, StoreError> {
     let mut alerts = Vec::new();
     let mut entries = Vec::new();
     for d in decisions {

@@ -204,26 +204,26 @@ impl Engine {
         };
         let mut totals: std::collections::HashMap<TargetId, Bucket> =
             std::collections::HashMap::new();
-        for (pg, pf, pt) in parts {
-            if pf >= pt {
-                continue;
-            }
-            let rows = self
-                .inner
-                .store
-                .rollup_totals(&RollupQuery {
-                    targets: Vec::new(),
-                    granularity: pg,
-                    from: pf,
-                    to: pt,
-                })
+        // the parts are independent: ask for them at once
+        let store = &self.inner.store;
+        let queries: Vec<RollupQuery> = parts
+            .into_iter()
+            .filter(|(_, pf, pt)| pf < pt)
+            .map(|(pg, pf, pt)| RollupQuery {
+                targets: Vec::new(),
+                granularity: pg,
+                from: pf,
+                to: pt,
+            })
+            .collect();
+        let results =
+            futures_util::future::try_join_all(queries.iter().map(|q| store.rollup_totals(q)))
                 .await?;
-            for tb in rows {
-                totals
-                    .entry(tb.target)
-                    .or_insert_with(Bucket::sum)
-                    .merge_counts(&tb.bucket);
-            }
+        for tb in results.into_iter().flatten() {
+            totals
+                .entry(tb.target)
+                .or_insert_with(Bucket::sum)
+                .merge_counts(&tb.bucket);
         }
         let now = self.inner.clock.now();
         let cfg = self.inner.config.rules.uptime;
