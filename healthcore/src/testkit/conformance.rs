@@ -1163,12 +1163,12 @@ pub async fn fenced_writes(s: &dyn Store) {
     let again = s.claim_due(&req("i2")).await.expect("claim");
     assert_eq!(again.len(), 1);
     assert!(again[0].epoch > l2.epoch, "epochs only increase");
-    // batched completion: the held lease completes, the stale one is refused
+    // batched completion: the held lease completes, a lost one is refused
     let refused = s
-        .complete_claims(&[(again[0].clone(), far), (renewed.clone(), far)])
+        .complete_claims(&[(again[0].clone(), far), (l1.clone(), far)])
         .await
         .expect("complete");
-    assert_eq!(refused, vec![renewed.key.clone()]);
+    assert_eq!(refused, vec![l1.key.clone()]);
     assert!(s.claim_due(&req("i3")).await.expect("claim").is_empty());
     // states of some targets
     let of = s.load_states_of(&[tid("f")]).await.expect("states");
