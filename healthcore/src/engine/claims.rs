@@ -33,6 +33,10 @@
 //!    until the lease is nearly over, then the effects are dropped too:
 //!    the lease lapses and the check runs again, from the stored state.
 //!
+//! Configuration (heal policies, maintenance windows, alert channels) is
+//! reloaded from the store on every tick, so a change made through one
+//! instance reaches the others within one tick interval.
+//!
 //! Periodic jobs in claims mode: the tick (staleness, install timeouts,
 //! breaker cooldowns, reminders, escalation) and snapshots run only for
 //! the targets this instance owns — a check of them claimed within the
@@ -109,6 +113,32 @@ impl Drop for InFlight {
         if let Some(c) = &self.inner.claims {
             lock(&c.in_flight).remove(&self.key);
         }
+    }
+}
+
+/// Reloads the configuration another instance may have changed (heal
+/// policies, maintenance windows, alert channels); on every tick in
+/// claims mode. A failed read keeps what is in memory.
+pub(crate) async fn reload_config(inner: &Inner) {
+    use crate::store::StoreExt;
+    let store = inner.store.as_ref();
+    let loaded = async {
+        let policies = store.heal_policies(None).await?;
+        let windows = store.maintenance_windows(None).await?;
+        let channels = store
+            .docs_of(crate::store::doc_kind::ALERT_CHANNEL, None, None)
+            .await?;
+        Ok::<_, StoreError>((policies, windows, channels))
+    }
+    .await;
+    match loaded {
+        Ok((policies, windows, channels)) => {
+            let mut fleet = lock(&inner.fleet);
+            fleet.set_policies(policies);
+            fleet.set_maintenance(windows);
+            fleet.set_channels(channels);
+        }
+        Err(e) => tracing::warn!(error = %e, "reloading configuration failed; keeping it"),
     }
 }
 

@@ -443,3 +443,40 @@ async fn a_store_outage_makes_the_claim_loop_wait_and_resume() {
     );
     a.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn configuration_changed_through_one_instance_reaches_the_others_on_tick() {
+    let clock = Arc::new(TokioClock::new(start()));
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::with_clock(clock.clone()));
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let mut c = cfg(5);
+    c.jobs.tick = Duration::from_secs(2);
+    let a = engine_with(
+        store.clone(),
+        &clock,
+        Counting::new("a", Outcome::Pass, &runs),
+        FlakyHealer::new(),
+        c.clone(),
+    );
+    let b = engine_with(
+        store.clone(),
+        &clock,
+        Counting::new("b", Outcome::Pass, &runs),
+        FlakyHealer::new(),
+        c,
+    );
+    a.start().await.expect("start");
+    b.start().await.expect("start");
+    a.put_heal_policy(HealPolicy::new(
+        "p",
+        TenantId::new("default").expect("t"),
+        "restart",
+    ))
+    .await
+    .expect("policy");
+    assert!(lock(&b.inner.fleet).policies().is_empty());
+    advance(Duration::from_secs(3)).await;
+    assert_eq!(lock(&b.inner.fleet).policies().len(), 1);
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -29,6 +29,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             _ = tick.tick() => {
                 let now = inner.clock.now();
                 let mut out = Vec::new();
+                if inner.claims.is_some() {
+                    // other instances may have changed the configuration
+                    claims::reload_config(&inner).await;
+                }
                 match &inner.claims {
                     // claims mode: only the targets this instance owns
                     Some(c) => {
