@@ -459,28 +459,54 @@ fn a_killed_instance_checks_are_taken_over_within_lease_plus_interval() {
     let ids: Vec<String> = (0..60).map(|i| format!("t{i:02}")).collect();
     main.block_on(seed(&store, &ids, interval_ms, None));
     let runs: Runs = Arc::default();
-    // c first (it takes everything due), then a and b join
-    let c = Node::start(&db, Counting::new("c", &runs), config(lease_ms));
-    std::thread::sleep(Duration::from_millis(1_500));
-    let a = Node::start(&db, Counting::new("a", &runs), config(lease_ms));
-    let b = Node::start(&db, Counting::new("b", &runs), config(lease_ms));
-    std::thread::sleep(Duration::from_millis(2_500));
-    // c dies mid-run: nothing released
-    c.kill();
+    let mut nodes = vec![
+        (
+            "a",
+            Node::start(&db, Counting::new("a", &runs), config(lease_ms)),
+        ),
+        (
+            "b",
+            Node::start(&db, Counting::new("b", &runs), config(lease_ms)),
+        ),
+        (
+            "c",
+            Node::start(&db, Counting::new("c", &runs), config(lease_ms)),
+        ),
+    ];
+    std::thread::sleep(Duration::from_millis(4_000));
+    // the instance that ran most checks in the last interval dies mid-run:
+    // nothing released
+    let recent = |name: &str| {
+        let since = Instant::now() - Duration::from_millis(interval_ms + 200);
+        runs.lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.1 == name && r.2 > since)
+            .count()
+    };
+    let victim = (0..nodes.len())
+        .max_by_key(|i| recent(nodes[*i].0))
+        .unwrap();
+    let (victim_name, node) = nodes.remove(victim);
+    node.kill();
     let kill_at = Instant::now();
     std::thread::sleep(Duration::from_millis(6_000));
-    a.stop();
-    b.stop();
+    for (_, n) in nodes {
+        n.stop();
+    }
     let limit = Duration::from_millis(lease_ms + interval_ms);
     let slack = Duration::from_millis(700);
     let mut worst = Duration::ZERO;
     let mut taken_over = 0;
     for (t, rs) in by_target(&runs) {
-        let last_c = rs.iter().rev().find(|r| r.0 == "c" && r.1 <= kill_at);
+        let last_c = rs
+            .iter()
+            .rev()
+            .find(|r| r.0 == victim_name && r.1 <= kill_at);
         let before: Vec<_> = rs.iter().filter(|r| r.1 <= kill_at).collect();
         let after = rs.iter().find(|r| r.1 > kill_at);
         let after = after.unwrap_or_else(|| panic!("{t} never ran after the kill"));
-        assert_ne!(after.0, "c");
+        assert_ne!(after.0, victim_name);
         let last = before.last().expect("ran before the kill");
         let gap = after.1 - last.1;
         if last_c.is_some_and(|l| l.1 == last.1) {
@@ -492,7 +518,9 @@ fn a_killed_instance_checks_are_taken_over_within_lease_plus_interval() {
             "{t}: {gap:?} without a run across the kill (limit lease + interval = {limit:?})"
         );
     }
-    eprintln!("{TEST}: {taken_over} checks last run by the killed instance; worst gap {worst:?}");
+    eprintln!(
+        "{TEST}: killed {victim_name}; {taken_over} checks last run by it; worst gap {worst:?}"
+    );
     assert!(taken_over > 0, "the killed instance held checks");
     main.block_on(async {
         store.close().await;
