@@ -407,7 +407,11 @@ async fn the_api_over_sqlite_survives_a_restart() {
     }
     assert_eq!(before[1]["status"], "down");
     // the breaker (state, counts, trips) is compared whole after the restart
-    assert!(before[1]["checks"][0]["breaker_detail"].is_object(), "{}", before[1]);
+    assert!(
+        before[1]["checks"][0]["breaker_detail"].is_object(),
+        "{}",
+        before[1]
+    );
     assert_eq!(
         before[0]["checks"][0]["total_recoveries"], 1,
         "{}",

@@ -11,6 +11,11 @@
 //! - `uptime/totals_1000x30`: the same range summed per target by the
 //!   server (`PgStore::rollup_totals`): 1,000 rows.
 //! - `uptime/hour_timeline_1x720`: one target's 30-day hourly timeline.
+//! - `uptime/engine_reports_1000x30`: `Engine::uptime_reports` for 1,000
+//!   targets over 30 days (server-side totals plus the engine's live part);
+//!   `_edges` with a range off day boundaries (hours at both edges).
+//! - `claims/fenced_run_100`: what one claimed run writes in claims mode —
+//!   a fenced transaction with its state and the completion — 100 runs.
 //!
 //! Run briefly: `cargo bench -p healthcore-sqlx --bench pg -- --warm-up-time 1 --measurement-time 5`
 
@@ -183,6 +188,38 @@ fn benches(c: &mut Criterion) {
             })
         })
     });
+    g.throughput(Throughput::Elements(100));
+    let fenced_req = ClaimRequest {
+        instance: healthcore_sqlx::fresh_instance_id(),
+        limit: 100,
+        lease: Duration::from_secs(60),
+    };
+    g.bench_function("fenced_run_100", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let leases = store.claim_due(&fenced_req).await.unwrap();
+                    assert_eq!(leases.len(), 100);
+                    let started = std::time::Instant::now();
+                    for l in &leases {
+                        let state = StateRecord {
+                            scope: StateScope::Check { key: l.key.clone() },
+                            body: serde_json::json!({"state": {"status": "healthy", "consecutive_successes": 7}}),
+                            updated_at: Utc::now(),
+                        };
+                        let due = Utc::now() - chrono::Duration::seconds(1);
+                        store
+                            .fenced(l, &[FencedWrite::States(&[state]), FencedWrite::Complete(due)])
+                            .await
+                            .unwrap();
+                    }
+                    spent += started.elapsed();
+                }
+                spent
+            })
+        })
+    });
     g.finish();
 
     // ---- uptime reads ---------------------------------------------------------
@@ -215,6 +252,35 @@ fn benches(c: &mut Criterion) {
                 }))
                 .unwrap();
             assert_eq!(got.len(), 1_000);
+        })
+    });
+    // the engine's path: targets known, totals summed by the server
+    let engine = rt.block_on(async {
+        for t in 0..1_000 {
+            store.put_target(&Target::new(tid(t), "u")).await.unwrap();
+        }
+        let engine = healthcore::engine::Engine::builder(std::sync::Arc::new(db.store().await))
+            .without_scheduler()
+            .build()
+            .unwrap();
+        engine.start().await.unwrap();
+        engine
+    });
+    g.bench_function("engine_reports_1000x30", |b| {
+        b.iter(|| {
+            let got = rt.block_on(engine.uptime_reports(None, from, to)).unwrap();
+            // 1,000 targets with 30 days of rollups, 200 (claims) with none
+            assert_eq!(got.len(), 1_200);
+        })
+    });
+    g.bench_function("engine_reports_1000x30_edges", |b| {
+        let (f, t) = (
+            from + chrono::Duration::hours(5),
+            to - chrono::Duration::hours(3),
+        );
+        b.iter(|| {
+            let got = rt.block_on(engine.uptime_reports(None, f, t)).unwrap();
+            assert_eq!(got.len(), 1_200);
         })
     });
     g.bench_function("hour_timeline_1x720", |b| {

@@ -20,11 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use healthcore::alert::{Alert, AlertStatus};
 use healthcore::model::CheckKey;
-use healthcore::store::{
-    ClaimRequest, Entry, InsertAlert, Lease, StateRecord, StoreError, StoreResult,
-};
+use healthcore::store::{ClaimRequest, FencedOutcome, FencedWrite, Lease, StoreError, StoreResult};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
@@ -179,35 +176,6 @@ pub(crate) async fn complete_claim(
     complete_on(&mut conn, lease, next_due).await
 }
 
-/// One side effect of a claimed check, for [`PgStore::fenced`].
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum FencedWrite<'a> {
-    /// [`Store::put_states`](healthcore::store::Store::put_states).
-    States(&'a [StateRecord]),
-    /// [`Store::insert_alert`](healthcore::store::Store::insert_alert).
-    InsertAlert(&'a Alert),
-    /// [`Store::update_alert`](healthcore::store::Store::update_alert)
-    /// with the expected stored status.
-    UpdateAlert(&'a Alert, AlertStatus),
-    /// [`Store::append_entries`](healthcore::store::Store::append_entries)
-    /// (heal events, lifecycle events, …).
-    Entries(&'a [Entry]),
-    /// [`Store::complete_claim`](healthcore::store::Store::complete_claim)
-    /// with the next due time, in the same transaction.
-    Complete(DateTime<Utc>),
-}
-
-/// What one [`FencedWrite`] did, in order.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum FencedOutcome {
-    /// Written.
-    Written,
-    /// The result of an [`FencedWrite::InsertAlert`].
-    Alert(InsertAlert),
-}
-
 impl PgStore {
     /// Applies `writes` in one transaction, only while `lease` is held:
     /// the lease row is checked (owner, epoch, not expired on database
@@ -271,6 +239,12 @@ impl PgStore {
                 FencedWrite::Complete(next_due) => {
                     complete_on(&mut tx, lease, next_due).await?;
                     FencedOutcome::Written
+                }
+                #[allow(unreachable_patterns)]
+                other => {
+                    let _ = tx.rollback().await;
+                    tracing::error!(write = other.name(), "fenced write kind not supported");
+                    return Err(StoreError::Unsupported("fenced write"));
                 }
             };
             out.push(done);

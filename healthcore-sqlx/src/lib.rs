@@ -56,9 +56,13 @@ mod store;
 pub mod testing;
 
 #[cfg(feature = "postgres")]
-pub use claims::{FencedOutcome, FencedWrite, fresh_instance_id};
+pub use claims::fresh_instance_id;
 #[cfg(feature = "postgres")]
 pub use error::{ConnectError, map_sqlx_error};
+/// Re-exported from healthcore: the fenced writes are part of the
+/// [`Store`](healthcore::store::Store) trait.
+#[cfg(feature = "postgres")]
+pub use healthcore::store::{FencedOutcome, FencedWrite};
 #[cfg(feature = "postgres")]
 pub use probe::{PostgresChecker, PostgresParams};
 #[cfg(feature = "postgres")]

@@ -1411,6 +1411,55 @@ impl Store for PgStore {
     async fn complete_claim(&self, lease: &Lease, next_due: DateTime<Utc>) -> StoreResult<()> {
         crate::claims::complete_claim(&self.pool, lease, next_due).await
     }
+
+    async fn rollup_totals(&self, q: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
+        PgStore::rollup_totals(self, q).await
+    }
+
+    async fn complete_claims(
+        &self,
+        done: &[(Lease, DateTime<Utc>)],
+    ) -> StoreResult<Vec<healthcore::model::CheckKey>> {
+        PgStore::complete_claims(self, done).await
+    }
+
+    async fn fenced(
+        &self,
+        lease: &Lease,
+        writes: &[healthcore::store::FencedWrite<'_>],
+    ) -> StoreResult<Vec<healthcore::store::FencedOutcome>> {
+        PgStore::fenced(self, lease, writes).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, length: std::time::Duration) -> StoreResult<Lease> {
+        PgStore::renew_lease(self, lease, length).await
+    }
+
+    async fn release_claims(&self, instance: &str) -> StoreResult<u64> {
+        PgStore::release_claims(self, instance).await
+    }
+
+    async fn load_states_of(&self, targets: &[TargetId]) -> StoreResult<Vec<StateRecord>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
+        let rows: Vec<(Json<StateScope>, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT scope, body, updated_at FROM hc_states WHERE target_id = ANY($1) ORDER BY key",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        Ok(rows
+            .into_iter()
+            .map(|(Json(scope), body, updated_at)| StateRecord {
+                scope,
+                body,
+                updated_at,
+            })
+            .collect())
+    }
 }
 
 /// Every target's buckets of one granularity in a range, read as binary

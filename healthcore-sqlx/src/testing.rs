@@ -234,3 +234,137 @@ pub async fn expire_leases(store: &PgStore, owner: &str) -> u64 {
     .map(|r| r.rows_affected())
     .unwrap_or_else(|e| panic!("expiring leases of {owner}: {e}"))
 }
+
+// ---- a private server that goes away mid-run -----------------------------
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const PG_BIN: &str = "/usr/lib/postgresql";
+
+fn pg_bin(tool: &str) -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(PG_BIN)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    versions.sort();
+    versions
+        .into_iter()
+        .rev()
+        .map(|v| v.join("bin").join(tool))
+        .find(|p| p.exists())
+}
+
+/// A throwaway PostgreSQL cluster on a free loopback port, for tests of a
+/// server that goes away mid-run: [`create`](Self::create) runs `initdb`
+/// and starts it, [`stop`](Self::stop) and [`start`](Self::start) take it
+/// down and up, dropping it stops it and deletes its files.
+#[derive(Debug)]
+pub struct PrivatePg {
+    dir: PathBuf,
+    port: u16,
+}
+
+fn as_postgres(cmd: &std::path::Path) -> Command {
+    // PostgreSQL refuses to run as root
+    if nix_is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(cmd);
+        c
+    } else {
+        Command::new(cmd)
+    }
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl PrivatePg {
+    /// Creates and starts a cluster (trust auth, user `postgres`); the
+    /// error says why it could not (no `initdb`, not permitted, …).
+    pub fn create() -> Result<Self, String> {
+        let initdb = pg_bin("initdb").ok_or("initdb not found under /usr/lib/postgresql")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let dir = std::env::temp_dir().join(format!("hc-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        if nix_is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(&dir)
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !ok.success() {
+                return Err("chown to postgres failed".into());
+            }
+        }
+        let out = as_postgres(&initdb)
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let pg = PrivatePg { dir, port };
+        pg.start()?;
+        Ok(pg)
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
+        let pg_ctl = pg_bin("pg_ctl").ok_or("pg_ctl not found")?;
+        let out = as_postgres(&pg_ctl)
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "pg_ctl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Starts the server (again).
+    pub fn start(&self) -> Result<(), String> {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log");
+        self.pg_ctl(&["-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"])
+    }
+
+    /// Stops the server at once (`-m immediate`).
+    pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl(&["-m", "immediate", "-w", "stop"])
+    }
+
+    /// Its URL (database `postgres`).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

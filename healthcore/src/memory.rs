@@ -127,6 +127,103 @@ fn open(a: &Alert) -> bool {
     a.status != AlertStatus::Resolved
 }
 
+impl Data {
+    fn insert_alert(&mut self, alert: &Alert) -> StoreResult<InsertAlert> {
+        if open(alert) {
+            if let Some(existing) = self
+                .alerts
+                .iter()
+                .find(|a| open(a) && a.target == alert.target && a.kind == alert.kind)
+            {
+                return Ok(InsertAlert::Exists(Box::new(existing.clone())));
+            }
+        }
+        if self.alerts.iter().any(|a| a.id == alert.id) {
+            return Err(StoreError::Conflict(format!(
+                "alert id {} exists",
+                alert.id
+            )));
+        }
+        self.alerts.push(alert.clone());
+        Ok(InsertAlert::Created)
+    }
+
+    fn update_alert(&mut self, alert: &Alert, expected: AlertStatus) -> StoreResult<()> {
+        let slot = self
+            .alerts
+            .iter_mut()
+            .find(|a| a.id == alert.id)
+            .ok_or_else(|| StoreError::not_found("alert", &alert.id))?;
+        if slot.status != expected {
+            return Err(StoreError::Conflict(format!(
+                "alert {} is {}, expected {}",
+                alert.id,
+                slot.status.as_str(),
+                expected.as_str()
+            )));
+        }
+        if slot.status == AlertStatus::Resolved && alert.status != AlertStatus::Resolved {
+            return Err(StoreError::Conflict(
+                "a resolved alert never reopens".into(),
+            ));
+        }
+        *slot = alert.clone();
+        Ok(())
+    }
+
+    /// The lease row, if `lease` still holds it at `now`.
+    fn held(&mut self, lease: &Lease, now: DateTime<Utc>) -> StoreResult<&mut LeaseRow> {
+        let row = self
+            .leases
+            .get_mut(&lease.key)
+            .ok_or_else(|| StoreError::not_found("check", &lease.key))?;
+        if row.owner.as_deref() != Some(lease.owner.as_str())
+            || row.epoch != lease.epoch
+            || row.expires_at.is_none_or(|e| e <= now)
+        {
+            return Err(StoreError::Fenced(lease.key.to_string()));
+        }
+        Ok(row)
+    }
+
+    fn apply_fenced(
+        &mut self,
+        lease: &Lease,
+        w: &FencedWrite<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FencedOutcome> {
+        Ok(match *w {
+            FencedWrite::States(records) => {
+                for r in records {
+                    self.states.insert(r.scope.storage_key(), r.clone());
+                }
+                FencedOutcome::Written
+            }
+            FencedWrite::InsertAlert(a) => FencedOutcome::Alert(self.insert_alert(a)?),
+            FencedWrite::UpdateAlert(a, expected) => {
+                self.update_alert(a, expected)?;
+                FencedOutcome::Written
+            }
+            FencedWrite::Entries(entries) => {
+                for e in entries {
+                    self.entries
+                        .insert((e.kind.clone(), e.id.clone()), e.clone());
+                }
+                FencedOutcome::Written
+            }
+            FencedWrite::Complete(next_due) => {
+                let row = self.held(lease, now)?;
+                row.next_due = next_due;
+                row.owner = None;
+                row.expires_at = None;
+                FencedOutcome::Written
+            }
+            #[allow(unreachable_patterns)]
+            _ => return Err(StoreError::Unsupported("fenced write")),
+        })
+    }
+}
+
 #[async_trait]
 impl Store for InMemoryStore {
     fn capabilities(&self) -> Capabilities {
@@ -285,48 +382,11 @@ impl Store for InMemoryStore {
     }
 
     async fn insert_alert(&self, alert: &Alert) -> StoreResult<InsertAlert> {
-        let mut d = self.lock();
-        if open(alert) {
-            if let Some(existing) = d
-                .alerts
-                .iter()
-                .find(|a| open(a) && a.target == alert.target && a.kind == alert.kind)
-            {
-                return Ok(InsertAlert::Exists(Box::new(existing.clone())));
-            }
-        }
-        if d.alerts.iter().any(|a| a.id == alert.id) {
-            return Err(StoreError::Conflict(format!(
-                "alert id {} exists",
-                alert.id
-            )));
-        }
-        d.alerts.push(alert.clone());
-        Ok(InsertAlert::Created)
+        self.lock().insert_alert(alert)
     }
 
     async fn update_alert(&self, alert: &Alert, expected: AlertStatus) -> StoreResult<()> {
-        let mut d = self.lock();
-        let slot = d
-            .alerts
-            .iter_mut()
-            .find(|a| a.id == alert.id)
-            .ok_or_else(|| StoreError::not_found("alert", &alert.id))?;
-        if slot.status != expected {
-            return Err(StoreError::Conflict(format!(
-                "alert {} is {}, expected {}",
-                alert.id,
-                slot.status.as_str(),
-                expected.as_str()
-            )));
-        }
-        if slot.status == AlertStatus::Resolved && alert.status != AlertStatus::Resolved {
-            return Err(StoreError::Conflict(
-                "a resolved alert never reopens".into(),
-            ));
-        }
-        *slot = alert.clone();
-        Ok(())
+        self.lock().update_alert(alert, expected)
     }
 
     async fn get_alert(&self, id: &str) -> StoreResult<Option<Alert>> {
@@ -476,7 +536,13 @@ impl Store for InMemoryStore {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        keys.sort();
+        // most overdue first, as the SQL stores do
+        keys.sort_by(|a, b| {
+            d.leases[a]
+                .next_due
+                .cmp(&d.leases[b].next_due)
+                .then(a.cmp(b))
+        });
         keys.truncate(req.limit as usize);
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
@@ -498,19 +564,98 @@ impl Store for InMemoryStore {
     async fn complete_claim(&self, lease: &Lease, next_due: DateTime<Utc>) -> StoreResult<()> {
         let now = self.now();
         let mut d = self.lock();
-        let row = d
-            .leases
-            .get_mut(&lease.key)
-            .ok_or_else(|| StoreError::not_found("check", &lease.key))?;
-        if row.owner.as_deref() != Some(lease.owner.as_str())
-            || row.epoch != lease.epoch
-            || row.expires_at.is_none_or(|e| e <= now)
-        {
-            return Err(StoreError::Fenced(lease.key.to_string()));
-        }
+        let row = d.held(lease, now)?;
         row.next_due = next_due;
         row.owner = None;
         row.expires_at = None;
         Ok(())
+    }
+
+    async fn fenced(
+        &self,
+        lease: &Lease,
+        writes: &[FencedWrite<'_>],
+    ) -> StoreResult<Vec<FencedOutcome>> {
+        let now = self.now();
+        let mut d = self.lock();
+        d.held(lease, now)?;
+        // all or nothing: keep what the writes may touch, put it back on error
+        let alerts = d.alerts.clone();
+        let lease_row = d.leases.get(&lease.key).cloned();
+        let mut old_states = Vec::new();
+        let mut old_entries = Vec::new();
+        for w in writes {
+            match *w {
+                FencedWrite::States(records) => {
+                    for r in records {
+                        let k = r.scope.storage_key();
+                        let old = d.states.get(&k).cloned();
+                        old_states.push((k, old));
+                    }
+                }
+                FencedWrite::Entries(entries) => {
+                    for e in entries {
+                        let k = (e.kind.clone(), e.id.clone());
+                        let old = d.entries.get(&k).cloned();
+                        old_entries.push((k, old));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            match d.apply_fenced(lease, w, now) {
+                Ok(o) => out.push(o),
+                Err(e) => {
+                    d.alerts = alerts;
+                    if let Some(row) = lease_row {
+                        d.leases.insert(lease.key.clone(), row);
+                    }
+                    for (k, old) in old_states.into_iter().rev() {
+                        match old {
+                            Some(r) => d.states.insert(k, r),
+                            None => d.states.remove(&k),
+                        };
+                    }
+                    for (k, old) in old_entries.into_iter().rev() {
+                        match old {
+                            Some(r) => d.entries.insert(k, r),
+                            None => d.entries.remove(&k),
+                        };
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn renew_lease(&self, lease: &Lease, length: std::time::Duration) -> StoreResult<Lease> {
+        let now = self.now();
+        let len = chrono::Duration::from_std(length)
+            .map_err(|_| StoreError::Data("lease too long".into()))?;
+        let mut d = self.lock();
+        let row = d.held(lease, now)?;
+        row.expires_at = Some(now + len);
+        Ok(Lease {
+            expires_at: now + len,
+            ..lease.clone()
+        })
+    }
+
+    async fn release_claims(&self, instance: &str) -> StoreResult<u64> {
+        let now = self.now();
+        let mut d = self.lock();
+        let mut n = 0;
+        for row in d.leases.values_mut() {
+            if row.owner.as_deref() == Some(instance) {
+                row.owner = None;
+                row.expires_at = None;
+                row.next_due = now;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }

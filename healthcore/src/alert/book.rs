@@ -307,6 +307,17 @@ impl AlertBook {
             .is_some_and(|s| s.find(kind).is_some())
     }
 
+    /// Replaces the open alerts of `target` with `alerts` (the store's
+    /// view, when another instance may have changed them); resolved ones
+    /// only seed the suppression window, as in [`restore`](Self::restore).
+    pub fn replace_open(&mut self, target: &TargetId, alerts: Vec<Alert>) -> Vec<Alert> {
+        if let Some(slot) = self.targets.get_mut(target) {
+            self.open = self.open.saturating_sub(slot.open.len());
+            slot.open.clear();
+        }
+        self.restore(alerts.into_iter().filter(|a| &a.target == target))
+    }
+
     /// The open alerts of `target`.
     pub fn open_for(&self, target: &TargetId) -> &[Alert] {
         self.targets.get(target).map_or(&[], |s| s.open.as_slice())

@@ -76,6 +76,53 @@ impl Default for JobIntervals {
     }
 }
 
+/// Whether the engine splits checks with other instances through the
+/// store's claims.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClaimsMode {
+    /// Claims when the store offers them and is shared between processes
+    /// ([`Capabilities`](crate::store::Capabilities) `claims` and
+    /// `persistent`, e.g. PostgreSQL); per-check timers otherwise.
+    #[default]
+    Auto,
+    /// Always claims; building the engine fails when the store has none
+    /// (e.g. several engines on one in-memory store, in tests).
+    On,
+    /// Always per-check timers (a single instance).
+    Off,
+}
+
+/// Multi-instance claims (DESIGN.md §4 "Scale-out").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimsConfig {
+    /// Auto (claims when the store has them) or off.
+    pub mode: ClaimsMode,
+    /// Lease per claim: must outlast one run plus its writes. A run whose
+    /// timeout does not fit renews its lease first. An instance that dies
+    /// has its checks taken over within one lease plus one interval.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Most checks claimed at once (also bounded by free concurrency).
+    pub batch: u32,
+    /// Pause between claims when nothing was due.
+    #[serde(with = "humantime_serde")]
+    pub poll: Duration,
+}
+
+impl Default for ClaimsConfig {
+    fn default() -> Self {
+        Self {
+            mode: ClaimsMode::Auto,
+            lease: Duration::from_secs(30),
+            batch: 500,
+            poll: Duration::from_millis(200),
+        }
+    }
+}
+
 /// Everything the engine is configured with.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -88,6 +135,8 @@ pub struct EngineConfig {
     pub jobs: JobIntervals,
     /// Data retention.
     pub retention: Retention,
+    /// Multi-instance claims.
+    pub claims: ClaimsConfig,
 }
 
 impl EngineConfig {
@@ -146,6 +195,16 @@ impl EngineConfig {
             if d < Duration::from_secs(1) {
                 return Err(ValidationError::new(name, "must be at least 1s"));
             }
+        }
+        let c = &self.claims;
+        if c.lease < Duration::from_millis(100) || c.lease > Duration::from_secs(24 * 3600) {
+            return Err(ValidationError::new("claims.lease", "must be 100ms..=24h"));
+        }
+        if c.batch == 0 || c.batch > 100_000 {
+            return Err(ValidationError::new("claims.batch", "must be 1..=100000"));
+        }
+        if c.poll < Duration::from_millis(10) || c.poll > Duration::from_secs(60) {
+            return Err(ValidationError::new("claims.poll", "must be 10ms..=60s"));
         }
         if self.retention.chunk == 0 {
             return Err(ValidationError::new(

@@ -32,6 +32,80 @@ pub(crate) enum Effect {
 
 /// Carries out decisions (never blocks; never fails).
 pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
+    dispatch_with(inner, decisions, false);
+}
+
+/// Carries out decisions whose store writes (alerts, heal events, status
+/// windows) were already made under a lease ([`fenced_writes`]): publishes,
+/// notifies and heals, queues only the rest.
+pub(crate) fn dispatch_persisted(inner: &Arc<Inner>, decisions: Vec<Decision>) {
+    dispatch_with(inner, decisions, true);
+}
+
+/// The alert write of a change: `(alert, None)` inserts it, `(alert,
+/// Some(expected))` replaces it where its stored status is `expected`.
+pub(crate) fn alert_write(change: &AlertChange) -> Option<(&Alert, Option<AlertStatus>)> {
+    Some(match change {
+        AlertChange::Created(a) => (a, None),
+        AlertChange::Acknowledged(a) => (a, Some(AlertStatus::Active)),
+        AlertChange::Resolved(a) => {
+            let expected = if a.acknowledged_at.is_some() {
+                AlertStatus::Acknowledged
+            } else {
+                AlertStatus::Active
+            };
+            (a, Some(expected))
+        }
+        AlertChange::Escalated(a)
+        | AlertChange::Reminded(a)
+        | AlertChange::Suppressed(a)
+        | AlertChange::Released(a) => (a, Some(a.status)),
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// Alert writes (`None`: insert; `Some(expected)`: update) and journal
+/// entries of one claimed run.
+pub(crate) type FencedEffects = (Vec<(Alert, Option<AlertStatus>)>, Vec<crate::store::Entry>);
+
+/// The store writes of `decisions` that a claimed run makes fenced:
+/// alert inserts and updates, heal events (the pending one before its
+/// action runs) and status windows.
+pub(crate) fn fenced_writes(decisions: &[Decision]) -> Result<FencedEffects, StoreError> {
+    let mut alerts = Vec::new();
+    let mut entries = Vec::new();
+    for d in decisions {
+        match d {
+            Decision::Alert { change, .. } => {
+                if let Some((a, expected)) = alert_write(change) {
+                    alerts.push((a.clone(), expected));
+                }
+            }
+            Decision::Heal { tenant, event, .. } | Decision::HealRecorded { tenant, event } => {
+                entries.push(crate::store::heal_event_entry(event, Some(tenant))?);
+            }
+            Decision::Window {
+                target,
+                tenant,
+                window,
+            } => entries.push(crate::store::status_window_entry(
+                target,
+                Some(tenant),
+                window,
+            )?),
+            _ => {}
+        }
+    }
+    Ok((alerts, entries))
+}
+
+fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) {
+    let queue_unfenced = |inner: &Inner, effect: Effect| {
+        if !persisted {
+            queue(inner, effect);
+        }
+    };
     for d in decisions {
         match d {
             Decision::StatusChanged {
@@ -59,48 +133,30 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                 );
             }
             Decision::Alert { tenant, change } => {
-                let (effect, event) = match change {
+                let Some((a, expected)) = alert_write(&change) else {
+                    continue;
+                };
+                let effect = match expected {
+                    None => Effect::InsertAlert(a.clone()),
+                    Some(expected) => Effect::UpdateAlert(a.clone(), expected),
+                };
+                let event = match change {
                     AlertChange::Created(a) => {
                         tracing::warn!(target_id = %a.target, kind = %a.kind, severity = a.severity.as_str(), suppressed = a.suppressed, "alert created");
-                        (
-                            Effect::InsertAlert(a.clone()),
-                            Some(Event::AlertCreated { tenant, alert: a }),
-                        )
+                        Some(Event::AlertCreated { tenant, alert: a })
                     }
-                    AlertChange::Acknowledged(a) => (
-                        Effect::UpdateAlert(a.clone(), AlertStatus::Active),
-                        Some(Event::AlertAcknowledged { tenant, alert: a }),
-                    ),
+                    AlertChange::Acknowledged(a) => {
+                        Some(Event::AlertAcknowledged { tenant, alert: a })
+                    }
                     AlertChange::Resolved(a) => {
                         tracing::info!(target_id = %a.target, kind = %a.kind, "alert resolved");
-                        let expected = if a.acknowledged_at.is_some() {
-                            AlertStatus::Acknowledged
-                        } else {
-                            AlertStatus::Active
-                        };
-                        (
-                            Effect::UpdateAlert(a.clone(), expected),
-                            Some(Event::AlertResolved { tenant, alert: a }),
-                        )
+                        Some(Event::AlertResolved { tenant, alert: a })
                     }
-                    AlertChange::Escalated(a) => {
-                        let expected = a.status;
-                        (
-                            Effect::UpdateAlert(a.clone(), expected),
-                            Some(Event::AlertEscalated { tenant, alert: a }),
-                        )
-                    }
+                    AlertChange::Escalated(a) => Some(Event::AlertEscalated { tenant, alert: a }),
                     // bookkeeping changes: persist, no event
-                    AlertChange::Reminded(a)
-                    | AlertChange::Suppressed(a)
-                    | AlertChange::Released(a) => {
-                        let expected = a.status;
-                        (Effect::UpdateAlert(a, expected), None)
-                    }
-                    #[allow(unreachable_patterns)]
-                    _ => continue,
+                    _ => None,
                 };
-                queue(inner, effect);
+                queue_unfenced(inner, effect);
                 if let Some(event) = event {
                     publish(inner, event);
                 }
@@ -135,7 +191,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
             } => {
                 tracing::warn!(target_id = %target.id, action = %action, reason = %event.reason, "heal triggered");
                 EngineMetrics::add(&inner.metrics.heal_attempts, 1);
-                queue(inner, Effect::HealEvent(event.clone(), tenant.clone()));
+                queue_unfenced(inner, Effect::HealEvent(event.clone(), tenant.clone()));
                 publish(
                     inner,
                     Event::HealAttempted {
@@ -168,7 +224,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                 });
             }
             Decision::HealRecorded { tenant, event } => {
-                queue(inner, Effect::HealEvent(event.clone(), tenant.clone()));
+                queue_unfenced(inner, Effect::HealEvent(event.clone(), tenant.clone()));
                 publish(inner, Event::HealAttempted { tenant, event });
             }
             Decision::Breaker {
@@ -213,7 +269,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, decisions: Vec<Decision>) {
                 target,
                 tenant,
                 window,
-            } => queue(inner, Effect::Window(target, tenant, window)),
+            } => queue_unfenced(inner, Effect::Window(target, tenant, window)),
             Decision::Snapshot { tenant, snapshot } => {
                 queue(inner, Effect::Snapshot(snapshot, tenant))
             }

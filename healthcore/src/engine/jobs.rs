@@ -1,13 +1,15 @@
 //! Periodic jobs on the engine's timers: the tick (staleness, install
 //! timeouts, breaker cooldowns, reminders, escalation, time-in-status
 //! rollups), snapshots and retention. Each runs in one task, so a job never
-//! overlaps itself; a slow run delays the next instead of stacking.
+//! overlaps itself; a slow run delays the next instead of stacking. In
+//! claims mode the tick and snapshots cover only the targets this
+//! instance owns (see `claims.rs`).
 
 use std::sync::Arc;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Inner, effects, lock};
+use super::{Inner, claims, effects, lock};
 
 pub(crate) async fn run(inner: Arc<Inner>) {
     let jobs = inner.config.jobs.clone();
@@ -27,7 +29,18 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             _ = tick.tick() => {
                 let now = inner.clock.now();
                 let mut out = Vec::new();
-                lock(&inner.fleet).tick(now, &mut out);
+                if inner.claims.is_some() {
+                    // other instances may have changed the configuration
+                    claims::reload_config(&inner).await;
+                }
+                match &inner.claims {
+                    // claims mode: only the targets this instance owns
+                    Some(c) => {
+                        let ids = c.owned_targets(claims::ownership_horizon(&inner));
+                        lock(&inner.fleet).tick_some(&ids, now, &mut out);
+                    }
+                    None => lock(&inner.fleet).tick(now, &mut out),
+                }
                 effects::dispatch(&inner, out);
                 let summary = lock(&inner.fleet).summary(None);
                 let _ = inner.events.send(crate::event::Event::SummaryUpdated { summary });
@@ -36,6 +49,16 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                 let now = inner.clock.now();
                 let mut out = Vec::new();
                 lock(&inner.fleet).snapshots(now, &mut out);
+                if let Some(c) = &inner.claims {
+                    let ids: std::collections::HashSet<_> = c
+                        .owned_targets(claims::ownership_horizon(&inner))
+                        .into_iter()
+                        .collect();
+                    out.retain(|d| match d {
+                        crate::fleet::Decision::Snapshot { snapshot, .. } => ids.contains(&snapshot.target),
+                        _ => true,
+                    });
+                }
                 effects::dispatch(&inner, out);
             }
             _ = retention.tick() => {

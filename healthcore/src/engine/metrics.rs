@@ -22,6 +22,8 @@ pub struct EngineMetrics {
     pub(crate) store_errors: AtomicU64,
     pub(crate) buffer_depth: AtomicU64,
     pub(crate) heal_attempts: AtomicU64,
+    pub(crate) claimed: AtomicU64,
+    pub(crate) fenced: AtomicU64,
     pub(crate) notifications_sent: AtomicU64,
     pub(crate) notifications_failed: AtomicU64,
     pub(crate) notifications_silenced: AtomicU64,
@@ -55,6 +57,11 @@ pub struct MetricsSnapshot {
     pub buffer_depth: u64,
     /// Heal actions started.
     pub heal_attempts: u64,
+    /// Checks claimed under a lease (multi-instance claims mode).
+    pub claimed: u64,
+    /// Claimed runs whose effects were refused because the lease was lost
+    /// (another instance owns the check now); nothing of them was written.
+    pub fenced: u64,
     /// Notifications delivered.
     pub notifications_sent: u64,
     /// Notifications given up on.
@@ -128,6 +135,8 @@ impl EngineMetrics {
             store_errors: r(&self.store_errors),
             buffer_depth: r(&self.buffer_depth),
             heal_attempts: r(&self.heal_attempts),
+            claimed: r(&self.claimed),
+            fenced: r(&self.fenced),
             notifications_sent: r(&self.notifications_sent),
             notifications_failed: r(&self.notifications_failed),
             notifications_silenced: r(&self.notifications_silenced),

@@ -10,6 +10,15 @@
 //! notifiers and healers run in their own tasks with retries; every change
 //! is published on a broadcast [`Event`](crate::event::Event) bus.
 //!
+//! **Several instances** on one shared store (PostgreSQL) split the checks
+//! through leases instead of timers: *claims mode*, chosen automatically
+//! when the store offers claims and is persistent ([`ClaimsMode`],
+//! [`ClaimsConfig`]). A claim loop takes due checks in batches, loads the
+//! previous owner's state, runs them under the same bounds, and writes
+//! every side effect fenced by the lease (a heal decision before its
+//! action), so a check runs once per interval and an instance that lost
+//! its lease changes nothing. The single-instance path is unchanged.
+//!
 //! Time comes from the injected [`Clock`](crate::clock::Clock); scheduling
 //! uses tokio's timers, so tests run on paused time with
 //! [`TokioClock`](crate::clock::TokioClock).
@@ -34,6 +43,7 @@
 mod actions;
 mod activity;
 mod checklist;
+mod claims;
 mod config;
 mod effects;
 mod error;
@@ -46,7 +56,7 @@ mod writer;
 pub use actions::{DiagnoseReport, RestartReport};
 pub use activity::{ActivityEntry, ActivityQuery, ActivityType};
 pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
-pub use config::{EngineConfig, JobIntervals, Limits};
+pub use config::{ClaimsConfig, ClaimsMode, EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;
 pub use metrics::{EngineMetrics, LATENCY_BUCKETS, MetricsSnapshot};
 pub use uptime::{ResultHistory, UptimeView};
@@ -144,6 +154,16 @@ impl EngineBuilder {
         self
     }
 
+    /// Sets the claims mode (shortcut for `config.claims.mode`): `Auto`
+    /// (default) splits checks with other instances when the store offers
+    /// claims and is persistent, `On` forces it, `Off` keeps per-check
+    /// timers.
+    #[must_use]
+    pub fn claims(mut self, mode: ClaimsMode) -> Self {
+        self.config.claims.mode = mode;
+        self
+    }
+
     /// Sets this instance's id prefix (default: random per process).
     #[must_use]
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
@@ -159,6 +179,19 @@ impl EngineBuilder {
                 .map_err(|e| e.within(&format!("checklist[{i}]")))?;
         }
         let instance = self.instance.unwrap_or_else(random_instance_id);
+        let caps = self.store.capabilities();
+        let claims = match self.config.claims.mode {
+            ClaimsMode::Off => false,
+            ClaimsMode::On if !caps.claims => {
+                return Err(crate::error::ValidationError::new(
+                    "claims.mode",
+                    "the store does not offer claims",
+                )
+                .into());
+            }
+            ClaimsMode::On => true,
+            _ => caps.claims && caps.persistent,
+        } && self.schedule;
         let (events, _) = broadcast::channel(4096);
         let (effects_tx, effects_rx) = mpsc::unbounded_channel();
         let (stop_tx, _) = watch::channel(false);
@@ -189,6 +222,7 @@ impl EngineBuilder {
             ready: ready_tx,
             schedule: self.schedule,
             instance,
+            claims: claims.then(claims::ClaimsState::default),
             started: std::sync::atomic::AtomicBool::new(false),
             seq: std::sync::atomic::AtomicU64::new(0),
         });
@@ -228,6 +262,8 @@ pub(crate) struct Inner {
     pub(crate) ready: watch::Sender<bool>,
     pub(crate) schedule: bool,
     pub(crate) instance: String,
+    /// Set in claims mode (several instances share the store).
+    pub(crate) claims: Option<claims::ClaimsState>,
     pub(crate) started: std::sync::atomic::AtomicBool,
     pub(crate) seq: std::sync::atomic::AtomicU64,
 }
@@ -324,16 +360,20 @@ impl Engine {
         self.spawn(writer::run(inner.clone()));
         if inner.schedule {
             self.spawn(jobs::run(inner.clone()));
-            let keys: Vec<(CheckKey, CheckSpec)> = lock(&inner.fleet).active_checks();
-            for (key, spec) in keys {
-                scheduler::spawn_check(inner, key, spec);
+            if inner.claims.is_some() {
+                self.spawn(claims::run(inner.clone()));
+            } else {
+                let keys: Vec<(CheckKey, CheckSpec)> = lock(&inner.fleet).active_checks();
+                for (key, spec) in keys {
+                    scheduler::spawn_check(inner, key, spec);
+                }
             }
         }
         if !inner.checklist_items.is_empty() {
             let me = self.clone();
             self.spawn(async move { me.run_checklist().await });
         }
-        tracing::info!(instance = %inner.instance, "engine started");
+        tracing::info!(instance = %inner.instance, claims = inner.claims.is_some(), "engine started");
         Ok(())
     }
 
@@ -456,7 +496,10 @@ impl Engine {
         }
         self.inner.store.put_check(target, &spec).await?;
         let key = lock(&self.inner.fleet).upsert_check(target, spec.clone())?;
-        if self.inner.schedule && self.inner.started.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.inner.schedule
+            && self.inner.claims.is_none()
+            && self.inner.started.load(std::sync::atomic::Ordering::SeqCst)
+        {
             scheduler::stop_check(&self.inner, &key);
             if spec.enabled && !heartbeat {
                 scheduler::spawn_check(&self.inner, key.clone(), spec);
@@ -587,6 +630,9 @@ impl Engine {
         let now = self.inner.clock.now();
         let mut out = Vec::new();
         let outcome = lock(&self.inner.fleet).report(target, report, now, &mut out)?;
+        if let Some(c) = &self.inner.claims {
+            c.reported(target);
+        }
         effects::dispatch(&self.inner, out);
         Ok(outcome)
     }
@@ -796,6 +842,13 @@ impl Engine {
     /// This instance's id.
     pub fn instance_id(&self) -> &str {
         &self.inner.instance
+    }
+
+    /// Whether this engine runs in claims mode (splitting checks with
+    /// other instances through the store's leases), decided at build from
+    /// [`ClaimsMode`] and the store's capabilities.
+    pub fn claims_mode(&self) -> bool {
+        self.inner.claims.is_some()
     }
 }
 

@@ -198,15 +198,21 @@ pub(crate) fn ingest(
 ) -> Result<Status, EngineError> {
     let mut out = Vec::new();
     let status = lock(&inner.fleet).observe(key, &obs, &mut out)?;
+    if !out.is_empty() {
+        effects::dispatch(inner, out);
+    }
+    record(inner, key, obs, status);
+    Ok(status)
+}
+
+/// Counts an observation and queues its result for the writer.
+pub(crate) fn record(inner: &Inner, key: &CheckKey, obs: Observation, status: Status) {
     EngineMetrics::add(&inner.metrics.checks, 1);
     if obs.outcome.is_failure() {
         EngineMetrics::add(&inner.metrics.failures, 1);
     }
     if let Some(latency) = obs.latency {
         inner.metrics.record_latency(latency);
-    }
-    if !out.is_empty() {
-        effects::dispatch(inner, out);
     }
     let full = {
         let mut buf = lock(&inner.buffer);
@@ -224,5 +230,4 @@ pub(crate) fn ingest(
     if full {
         inner.flush.notify_one();
     }
-    Ok(status)
 }

@@ -725,6 +725,14 @@ async fn uptime_reads_rollups_and_the_live_part() {
         .await
         .expect("all");
     assert_eq!(all.len(), 1);
+    // the totals path gives the same figures
+    let reports = r
+        .engine
+        .uptime_reports(None, t_start, r.engine.now())
+        .await
+        .expect("reports");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].1, all[0].report);
     let hist = r
         .engine
         .result_history(&tid("u"), 1, None)
@@ -930,4 +938,69 @@ async fn channel_configs_select_notifiers_and_silence_targets() {
     settle().await;
     assert!(to(&pager, "web") >= 1 && to(&r.ext, "web") >= 1);
     r.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn uptime_reports_sum_days_and_edge_hours_like_uptime_all() {
+    use crate::clock::ManualClock;
+    use crate::rollup::{Granularity, split_interval};
+    use crate::store::{ResultBatch, TargetBucket};
+    let store = Arc::new(InMemoryStore::new());
+    let t0 = start();
+    // five days: healthy, a down hour on day 2, degraded half of day 4
+    let mut rollups = Vec::new();
+    let mut add = |status: Status, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
+        for g in [Granularity::Hour, Granularity::Day] {
+            for b in split_interval(g, status, false, from, to) {
+                rollups.push(TargetBucket {
+                    target: tid("u"),
+                    bucket: b,
+                });
+            }
+        }
+    };
+    let h = chrono::Duration::hours;
+    add(Status::Healthy, t0, t0 + h(30));
+    add(Status::Down, t0 + h(30), t0 + h(31));
+    add(Status::Healthy, t0 + h(31), t0 + h(84));
+    add(Status::Degraded, t0 + h(84), t0 + h(96));
+    add(Status::Healthy, t0 + h(96), t0 + h(120));
+    store
+        .append_results(&ResultBatch {
+            results: vec![],
+            rollups,
+        })
+        .await
+        .expect("rollups");
+    store
+        .put_target(&Target::new(tid("u"), "u"))
+        .await
+        .expect("target");
+    let clock = Arc::new(ManualClock::new(t0 + h(121)));
+    let engine = Engine::builder(store)
+        .clock(clock)
+        .without_scheduler()
+        .build()
+        .expect("build");
+    engine.start().await.expect("start");
+    // not on day boundaries: hours at both edges, whole days between
+    for (from, to) in [
+        (t0 + h(5), t0 + h(110)),
+        (t0, t0 + h(120)),
+        (t0 + h(29), t0 + h(80)),
+    ] {
+        let all = engine.uptime_all(None, from, to).await.expect("all");
+        let reports = engine
+            .uptime_reports(None, from, to)
+            .await
+            .expect("reports");
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].1, all[0].report, "{from}..{to}");
+        assert!(reports[0].1.percent.is_some_and(|p| p < 100.0));
+    }
+    assert!(matches!(
+        engine.uptime_reports(None, t0 + h(2), t0 + h(1)).await,
+        Err(EngineError::Invalid(_))
+    ));
+    engine.shutdown().await;
 }

@@ -152,6 +152,94 @@ impl Engine {
         Ok(out)
     }
 
+    /// Uptime figures (no timeline) of every target, optionally of one
+    /// tenant, over `[from, to)`: the same reports as
+    /// [`uptime_all`](Self::uptime_all), but the store sums the rollups per
+    /// target ([`Store::rollup_totals`](crate::store::Store::rollup_totals)):
+    /// whole days from day buckets, the edges from hour buckets, so 30
+    /// days of 1,000 targets read about 3,000 summed rows instead of
+    /// 720,000 hour buckets.
+    pub async fn uptime_reports(
+        &self,
+        tenant: Option<&TenantId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(TargetId, crate::uptime::UptimeReport)>, EngineError> {
+        if to <= from {
+            return Err(crate::error::ValidationError::new("to", "must be after from").into());
+        }
+        let g = granularity_for(from, to);
+        let query_from = g.bucket_start(from);
+        let ids: Vec<TargetId> = {
+            let fleet = lock(&self.inner.fleet);
+            fleet
+                .target_views(tenant, self.inner.clock.now())
+                .into_iter()
+                .map(|v| v.target.id)
+                .collect()
+        };
+        // (granularity, from, to) parts: hours at the edges, days between
+        let parts: Vec<(Granularity, DateTime<Utc>, DateTime<Utc>)> = if g == Granularity::Hour {
+            let day = Granularity::Day;
+            let first_day = {
+                let s = day.bucket_start(query_from);
+                if s == query_from {
+                    s
+                } else {
+                    s + chrono::Duration::days(1)
+                }
+            };
+            let last_day = day.bucket_start(to);
+            if first_day < last_day {
+                vec![
+                    (Granularity::Hour, query_from, first_day),
+                    (day, first_day, last_day),
+                    (Granularity::Hour, last_day, to),
+                ]
+            } else {
+                vec![(g, query_from, to)]
+            }
+        } else {
+            vec![(g, query_from, to)]
+        };
+        let mut totals: std::collections::HashMap<TargetId, Bucket> =
+            std::collections::HashMap::new();
+        // the parts are independent: ask for them at once
+        let store = &self.inner.store;
+        let queries: Vec<RollupQuery> = parts
+            .into_iter()
+            .filter(|(_, pf, pt)| pf < pt)
+            .map(|(pg, pf, pt)| RollupQuery {
+                targets: Vec::new(),
+                granularity: pg,
+                from: pf,
+                to: pt,
+            })
+            .collect();
+        let results =
+            futures_util::future::try_join_all(queries.iter().map(|q| store.rollup_totals(q)))
+                .await?;
+        for tb in results.into_iter().flatten() {
+            totals
+                .entry(tb.target)
+                .or_insert_with(Bucket::sum)
+                .merge_counts(&tb.bucket);
+        }
+        let now = self.inner.clock.now();
+        let cfg = self.inner.config.rules.uptime;
+        let fleet = lock(&self.inner.fleet);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mut total = totals.remove(&id).unwrap_or_else(Bucket::sum);
+            let pending = fleet.pending_buckets(&id, g, now);
+            total.merge_counts(&rollup::sum_range(&pending, query_from, to));
+            total.start = query_from;
+            let report = rollup::uptime_from_buckets(&[total], query_from, to, &cfg);
+            out.push((id, report));
+        }
+        Ok(out)
+    }
+
     /// Seed 002's history: the last `hours` of results of a target (or one
     /// of its checks) with count-based uptime and average latency.
     pub async fn result_history(

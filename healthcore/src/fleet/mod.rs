@@ -586,9 +586,28 @@ impl Fleet {
     /// down in this tick already suppresses its children's alerts.
     pub fn tick(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
         let ids = self.tick_order();
+        self.tick_each(&ids, now, out);
+        self.followups(now, None, out);
+    }
+
+    /// [`tick`](Self::tick) for some targets only: what an instance of a
+    /// multi-instance deployment runs for the targets it owns. Reminders
+    /// and escalation are emitted only for those targets' alerts.
+    pub fn tick_some(&mut self, ids: &[TargetId], now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        let only: std::collections::HashSet<&TargetId> = ids.iter().collect();
+        let ordered: Vec<TargetId> = self
+            .tick_order()
+            .into_iter()
+            .filter(|id| only.contains(id))
+            .collect();
+        self.tick_each(&ordered, now, out);
+        self.followups(now, Some(&only), out);
+    }
+
+    fn tick_each(&mut self, ids: &[TargetId], now: DateTime<Utc>, out: &mut Vec<Decision>) {
         let cfg = self.config.lifecycle.clone();
         let breaker_cfg = self.config.breaker.clone();
-        for id in &ids {
+        for id in ids {
             if let Some(entry) = self.targets.get_mut(id) {
                 let tenant = entry.target.tenant.clone();
                 if let Some(o) = entry.rt.lifecycle.check_install_timeout(&cfg, now) {
@@ -627,7 +646,6 @@ impl Fleet {
             self.refresh_target(id, now, out);
             self.account_time(id, now);
         }
-        self.followups(now, out);
     }
 
     /// Every target id, parents before children, by id within a level.
@@ -1119,6 +1137,46 @@ impl Fleet {
         Ok(())
     }
 
+    /// State records of one check (always: its counters move on every
+    /// run) and of its target (when changed), clearing their changed
+    /// flags: what a run under a multi-instance lease writes fenced, so
+    /// the next owner continues where this one left off.
+    pub fn take_check_states(&mut self, key: &CheckKey, now: DateTime<Utc>) -> Vec<StateRecord> {
+        let mut out = Vec::with_capacity(2);
+        let Some(e) = self.targets.get_mut(&key.target) else {
+            return out;
+        };
+        if let Some(c) = e.check_mut(&key.check) {
+            if let Ok(body) = serde_json::to_value(&c.rt) {
+                out.push(StateRecord {
+                    scope: StateScope::Check { key: key.clone() },
+                    body,
+                    updated_at: now,
+                });
+            }
+            c.dirty = false;
+        }
+        if e.dirty {
+            if let Ok(body) = serde_json::to_value(&e.rt) {
+                out.push(StateRecord {
+                    scope: StateScope::Target {
+                        target: key.target.clone(),
+                    },
+                    body,
+                    updated_at: now,
+                });
+            }
+            e.dirty = false;
+        }
+        out
+    }
+
+    /// Replaces the open alerts of `target` with the store's (when another
+    /// instance may have raised or resolved them).
+    pub fn replace_open_alerts(&mut self, target: &TargetId, alerts: Vec<Alert>) {
+        let _ = self.alerts.replace_open(target, alerts);
+    }
+
     /// Restores open alerts (so a restart does not re-fire them).
     pub fn restore_alerts(&mut self, alerts: Vec<Alert>) {
         self.alerts.restore(alerts);
@@ -1591,8 +1649,14 @@ impl Fleet {
 
     /// Reminders, escalation and the end of suppression windows. Each
     /// alert escalates after its target's channel config's delay (the
-    /// default config's when the target has none).
-    fn followups(&mut self, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+    /// default config's when the target has none); with `only`, just those
+    /// targets' alerts.
+    fn followups(
+        &mut self,
+        now: DateTime<Utc>,
+        only: Option<&std::collections::HashSet<&TargetId>>,
+        out: &mut Vec<Decision>,
+    ) {
         if self.alerts.is_empty() {
             return;
         }
@@ -1601,6 +1665,9 @@ impl Fleet {
             channels.get(t).unwrap_or(default).escalation_delay
         });
         for change in changes {
+            if only.is_some_and(|o| !o.contains(&change.alert().target)) {
+                continue;
+            }
             self.push_alert_change(change, now, out);
         }
     }

@@ -67,6 +67,38 @@ fn entry<T: Serialize>(
     })
 }
 
+/// The journal entry [`StoreExt::put_heal_events`] writes for `event`
+/// (for [`FencedWrite::Entries`](super::FencedWrite::Entries)).
+pub fn heal_event_entry(event: &HealEvent, tenant: Option<&TenantId>) -> StoreResult<Entry> {
+    entry(
+        entry_kind::HEAL_EVENT,
+        event.id.clone(),
+        Some(event.target.clone()),
+        tenant.cloned(),
+        event.triggered_at,
+        Some(event.action.to_string()),
+        event,
+    )
+}
+
+/// The journal entry [`StoreExt::put_status_window`] writes for `window`
+/// (for [`FencedWrite::Entries`](super::FencedWrite::Entries)).
+pub fn status_window_entry(
+    target: &TargetId,
+    tenant: Option<&TenantId>,
+    window: &StatusWindow,
+) -> StoreResult<Entry> {
+    Ok(Entry {
+        kind: entry_kind::STATUS_WINDOW.into(),
+        id: format!("{}@{}", target, window.started_at.timestamp_micros()),
+        target: Some(target.clone()),
+        tenant: tenant.cloned(),
+        at: window.started_at,
+        subtype: Some(window.status.as_str().to_owned()),
+        body: encode(window)?,
+    })
+}
+
 /// Typed helpers; implemented for every [`Store`].
 #[async_trait]
 pub trait StoreExt: Store {
@@ -139,17 +171,7 @@ pub trait StoreExt: Store {
     ) -> StoreResult<()> {
         let entries = events
             .iter()
-            .map(|e| {
-                entry(
-                    entry_kind::HEAL_EVENT,
-                    e.id.clone(),
-                    Some(e.target.clone()),
-                    tenant.cloned(),
-                    e.triggered_at,
-                    Some(e.action.to_string()),
-                    e,
-                )
-            })
+            .map(|e| heal_event_entry(e, tenant))
             .collect::<StoreResult<Vec<_>>>()?;
         self.append_entries(&entries).await
     }
@@ -294,16 +316,8 @@ pub trait StoreExt: Store {
         tenant: Option<&TenantId>,
         w: &StatusWindow,
     ) -> StoreResult<()> {
-        self.append_entries(&[Entry {
-            kind: entry_kind::STATUS_WINDOW.into(),
-            id: format!("{}@{}", target, w.started_at.timestamp_micros()),
-            target: Some(target.clone()),
-            tenant: tenant.cloned(),
-            at: w.started_at,
-            subtype: Some(w.status.as_str().to_owned()),
-            body: encode(w)?,
-        }])
-        .await
+        self.append_entries(&[status_window_entry(target, tenant, w)?])
+            .await
     }
 
     /// Status windows of a target that started before `to`, oldest first

@@ -21,10 +21,12 @@
 
 mod error;
 mod ext;
+mod fenced;
 mod records;
 
 pub use error::{StoreError, StoreResult};
-pub use ext::{StoreExt, doc_kind, entry_kind};
+pub use ext::{StoreExt, doc_kind, entry_kind, heal_event_entry, status_window_entry};
+pub use fenced::{FencedOutcome, FencedWrite};
 pub use records::*;
 
 use async_trait::async_trait;
@@ -32,6 +34,7 @@ use chrono::{DateTime, Utc};
 
 use crate::alert::{Alert, AlertStatus};
 use crate::model::{CheckKey, CheckSpec, Target, TargetId};
+use std::time::Duration;
 
 /// What a store can do beyond the required behaviour. The conformance
 /// suite runs the matching tests only where a flag is set, and says so.
@@ -108,6 +111,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// target then start.
     async fn rollups(&self, query: &RollupQuery) -> StoreResult<Vec<TargetBucket>>;
 
+    /// One summed bucket per target over the buckets [`rollups`](Store::rollups)
+    /// would return (counters added, latency min and max combined; `start`
+    /// is the target's first bucket in range), ordered by target: what an
+    /// uptime figure over the range needs, without a timeline. The default
+    /// sums [`rollups`](Store::rollups); SQL stores sum on the server.
+    async fn rollup_totals(&self, query: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
+        let mut out: Vec<TargetBucket> = Vec::new();
+        for tb in self.rollups(query).await? {
+            match out.last_mut() {
+                Some(last) if last.target == tb.target => {
+                    if tb.bucket.start < last.bucket.start {
+                        last.bucket.start = tb.bucket.start;
+                    }
+                    last.bucket.merge_counts(&tb.bucket);
+                }
+                _ => {
+                    let mut sum = crate::rollup::Bucket::sum();
+                    sum.start = tb.bucket.start;
+                    sum.granularity = tb.bucket.granularity;
+                    sum.merge_counts(&tb.bucket);
+                    out.push(TargetBucket {
+                        target: tb.target,
+                        bucket: sum,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     // ---- current state ------------------------------------------------
 
     /// Upserts state records (last write wins per scope).
@@ -167,5 +200,70 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn complete_claim(&self, lease: &Lease, next_due: DateTime<Utc>) -> StoreResult<()> {
         let _ = (lease, next_due);
         Err(StoreError::Unsupported("claims"))
+    }
+
+    /// Completes many claims, each only where its lease is still held.
+    /// Returns the keys that were refused (lease lost, or check gone), in
+    /// key order. The default completes one by one; stores override it
+    /// with one statement.
+    async fn complete_claims(&self, done: &[(Lease, DateTime<Utc>)]) -> StoreResult<Vec<CheckKey>> {
+        let mut refused = Vec::new();
+        for (lease, next_due) in done {
+            match self.complete_claim(lease, *next_due).await {
+                Ok(()) => {}
+                Err(StoreError::Fenced(_) | StoreError::NotFound { .. }) => {
+                    refused.push(lease.key.clone());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        refused.sort();
+        refused.dedup();
+        Ok(refused)
+    }
+
+    /// Applies `writes` atomically, only while `lease` is held (owner,
+    /// epoch, not expired on the store's clock), and keeps the lease from
+    /// being taken over until they are written. A lost lease is
+    /// [`StoreError::Fenced`] and nothing is written; any other error
+    /// also writes nothing. Stores without fencing return `Unsupported`.
+    async fn fenced(
+        &self,
+        lease: &Lease,
+        writes: &[FencedWrite<'_>],
+    ) -> StoreResult<Vec<FencedOutcome>> {
+        let _ = (lease, writes);
+        Err(StoreError::Unsupported("fenced writes"))
+    }
+
+    /// Extends a held lease to `length` from now (store time), keeping
+    /// its epoch; `Fenced` when it was lost.
+    async fn renew_lease(&self, lease: &Lease, length: Duration) -> StoreResult<Lease> {
+        let _ = (lease, length);
+        Err(StoreError::Unsupported("claims"))
+    }
+
+    /// Gives back every lease `instance` holds and makes those checks due
+    /// now (graceful shutdown). Returns how many were released.
+    async fn release_claims(&self, instance: &str) -> StoreResult<u64> {
+        let _ = instance;
+        Err(StoreError::Unsupported("claims"))
+    }
+
+    /// The state records of `targets` (their target scope and the scopes
+    /// of their checks): what an instance loads before running a check it
+    /// claimed, so it continues where the previous owner left off. The
+    /// default filters [`load_states`](Store::load_states).
+    async fn load_states_of(&self, targets: &[TargetId]) -> StoreResult<Vec<StateRecord>> {
+        let wanted: std::collections::HashSet<&TargetId> = targets.iter().collect();
+        Ok(self
+            .load_states()
+            .await?
+            .into_iter()
+            .filter(|r| match &r.scope {
+                StateScope::Target { target } => wanted.contains(target),
+                StateScope::Check { key } => wanted.contains(&key.target),
+            })
+            .collect())
     }
 }

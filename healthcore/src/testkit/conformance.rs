@@ -1004,6 +1004,183 @@ pub async fn claims(s: &dyn Store) {
     assert!(two[0].epoch >= 1);
 }
 
+/// Fenced writes (capability `claims`): side effects under a held lease
+/// are written atomically with the completion; under a lost lease
+/// nothing is written; a failing write rolls the whole batch back;
+/// an insert of an open alert key reports the existing alert; renew and
+/// release work; the default batched completion reports refused keys.
+pub async fn fenced_writes(s: &dyn Store) {
+    if !s.capabilities().claims {
+        eprintln!("SKIPPED fenced_writes: this store does not offer the `claims` capability");
+        return;
+    }
+    s.put_target(&target("f", "t1")).await.expect("put");
+    for k in ["c1", "c2"] {
+        s.put_check(
+            &tid("f"),
+            &CheckSpec::new("tcp").named(CheckId::new(k).expect("id")),
+        )
+        .await
+        .expect("check");
+    }
+    let req = |inst: &str| ClaimRequest {
+        instance: inst.into(),
+        limit: 10,
+        lease: Duration::from_secs(30),
+    };
+    let leases = s.claim_due(&req("i1")).await.expect("claim");
+    assert_eq!(leases.len(), 2);
+    let (l1, l2) = (&leases[0], &leases[1]);
+    let key = CheckKey::new(tid("f"), CheckId::new("c1").expect("id"));
+    let state = |n: i64| StateRecord {
+        scope: StateScope::Check { key: key.clone() },
+        body: serde_json::json!({ "n": n }),
+        updated_at: t0(),
+    };
+    let a1 = alert("fa1", "f", AlertKind::Down, t0());
+    let mut heal = HealEvent::pending(
+        "fh1",
+        tid("f"),
+        None,
+        HealAction::Restart,
+        "3 failures",
+        Some(Status::Down),
+        t0(),
+    );
+    let far = Utc::now() + chrono::Duration::days(1);
+    let entry = heal_event_entry(&heal, None).expect("entry");
+    let out = s
+        .fenced(
+            l1,
+            &[
+                FencedWrite::States(&[state(1)]),
+                FencedWrite::InsertAlert(&a1),
+                FencedWrite::Entries(std::slice::from_ref(&entry)),
+                FencedWrite::Complete(far),
+            ],
+        )
+        .await
+        .expect("fenced");
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[1], FencedOutcome::Alert(InsertAlert::Created));
+    assert_eq!(s.load_states().await.expect("states"), vec![state(1)]);
+    assert!(s.get_alert("fa1").await.expect("get").is_some());
+    assert_eq!(
+        s.heal_events(&tid("f"), PageRequest::max())
+            .await
+            .expect("heal")
+            .items
+            .len(),
+        1
+    );
+    // completed: the lease is gone, later writes under it are fenced and change nothing
+    let a2 = alert("fa2", "f", AlertKind::Stale, t0());
+    let err = s
+        .fenced(
+            l1,
+            &[
+                FencedWrite::States(&[state(2)]),
+                FencedWrite::InsertAlert(&a2),
+            ],
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::Fenced(_))), "{err:?}");
+    assert_eq!(s.load_states().await.expect("states"), vec![state(1)]);
+    assert!(s.get_alert("fa2").await.expect("get").is_none());
+    // the completion set next_due: c1 is not due again
+    assert!(s.claim_due(&req("i2")).await.expect("claim").is_empty());
+    // a stale epoch or another owner is fenced
+    let mut stale = l2.clone();
+    stale.epoch -= 1;
+    assert!(matches!(
+        s.fenced(&stale, &[FencedWrite::States(&[state(3)])]).await,
+        Err(StoreError::Fenced(_))
+    ));
+    // an insert of an open key reports the existing alert, nothing else changes
+    let dup = alert("fa3", "f", AlertKind::Down, t0() + secs(5));
+    let out = s
+        .fenced(l2, &[FencedWrite::InsertAlert(&dup)])
+        .await
+        .expect("fenced");
+    match &out[0] {
+        FencedOutcome::Alert(InsertAlert::Exists(existing)) => assert_eq!(existing.id, "fa1"),
+        other => panic!("expected Exists, got {other:?}"),
+    }
+    assert!(s.get_alert("fa3").await.expect("get").is_none());
+    // all or nothing: a failing update rolls back the state written before it
+    let mut resolved = a1.clone();
+    resolved.resolve(t0() + secs(9)).expect("resolve");
+    let err = s
+        .fenced(
+            l2,
+            &[
+                FencedWrite::States(&[state(4)]),
+                FencedWrite::UpdateAlert(&resolved, AlertStatus::Acknowledged),
+            ],
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert_eq!(s.load_states().await.expect("states"), vec![state(1)]);
+    assert_eq!(
+        s.get_alert("fa1").await.expect("get").map(|a| a.status),
+        Some(AlertStatus::Active)
+    );
+    // renew keeps the epoch; a heal completion replaces the pending event
+    let renewed = s
+        .renew_lease(l2, Duration::from_secs(60))
+        .await
+        .expect("renew");
+    assert_eq!(renewed.epoch, l2.epoch);
+    assert!(renewed.expires_at >= l2.expires_at);
+    heal.complete(
+        HealResult::Success,
+        None,
+        Some(Status::Healthy),
+        t0() + secs(20),
+    );
+    let done = heal_event_entry(&heal, None).expect("entry");
+    s.fenced(
+        &renewed,
+        &[
+            FencedWrite::UpdateAlert(&resolved, AlertStatus::Active),
+            FencedWrite::Entries(std::slice::from_ref(&done)),
+        ],
+    )
+    .await
+    .expect("fenced");
+    let events = s
+        .heal_events(&tid("f"), PageRequest::max())
+        .await
+        .expect("heal");
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(events.items[0].result, HealResult::Success);
+    // release gives the lease back: due again at once, writes under it fenced
+    assert_eq!(s.release_claims("i1").await.expect("release"), 1);
+    assert!(matches!(
+        s.fenced(&renewed, &[FencedWrite::Complete(far)]).await,
+        Err(StoreError::Fenced(_))
+    ));
+    let again = s.claim_due(&req("i2")).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert!(again[0].epoch > l2.epoch, "epochs only increase");
+    // batched completion: the held lease completes, a lost one is refused
+    let refused = s
+        .complete_claims(&[(again[0].clone(), far), (l1.clone(), far)])
+        .await
+        .expect("complete");
+    assert_eq!(refused, vec![l1.key.clone()]);
+    assert!(s.claim_due(&req("i3")).await.expect("claim").is_empty());
+    // states of some targets
+    let of = s.load_states_of(&[tid("f")]).await.expect("states");
+    assert_eq!(of, vec![state(1)]);
+    assert!(
+        s.load_states_of(&[tid("zz")])
+            .await
+            .expect("states")
+            .is_empty()
+    );
+}
+
 /// Persistence (capability `persistent`): data written through one handle
 /// is read back through a reopened one.
 pub async fn persistence_across_reopen<F, Fut>(store: Arc<dyn Store>, reopen: Option<F>)

@@ -261,6 +261,7 @@ impl Switch {
 pub struct OutageStore {
     inner: Arc<dyn crate::store::Store>,
     switch: Arc<Switch>,
+    hold: Arc<Switch>,
 }
 
 impl OutageStore {
@@ -271,9 +272,17 @@ impl OutageStore {
             Self {
                 inner,
                 switch: switch.clone(),
+                hold: Arc::new(Switch::default()),
             },
             switch,
         )
+    }
+
+    /// A second switch: while it is down, [`Store::fenced`](crate::store::Store::fenced)
+    /// calls wait (they are "in flight", as from an instance paused
+    /// mid-write) and go through once it is up again.
+    pub fn hold_switch(&self) -> Arc<Switch> {
+        self.hold.clone()
     }
 
     fn up(&self) -> crate::store::StoreResult<()> {
@@ -402,6 +411,36 @@ mod outage_impl {
         async fn complete_claim(&self, l: &Lease, next: DateTime<Utc>) -> StoreResult<()> {
             self.up()?;
             self.inner.complete_claim(l, next).await
+        }
+        async fn complete_claims(
+            &self,
+            done: &[(Lease, DateTime<Utc>)],
+        ) -> StoreResult<Vec<CheckKey>> {
+            self.up()?;
+            self.inner.complete_claims(done).await
+        }
+        async fn fenced(
+            &self,
+            l: &Lease,
+            w: &[FencedWrite<'_>],
+        ) -> StoreResult<Vec<FencedOutcome>> {
+            self.up()?;
+            while self.hold.is_down() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            self.inner.fenced(l, w).await
+        }
+        async fn renew_lease(&self, l: &Lease, d: std::time::Duration) -> StoreResult<Lease> {
+            self.up()?;
+            self.inner.renew_lease(l, d).await
+        }
+        async fn release_claims(&self, instance: &str) -> StoreResult<u64> {
+            self.up()?;
+            self.inner.release_claims(instance).await
+        }
+        async fn load_states_of(&self, t: &[TargetId]) -> StoreResult<Vec<StateRecord>> {
+            self.up()?;
+            self.inner.load_states_of(t).await
         }
     }
 }

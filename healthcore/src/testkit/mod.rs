@@ -43,7 +43,7 @@ macro_rules! store_conformance {
                 state_round_trip, alert_dedup, alert_dedup_concurrent, alert_ack_resolve_rules,
                 alert_listing, docs_crud, heal_policies_and_events, lifecycle_events_paging,
                 snapshots, status_windows, audit_log, maintenance_windows, retention,
-                tenant_scoping, delete_target_cascades, claims
+                tenant_scoping, delete_target_cascades, claims, fenced_writes
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
