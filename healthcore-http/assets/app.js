@@ -182,9 +182,13 @@
 
   async function loadGrid() {
     const t0 = performance.now();
-    const g = await api("health/grid");
+    // The first load asks without uptime (a third of the server's work for
+    // 1,000 targets) so the grid shows at once; uptime fills in right after.
+    const first = state.grid === null;
+    const g = await api(first ? "health/grid?uptime=off" : "health/grid");
     const t1 = performance.now();
     state.grid = g;
+    if (first) setTimeout(() => { loadGrid().catch(() => {}); }, 0);
     renderCounts(g);
     renderGrid();
     perf.gridFetchMs = t1 - t0;
