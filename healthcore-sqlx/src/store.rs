@@ -1098,11 +1098,7 @@ impl Store for PgStore {
                 bucket: cols.bucket(q.granularity, start),
             });
         }
-        out.sort_unstable_by(|a, b| {
-            a.target
-                .cmp(&b.target)
-                .then(a.bucket.start.cmp(&b.bucket.start))
-        });
+        sort_buckets(&mut out);
         Ok(out)
     }
 
@@ -1516,11 +1512,7 @@ async fn rollups_copy_out(pool: &PgPool, q: &RollupQuery) -> StoreResult<Vec<Tar
             bucket: cols.bucket(q.granularity, start),
         });
     }
-    out.sort_unstable_by(|a, b| {
-        a.target
-            .cmp(&b.target)
-            .then(a.bucket.start.cmp(&b.bucket.start))
-    });
+    sort_buckets(&mut out);
     Ok(out)
 }
 
@@ -1535,6 +1527,16 @@ fn doc_of(r: sqlx::postgres::PgRow) -> StoreResult<Doc> {
         body: r.try_get("body").db()?,
         updated_at: r.try_get("updated_at").db()?,
     })
+}
+
+/// Rollup rows in the order `Store::rollups` promises: by target, then
+/// bucket start.
+fn sort_buckets(out: &mut [TargetBucket]) {
+    out.sort_unstable_by(|a, b| {
+        a.target
+            .cmp(&b.target)
+            .then(a.bucket.start.cmp(&b.bucket.start))
+    });
 }
 
 #[cfg(test)]

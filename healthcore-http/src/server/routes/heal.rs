@@ -157,15 +157,7 @@ async fn put_policy(
     JsonBody(mut body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     scope_tenant(&caller, &mut body)?;
-    if let Value::Object(m) = &mut body {
-        match m.get("id") {
-            None => {
-                m.insert("id".into(), json!(id));
-            }
-            Some(Value::String(b)) if *b == id => {}
-            Some(_) => return Err(ApiError::invalid("id", "id must match the path")),
-        }
-    }
+    super::id_from_path(&mut body, &id)?;
     let p: HealPolicy = from_value(body)?;
     Ok(Json(save_policy(&state, &caller, p).await?))
 }

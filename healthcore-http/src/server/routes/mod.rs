@@ -88,3 +88,18 @@ pub(crate) fn to_value<T: Serialize>(v: &T) -> ApiResult<Value> {
         ApiError::internal()
     })
 }
+
+/// A PUT body's `id`: taken from the path when absent, refused (422 naming
+/// `id`) when it differs from the path.
+pub(super) fn id_from_path(body: &mut Value, id: &str) -> ApiResult<()> {
+    if let Value::Object(m) = body {
+        match m.get("id") {
+            None => {
+                m.insert("id".into(), Value::String(id.to_owned()));
+            }
+            Some(Value::String(b)) if b == id => {}
+            Some(_) => return Err(ApiError::invalid("id", "id must match the path")),
+        }
+    }
+    Ok(())
+}

@@ -188,15 +188,7 @@ async fn put_maintenance(
     Path(id): Path<String>,
     JsonBody(mut body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    if let Value::Object(m) = &mut body {
-        match m.get("id") {
-            None => {
-                m.insert("id".into(), json!(id));
-            }
-            Some(Value::String(b)) if *b == id => {}
-            Some(_) => return Err(ApiError::invalid("id", "id must match the path")),
-        }
-    }
+    super::id_from_path(&mut body, &id)?;
     let w = parse_window(&caller, body)?;
     Ok(Json(save_window(&state, &caller, w).await?))
 }
