@@ -35,11 +35,17 @@ async fn reopen(old: Arc<dyn Store>) -> Arc<dyn Store> {
     )
 }
 
-healthcore::store_conformance!(sqlite, crate::fresh().await, reopen = crate::reopen);
+healthcore::store_conformance!(
+    sqlite,
+    crate::fresh().await,
+    caps = healthcore::store::Capabilities::NONE.persistent(true),
+    reopen = crate::reopen
+);
 
 healthcore::store_conformance!(
     sqlite_memory,
     healthcore_sqlite::SqliteStore::open_in_memory()
         .await
-        .expect("open in memory")
+        .expect("open in memory"),
+    caps = healthcore::store::Capabilities::NONE
 );

@@ -210,6 +210,20 @@ pub async fn conformance_store(test: &str) -> Option<PgStore> {
     Some(store)
 }
 
+/// The capabilities the conformance suite declares for the store
+/// [`conformance_store`] made on this thread: a [`PgStore`]'s (persistent,
+/// claims), or, when that was skipped without a server, the in-memory
+/// store's that the suite then runs against.
+pub fn conformance_caps() -> healthcore::store::Capabilities {
+    if LAST.with(|l| l.borrow().is_some()) {
+        healthcore::store::Capabilities::NONE
+            .persistent(true)
+            .claims(true)
+    } else {
+        healthcore::store::Capabilities::NONE.claims(true)
+    }
+}
+
 /// A second store (new pool) on the schema [`conformance_store`] last made
 /// on this thread.
 pub async fn reopen_last() -> PgStore {

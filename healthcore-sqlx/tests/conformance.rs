@@ -21,6 +21,7 @@ healthcore::store_conformance!(
             return Arc::new(healthcore::memory::InMemoryStore::new());
         }
     },
+    caps = healthcore_sqlx::testing::conformance_caps(),
     reopen = |_old: Arc<dyn Store>| async move {
         Arc::new(healthcore_sqlx::testing::reopen_last().await) as Arc<dyn Store>
     }

@@ -1,3 +1,7 @@
 //! The store conformance suite against the reference in-memory store.
 
-healthcore::store_conformance!(memory, healthcore::memory::InMemoryStore::new());
+healthcore::store_conformance!(
+    memory,
+    healthcore::memory::InMemoryStore::new(),
+    caps = healthcore::store::Capabilities::NONE.claims(true)
+);

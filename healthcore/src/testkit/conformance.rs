@@ -42,6 +42,28 @@ fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
 }
 
+/// Says loudly that a behaviour was not run and why. Written straight to
+/// the process's stderr: the test harness captures `eprintln!` of passing
+/// tests, and a skip must show in every run's log.
+fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED conformance::{test}: {why} (the store's declared capabilities are asserted by `declared_capabilities`)"
+    );
+}
+
+/// The store reports exactly the capabilities its suite declared, so a
+/// store whose capability flag regresses fails here instead of skipping
+/// the behaviours behind that flag.
+pub async fn declared_capabilities(s: &dyn Store, declared: Capabilities) {
+    assert_eq!(
+        s.capabilities(),
+        declared,
+        "the store's capabilities differ from what its conformance suite declares"
+    );
+}
+
 /// An active alert for tests.
 pub fn alert(id: &str, target: &str, kind: AlertKind, at: DateTime<Utc>) -> Alert {
     Alert {
@@ -241,6 +263,124 @@ pub async fn results_and_rollups(s: &dyn Store) {
         .expect("recent");
     assert_eq!(recent.len(), 10);
     assert_eq!(recent[0].observation.at, t + secs(499), "newest first");
+}
+
+/// Rollups are kept apart per granularity and target, read in `[from, to)`
+/// ordered by target then start; `rollup_totals` gives one summed bucket
+/// per target equal to adding up what `rollups` returns.
+pub async fn rollups_by_granularity_and_totals(s: &dyn Store) {
+    for id in ["a", "b", "c"] {
+        s.put_target(&target(id, "t1")).await.expect("put");
+    }
+    let t = t0();
+    let mut rollups = Vec::new();
+    for (id, n) in [("a", 3i64), ("b", 2)] {
+        for g in [Granularity::Minute, Granularity::Hour, Granularity::Day] {
+            for i in 0..n {
+                let start = match g {
+                    Granularity::Minute => t + secs(60 * i),
+                    Granularity::Hour => t + secs(3600 * i),
+                    Granularity::Day => t + secs(86_400 * i),
+                };
+                let mut b = Bucket::new(g, start);
+                let fail = i % 2 == 1;
+                b.add_observation(
+                    if fail { Outcome::Fail } else { Outcome::Pass },
+                    Some(Duration::from_millis(10 + 5 * i as u64)),
+                );
+                b.add_interval(
+                    if fail { Status::Down } else { Status::Healthy },
+                    false,
+                    start,
+                    start + secs(30),
+                );
+                rollups.push(TargetBucket {
+                    target: tid(id),
+                    bucket: b,
+                });
+            }
+        }
+    }
+    s.append_results(&ResultBatch {
+        results: vec![],
+        rollups,
+    })
+    .await
+    .expect("append");
+    for g in [Granularity::Minute, Granularity::Hour, Granularity::Day] {
+        let q = RollupQuery {
+            targets: vec![],
+            granularity: g,
+            from: t - secs(86_400),
+            to: t + secs(86_400 * 10),
+        };
+        let got = s.rollups(&q).await.expect("rollups");
+        assert_eq!(got.len(), 5, "{g:?}: 3 buckets of a and 2 of b");
+        assert!(got.iter().all(|tb| tb.bucket.granularity == g));
+        let order: Vec<(String, DateTime<Utc>)> = got
+            .iter()
+            .map(|tb| (tb.target.to_string(), tb.bucket.start))
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "{g:?}: ordered by target then start");
+        // the end of the range is exclusive
+        let second = got[1].bucket.start;
+        let upto = s
+            .rollups(&RollupQuery {
+                targets: vec![tid("a")],
+                granularity: g,
+                from: got[0].bucket.start,
+                to: second,
+            })
+            .await
+            .expect("range");
+        assert_eq!(upto.len(), 1, "{g:?}: [from, to)");
+        // totals: one per target, equal to the sum of its buckets
+        let totals = s.rollup_totals(&q).await.expect("totals");
+        assert_eq!(
+            totals
+                .iter()
+                .map(|tb| tb.target.to_string())
+                .collect::<Vec<_>>(),
+            ["a", "b"],
+            "{g:?}: one total per target with buckets, by target"
+        );
+        for total in &totals {
+            let mine: Vec<&TargetBucket> =
+                got.iter().filter(|tb| tb.target == total.target).collect();
+            let mut sum = Bucket::sum();
+            for tb in &mine {
+                sum.merge_counts(&tb.bucket);
+            }
+            sum.start = mine[0].bucket.start;
+            sum.granularity = g;
+            assert_eq!(
+                total.bucket, sum,
+                "{g:?}: a total is its target's buckets added up, starting at its first bucket in range"
+            );
+        }
+        // a target filter and an empty range
+        let only_b = s
+            .rollup_totals(&RollupQuery {
+                targets: vec![tid("b"), tid("c")],
+                ..q.clone()
+            })
+            .await
+            .expect("totals b");
+        assert_eq!(only_b.len(), 1);
+        assert_eq!(only_b[0].target, tid("b"));
+        assert!(
+            s.rollup_totals(&RollupQuery {
+                from: t - secs(86_400 * 3),
+                to: t - secs(86_400 * 2),
+                ..q.clone()
+            })
+            .await
+            .expect("empty")
+            .is_empty()
+        );
+    }
 }
 
 /// Recent results filter by target, check and time, newest first.
@@ -858,6 +998,125 @@ pub async fn retention(s: &dyn Store) {
     );
 }
 
+/// Retention keeps each kind of data for its own duration: every journal
+/// kind (snapshots, heal events, lifecycle events, status windows, audit)
+/// and every rollup granularity, one row just past its cutoff (purged) and
+/// one just inside it (kept).
+pub async fn retention_per_kind(s: &dyn Store) {
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let now = t0() + chrono::Duration::days(400);
+    let day = |n: u64| Duration::from_secs(n * 86_400);
+    let r = Retention {
+        results: day(1),
+        snapshots: day(2),
+        heal_events: day(3),
+        lifecycle_events: day(4),
+        status_windows: day(5),
+        audit: day(6),
+        resolved_alerts: day(7),
+        minute_rollups: day(8),
+        hour_rollups: day(9),
+        day_rollups: day(10),
+        chunk: 3,
+    };
+    let hour = chrono::Duration::hours(1);
+    let old = |keep: Duration| Retention::cutoff(now, keep) - hour;
+    let young = |keep: Duration| Retention::cutoff(now, keep) + hour;
+    let kinds = [
+        (entry_kind::SNAPSHOT, r.snapshots),
+        (entry_kind::HEAL_EVENT, r.heal_events),
+        (entry_kind::LIFECYCLE_EVENT, r.lifecycle_events),
+        (entry_kind::STATUS_WINDOW, r.status_windows),
+        (entry_kind::AUDIT, r.audit),
+    ];
+    let mut entries = Vec::new();
+    for (kind, keep) in kinds {
+        for (id, at) in [("old", old(keep)), ("young", young(keep))] {
+            entries.push(Entry {
+                kind: kind.to_owned(),
+                id: format!("{kind}-{id}"),
+                target: Some(tid("a")),
+                tenant: Some(tenant("t1")),
+                at,
+                subtype: None,
+                body: serde_json::json!({ "id": id }),
+            });
+        }
+    }
+    s.append_entries(&entries).await.expect("entries");
+    let mut rollups = Vec::new();
+    for g in [Granularity::Minute, Granularity::Hour, Granularity::Day] {
+        let keep = r.for_granularity(g);
+        // bucket starts: a whole bucket before the cutoff, and the bucket
+        // after the one holding it
+        let cut = Retention::cutoff(now, keep);
+        let step = match g {
+            Granularity::Minute => secs(60),
+            Granularity::Hour => secs(3600),
+            Granularity::Day => secs(86_400),
+        };
+        for at in [g.bucket_start(cut) - step, g.bucket_start(cut) + step] {
+            let mut b = Bucket::new(g, at);
+            b.add_observation(Outcome::Pass, None);
+            rollups.push(TargetBucket {
+                target: tid("a"),
+                bucket: b,
+            });
+        }
+    }
+    s.append_results(&ResultBatch {
+        results: vec![
+            result("a", "tcp", old(r.results), Outcome::Pass),
+            result("a", "tcp", young(r.results), Outcome::Pass),
+        ],
+        rollups,
+    })
+    .await
+    .expect("append");
+
+    let report = s.purge(&r, now).await.expect("purge");
+    assert_eq!(report.results, 1, "{report:?}");
+    assert_eq!(report.entries, kinds.len() as u64, "{report:?}");
+    assert_eq!(report.rollups, 3, "{report:?}");
+    for (kind, _) in kinds {
+        let left = s
+            .query_entries(&EntryQuery {
+                kind: kind.to_owned(),
+                target: Some(tid("a")),
+                ..Default::default()
+            })
+            .await
+            .expect("query");
+        assert_eq!(
+            left.items.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+            [format!("{kind}-young")],
+            "{kind}: the old row purged, the young one kept"
+        );
+    }
+    for g in [Granularity::Minute, Granularity::Hour, Granularity::Day] {
+        let left = s
+            .rollups(&RollupQuery {
+                targets: vec![tid("a")],
+                granularity: g,
+                from: t0() - chrono::Duration::days(1),
+                to: now + chrono::Duration::days(1),
+            })
+            .await
+            .expect("rollups");
+        assert_eq!(
+            left.len(),
+            1,
+            "{g:?}: the old bucket purged, the young one kept"
+        );
+        assert!(left[0].bucket.start >= Retention::cutoff(now, r.for_granularity(g)));
+    }
+    assert_eq!(
+        s.purge(&r, now).await.expect("again"),
+        PurgeReport::default(),
+        "a second purge finds nothing"
+    );
+}
+
 /// Tenant filters never leak another tenant's rows.
 pub async fn tenant_scoping(s: &dyn Store) {
     for (id, ten) in [("a", "t1"), ("b", "t2"), ("c", "t2")] {
@@ -961,7 +1220,10 @@ pub async fn delete_target_cascades(s: &dyn Store) {
 /// until `next_due`, and a lost lease is fenced.
 pub async fn claims(s: &dyn Store) {
     if !s.capabilities().claims {
-        eprintln!("SKIPPED claims: this store does not offer the `claims` capability");
+        skipped(
+            "claims",
+            "this store does not offer the `claims` capability",
+        );
         return;
     }
     s.put_target(&target("a", "t1")).await.expect("put");
@@ -1011,7 +1273,10 @@ pub async fn claims(s: &dyn Store) {
 /// release work; the default batched completion reports refused keys.
 pub async fn fenced_writes(s: &dyn Store) {
     if !s.capabilities().claims {
-        eprintln!("SKIPPED fenced_writes: this store does not offer the `claims` capability");
+        skipped(
+            "fenced_writes",
+            "this store does not offer the `claims` capability",
+        );
         return;
     }
     s.put_target(&target("f", "t1")).await.expect("put");
@@ -1189,8 +1454,9 @@ where
     Fut: std::future::Future<Output = Arc<dyn Store>>,
 {
     if !store.capabilities().persistent {
-        eprintln!(
-            "SKIPPED persistence_across_reopen: this store is not persistent (capability `persistent` is off)"
+        skipped(
+            "persistence_across_reopen",
+            "this store is not persistent (capability `persistent` is off)",
         );
         return;
     }
