@@ -16,6 +16,7 @@
 
 pub mod conformance;
 pub mod fakes;
+pub mod system;
 
 /// Stamps out the conformance suite as `#[tokio::test]`s in a module named
 /// `$name`. `$make` is an expression (may use `.await`) evaluating to an
