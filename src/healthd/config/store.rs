@@ -70,6 +70,24 @@ pub enum StoreTarget {
     },
 }
 
+/// True when a connection URL carries a password: in its user info
+/// (`postgres://user:secret@host/db`) or as a `password=` parameter.
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (authority, query) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], rest[i..].split_once('?').map_or("", |(_, q)| q)),
+        None => (rest, ""),
+    };
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let in_query = query.split('&').any(|kv| {
+        kv.split_once('=')
+            .is_some_and(|(k, _)| k.eq_ignore_ascii_case("password"))
+    });
+    in_userinfo || in_query
+}
+
 impl StoreConfig {
     /// Checks the section and reads `url_env`.
     pub(crate) fn check(&self, p: &mut Problems) -> Option<StoreTarget> {
@@ -88,6 +106,14 @@ impl StoreConfig {
                 max_connections,
             } => {
                 let url = match (url, url_env) {
+                    (Some(u), None) if url_has_password(u) => {
+                        p.push(
+                            "store.url",
+                            "holds a password: name the URL with url_env instead \
+                             (secrets never appear in the file)",
+                        );
+                        return None;
+                    }
                     (Some(u), None) => u.clone(),
                     (None, Some(var)) => match p.env(var) {
                         Some(u) => u,
@@ -130,6 +156,31 @@ impl StoreConfig {
                     max_connections: *max_connections,
                 })
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_has_password;
+
+    #[test]
+    fn passwords_in_urls_are_found() {
+        for url in [
+            "postgres://u:secret@db.example/app",
+            "postgresql://u:s%40cret@10.0.0.1:5432/app?sslmode=require",
+            "postgres://db.example/app?user=u&password=secret",
+            "postgres://db.example/app?sslmode=disable&PASSWORD=x",
+        ] {
+            assert!(url_has_password(url), "{url}");
+        }
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgres://127.0.0.1/test",
+            "postgresql:///test?host=/run/postgresql",
+            "postgres://u@db.example/app?application_name=a:b",
+        ] {
+            assert!(!url_has_password(url), "{url}");
         }
     }
 }
