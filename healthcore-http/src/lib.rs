@@ -11,10 +11,12 @@
 //!   the dashboard page (status grid, detail, uptime timeline, alerts,
 //!   startup checklist, live over SSE) at `GET /`, compiled in, public
 //!   because it holds no data ([`server::dashboard`]);
-//! - feature **`client`** (default): the egress guard every outbound request
-//!   goes through, the `http` probe ([`Checker`](healthcore::checker::Checker)
-//!   kind `http`), and the Standard Webhooks-signed webhook and Slack
-//!   notifiers.
+//! - feature **`client`** (default): the `http` probe
+//!   ([`Checker`](healthcore::checker::Checker) kind `http`) and the
+//!   Standard Webhooks-signed webhook and Slack notifiers, every request
+//!   of theirs behind the egress guard;
+//! - the **egress guard** ([`egress`], with either feature): address
+//!   classification and the policy outbound requests are judged by.
 //!
 //! The crate holds no health rules: it translates between HTTP and the
 //! engine.
@@ -49,6 +51,10 @@ pub mod server;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+
+#[cfg(any(feature = "server", feature = "client"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "server", feature = "client"))))]
+pub mod egress;
 
 #[cfg(feature = "server")]
 pub use server::{ApiState, Auth, Scope, router, router_with};
