@@ -1,6 +1,7 @@
 //! The egress guard (DESIGN.md §7): every outbound request of the `http`
 //! probe and the webhook and Slack notifiers goes through one
-//! [`EgressPolicy`].
+//! [`EgressPolicy`], and so do the hosts of checks defined through the
+//! API (the server's `CheckPolicy`).
 //!
 //! It owns: the scheme allow-list per use; the classification of
 //! addresses ([`classify`]: loopback, private, link-local, CGNAT, cloud
@@ -308,7 +309,7 @@ impl EgressPolicy {
 
     /// Refuses cloud metadata addresses ([`AddrClass::Metadata`]) even
     /// where an [`allow_cidr`](Self::allow_cidr) range covers them (by
-    /// default an allowed range wins).
+    /// default an allowed range wins). The API's check policy sets it.
     #[must_use]
     pub fn deny_metadata_always(mut self, yes: bool) -> Self {
         self.metadata_always_denied = yes;

@@ -367,12 +367,18 @@ fn check_id(raw: &str) -> ApiResult<CheckId> {
     CheckId::new(raw).map_err(|e| ApiError::invalid_path("check", e.to_string()))
 }
 
-/// Creates or replaces a check (seed 002's `PUT …/health/config`).
+/// Creates or replaces a check (seed 002's `PUT …/health/config`). The
+/// check must pass the API's [`CheckPolicy`](crate::server::CheckPolicy):
+/// an allowed kind (never `command`), no parameter naming the server's
+/// variables, files or directories, and a destination the probe egress
+/// policy allows.
 #[utoipa::path(put, path = "/targets/{id}/checks/{check}", tag = "targets", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id"), ("check" = String, Path, description = "Check name (defaults the kind)")),
     request_body = CheckBody,
     responses((status = 200, description = "Saved"), (status = 404, description = "No such target"),
-              (status = 422, description = "A field is invalid or no checker serves the kind")))]
+              (status = 422, description = "A field is invalid, the kind may not be defined through the API \
+                                             or no checker serves it, a parameter names a server-side variable or file, \
+                                             or the destination is not allowed")))]
 async fn put_check(
     State(state): State<ApiState>,
     caller: Caller,
@@ -382,6 +388,11 @@ async fn put_check(
     let name = check_id(&check)?;
     let (id, _) = visible_view(&state, &caller, &id)?;
     let spec = body.into_spec(name)?;
+    state
+        .config
+        .checks
+        .admit(&spec, state.resolver.clone())
+        .await?;
     let key = state.engine.add_check(&id, spec.clone()).await?;
     Ok(Json(
         json!({"target": key.target, "check": key.check, "spec": spec}),
