@@ -20,7 +20,8 @@
 //!   destinations of API-defined checks are judged by.
 //!
 //! The crate holds no health rules: it translates between HTTP and the
-//! engine.
+//! engine, whose registration rules every caller gets alike (creating an
+//! id is atomic).
 //!
 //! ## Checks defined through the API
 //!

@@ -3,7 +3,9 @@
 //! - checks defined through the API cannot run commands, read the
 //!   server's environment variables or files, or reach addresses the probe
 //!   egress policy refuses (real `command`, `redis`, `disk` and `tcp`
-//!   probes registered, so a refusal that failed would run them).
+//!   probes registered, so a refusal that failed would run them);
+//! - creating an id is atomic (SQLite store: its writes yield, so the
+//!   handlers really interleave).
 
 mod common;
 
@@ -315,4 +317,69 @@ async fn probe_destinations_follow_the_egress_policy() {
             .await;
         refused(s, &v, "params.host");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_one_id_make_one_target() {
+    let store = healthcore_sqlite::SqliteStore::open(&fresh_path("race.db"))
+        .await
+        .unwrap();
+    let h = Arc::new(probes_harness(ApiConfig::default(), Arc::new(store)).await);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.post(
+                    "/targets",
+                    ACME,
+                    json!({"id": "race0", "name": format!("racer {i}")}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut conflicts = 0;
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        match s {
+            StatusCode::CREATED => created.push(v["name"].clone()),
+            StatusCode::CONFLICT => {
+                assert_eq!(v["error"]["field"], "id", "{v}");
+                conflicts += 1;
+            }
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!((created.len(), conflicts), (1, 9), "{created:?}");
+    // the one that answered 201 is the one stored
+    let (_, v) = h.get("/targets/race0", ACME).await;
+    assert_eq!(v["name"], created[0]);
+
+    // two tenants putting one new id: one owns it, the other gets a 404
+    let tasks: Vec<_> = [(ACME, "acme"), (GLOBEX, "globex")]
+        .into_iter()
+        .flat_map(|who| std::iter::repeat_n(who, 5))
+        .map(|(token, tenant)| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let r = h.put("/targets/race1", token, json!({"name": "r"})).await;
+                (tenant, r)
+            })
+        })
+        .collect();
+    let mut winners = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (tenant, (s, v)) = t.await.unwrap();
+        match s {
+            StatusCode::OK => {
+                winners.insert(tenant);
+            }
+            StatusCode::NOT_FOUND => {}
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (_, v) = h.get("/targets/race1", ADMIN).await;
+    assert_eq!(v["tenant"], *winners.first().unwrap());
 }

@@ -1004,3 +1004,57 @@ async fn uptime_reports_sum_days_and_edge_hours_like_uptime_all() {
     ));
     engine.shutdown().await;
 }
+
+fn node(id: &str, mac: Option<&str>, parents: &[&str]) -> Target {
+    let mut t = Target::new(tid(id), id);
+    t.mac_address = mac.map(str::to_owned);
+    t.parents = parents.iter().map(|p| tid(p)).collect();
+    t
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_target_refuses_an_existing_id_and_the_precondition_sees_the_stored_one() {
+    let r = rig();
+    r.engine.start().await.expect("start");
+    r.engine
+        .create_target(node("a", None, &[]))
+        .await
+        .expect("first");
+    match r.engine.create_target(node("a", None, &[])).await {
+        Err(EngineError::AlreadyExists { field, .. }) => assert_eq!(field, "id"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    // a target only the store knows (written by another instance) exists too
+    r.store
+        .put_target(&node("b", None, &[]))
+        .await
+        .expect("put");
+    assert!(matches!(
+        r.engine.create_target(node("b", None, &[])).await,
+        Err(EngineError::AlreadyExists { .. })
+    ));
+    // the precondition gets the current definition and can veto
+    let mut renamed = node("a", None, &[]);
+    renamed.name = "renamed".into();
+    let res = r
+        .engine
+        .register_target(renamed.clone(), |cur| {
+            assert_eq!(cur.map(|t| t.name.as_str()), Some("a"));
+            Err(EngineError::Conflict("vetoed".into()))
+        })
+        .await;
+    assert!(matches!(res, Err(EngineError::Conflict(_))));
+    assert_eq!(r.engine.target_view(&tid("a")).unwrap().target.name, "a");
+    r.engine
+        .register_target(renamed, |cur| {
+            assert!(cur.is_some());
+            Ok(())
+        })
+        .await
+        .expect("replace");
+    assert_eq!(
+        r.engine.target_view(&tid("a")).unwrap().target.name,
+        "renamed"
+    );
+    r.engine.shutdown().await;
+}

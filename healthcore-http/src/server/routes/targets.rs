@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use healthcore::engine::EngineError;
 use healthcore::fleet::TargetView;
 use healthcore::model::{CheckId, CheckKey, CheckSpec, Target, TargetId, TenantId, normalize_mac};
 use healthcore::summary::display_status;
@@ -180,10 +181,12 @@ async fn list_targets(
     Ok(list(rows, paged.total, p))
 }
 
-/// Creates a target (409 if the id exists).
+/// Creates a target: 409 naming `id` if the id exists (of concurrent
+/// creates of one id exactly one succeeds).
 #[utoipa::path(post, path = "/targets", tag = "targets", security(("bearer" = [])),
     request_body = TargetBody,
-    responses((status = 201, description = "Created"), (status = 409, description = "The id exists"),
+    responses((status = 201, description = "Created"),
+              (status = 409, description = "The id exists"),
               (status = 422, description = "A field is invalid")))]
 async fn create_target(
     State(state): State<ApiState>,
@@ -197,10 +200,7 @@ async fn create_target(
     let id = TargetId::new(&raw)?;
     let t = body.into_target(id.clone(), &caller)?;
     check_parents(&state, &caller, &t)?;
-    if state.engine.target_view(&id).is_some() {
-        return Err(ApiError::conflict(format!("target {id} already exists")));
-    }
-    state.engine.add_target(t).await?;
+    state.engine.create_target(t).await?;
     let v = state
         .engine
         .target_view(&id)
@@ -221,7 +221,8 @@ async fn get_target(
     Ok(Json(row(&v)))
 }
 
-/// Creates or replaces a target.
+/// Creates or replaces a target (a tenant only its own: the check is made
+/// again at the write, so a concurrent create by another tenant is a 404).
 #[utoipa::path(put, path = "/targets/{id}", tag = "targets", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id")),
     request_body = TargetBody,
@@ -244,7 +245,17 @@ async fn put_target(
     }
     let t = body.into_target(id.clone(), &caller)?;
     check_parents(&state, &caller, &t)?;
-    state.engine.add_target(t).await?;
+    // checked again at the write: another tenant may create the id meanwhile
+    state
+        .engine
+        .register_target(t, |existing| match existing {
+            Some(e) if !caller.can_see(&e.tenant) => Err(EngineError::NotFound {
+                what: "target",
+                id: id.to_string(),
+            }),
+            _ => Ok(()),
+        })
+        .await?;
     let v = state
         .engine
         .target_view(&id)
