@@ -163,7 +163,7 @@ async fn send(
 }
 
 /// The API defines checks under `[probes]` and never a command; the
-/// file's own command check runs.
+/// file's own command check runs; a MAC address is one target's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_defined_checks_follow_the_probes_section() {
     use serde_json::json;
@@ -182,6 +182,7 @@ sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
 
 [[targets]]
 id = "node"
+mac_address = "aa:bb:cc:00:11:22"
 [[targets.checks]]
 kind = "command"
 params = { argv = ["true"] }
@@ -234,6 +235,15 @@ params = { argv = ["true"] }
         assert_eq!(r.status, 422, "{path}: {}", r.body);
         assert_eq!(r.json()["error"]["field"], field, "{}", r.body);
     }
+    let r = send(
+        addr,
+        "POST",
+        "/targets",
+        json!({"id": "dup", "name": "dup", "mac_address": "AA-BB-CC-00-11-22"}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["error"]["field"], "mac_address", "{}", r.body);
     let report = daemon.shutdown().await;
     assert!(report.store_closed);
 }

@@ -20,8 +20,8 @@
 //!   destinations of API-defined checks are judged by.
 //!
 //! The crate holds no health rules: it translates between HTTP and the
-//! engine, whose registration rules every caller gets alike (creating an
-//! id is atomic).
+//! engine, whose registration rules every caller gets alike (a target's
+//! MAC address is no other target's, creating an id is atomic).
 //!
 //! ## Checks defined through the API
 //!

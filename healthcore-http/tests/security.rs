@@ -4,6 +4,8 @@
 //!   server's environment variables or files, or reach addresses the probe
 //!   egress policy refuses (real `command`, `redis`, `disk` and `tcp`
 //!   probes registered, so a refusal that failed would run them);
+//! - a MAC address belongs to one target (another tenant's node cannot be
+//!   hijacked for its reports);
 //! - creating an id is atomic (SQLite store: its writes yield, so the
 //!   handlers really interleave).
 
@@ -317,6 +319,86 @@ async fn probe_destinations_follow_the_egress_policy() {
             .await;
         refused(s, &v, "params.host");
     }
+}
+
+#[tokio::test]
+async fn a_mac_address_belongs_to_one_target() {
+    let h = memory_harness(ApiConfig::default()).await;
+    let mac = "aa:bb:cc:00:11:33";
+    let (s, v) = h
+        .post(
+            "/targets",
+            ADMIN,
+            json!({"id": "gx-node", "name": "n", "kind": "node", "tenant": "globex", "mac_address": mac}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // another tenant, in any spelling of the address
+    for spelled in [mac, "AA-BB-CC-00-11-33", "aabb.cc00.1133"] {
+        let (s, v) = h
+            .post(
+                "/targets",
+                ACME,
+                json!({"id": "mac-dup", "name": "x", "mac_address": spelled}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{spelled}: {v}");
+        assert_eq!(v["error"]["field"], "mac_address", "{v}");
+        // the other tenant's target is not named
+        assert!(!v.to_string().contains("gx-node"), "{v}");
+    }
+    let (s, _) = h.get("/targets/mac-dup", ADMIN).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // on update too, creating through PUT included
+    let (s, v) = h
+        .post(
+            "/targets",
+            ACME,
+            json!({"id": "mine", "name": "mine", "mac_address": "aa:bb:cc:00:11:44"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    for id in ["mine", "new-one"] {
+        let (s, v) = h
+            .put(
+                &format!("/targets/{id}"),
+                ACME,
+                json!({"name": "x", "mac_address": mac}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{id}: {v}");
+        assert_eq!(v["error"]["field"], "mac_address", "{v}");
+    }
+    // keeping one's own address is no conflict
+    let (s, v) = h
+        .put(
+            "/targets/mine",
+            ACME,
+            json!({"name": "renamed", "mac_address": "AA:BB:CC:00:11:44"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // the node's reports still reach the node
+    let (s, v) = h
+        .post(
+            "/report",
+            GLOBEX,
+            json!({"mac_address": mac, "event": "heartbeat"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["id"], "gx-node", "{v}");
+    // once the holder is gone the address is free
+    let (s, _) = h.delete("/targets/gx-node", ADMIN).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = h
+        .post(
+            "/targets",
+            ACME,
+            json!({"id": "mac-dup", "name": "x", "mac_address": mac}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,11 +23,11 @@ pub enum EngineError {
     /// an alert that is not active).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// A value that must be unique is taken (a target id on create). The
-    /// error names the field.
+    /// A value that must be unique is taken: a target id on create, a MAC
+    /// address another target has. The error names the field.
     #[error("{message}")]
     AlreadyExists {
-        /// The field holding the taken value (`id`).
+        /// The field holding the taken value (`id`, `mac_address`).
         field: String,
         /// What is taken, for people.
         message: String,

@@ -448,10 +448,16 @@ impl Engine {
     ///
     /// - the target is valid ([`Target::validate`]), field named;
     /// - `precondition` passes (its error is returned as is);
-    /// - every parent exists (field `parents`).
+    /// - every parent exists (field `parents`);
+    /// - its MAC address, if any, is no other target's: reports find a
+    ///   node by MAC ([`target_by_mac`](Self::target_by_mac)), so a second
+    ///   target with it would take the first one's reports
+    ///   ([`EngineError::AlreadyExists`] naming `mac_address`). Addresses
+    ///   are compared in their normalised form, which
+    ///   [`Target::validate`] requires.
     ///
-    /// The existence and precondition checks read the store, so they hold
-    /// across instances sharing it too, except for two instances
+    /// The existence, precondition and MAC checks read the store, so they
+    /// hold across instances sharing it too, except for two instances
     /// registering at the same moment (the lock is this process's).
     /// Targets loaded at [`start`](Self::start) are not re-checked.
     pub async fn register_target<F>(
@@ -481,6 +487,24 @@ impl Engine {
                     )
                     .into());
                 }
+            }
+        }
+        if let Some(mac) = &target.mac_address {
+            let holders = self
+                .inner
+                .store
+                .list_targets(&TargetQuery {
+                    mac_address: Some(mac.clone()),
+                    page: PageRequest::new(2, 0),
+                    ..Default::default()
+                })
+                .await?;
+            if let Some(other) = holders.items.iter().find(|t| t.id != target.id) {
+                tracing::debug!(target_id = %target.id, holder = %other.id, %mac, "MAC address taken");
+                return Err(EngineError::AlreadyExists {
+                    field: "mac_address".into(),
+                    message: format!("MAC address {mac} is already used by another target"),
+                });
             }
         }
         self.inner.store.put_target(&target).await?;

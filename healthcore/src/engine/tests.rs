@@ -1058,3 +1058,59 @@ async fn create_target_refuses_an_existing_id_and_the_precondition_sees_the_stor
     );
     r.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_mac_address_belongs_to_one_target() {
+    let r = rig();
+    r.engine.start().await.expect("start");
+    let mac = "aa:bb:cc:00:11:33";
+    r.engine
+        .add_target(node("n1", Some(mac), &[]))
+        .await
+        .expect("n1");
+    for attempt in [
+        r.engine.add_target(node("n2", Some(mac), &[])).await,
+        r.engine.create_target(node("n3", Some(mac), &[])).await,
+    ] {
+        match attempt {
+            Err(EngineError::AlreadyExists { field, message }) => {
+                assert_eq!(field, "mac_address");
+                assert!(message.contains(mac), "{message}");
+                assert!(!message.contains("n1"), "{message}");
+            }
+            other => panic!("expected AlreadyExists, got {other:?}"),
+        }
+    }
+    // an update of another target to the address is refused as well
+    r.engine
+        .add_target(node("n2", Some("aa:bb:cc:00:11:44"), &[]))
+        .await
+        .expect("n2");
+    assert!(matches!(
+        r.engine.add_target(node("n2", Some(mac), &[])).await,
+        Err(EngineError::AlreadyExists { .. })
+    ));
+    // the holder may be re-registered with it, and reports still find it
+    r.engine
+        .add_target(node("n1", Some(mac), &[]))
+        .await
+        .expect("n1 again");
+    assert_eq!(
+        r.engine.target_by_mac(mac).await.expect("mac").id,
+        tid("n1")
+    );
+    // an address that is not normalised is refused before any lookup
+    assert!(matches!(
+        r.engine
+            .add_target(node("n4", Some("AA:BB:CC:00:11:33"), &[]))
+            .await,
+        Err(EngineError::Invalid(_))
+    ));
+    // a removed holder frees its address
+    r.engine.remove_target(&tid("n1")).await.expect("remove");
+    r.engine
+        .add_target(node("n4", Some(mac), &[]))
+        .await
+        .expect("n4");
+    r.engine.shutdown().await;
+}
