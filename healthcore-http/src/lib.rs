@@ -21,7 +21,8 @@
 //!
 //! The crate holds no health rules: it translates between HTTP and the
 //! engine, whose registration rules every caller gets alike (a target's
-//! MAC address is no other target's, creating an id is atomic).
+//! MAC address is no other target's, its parents form no cycle, creating
+//! an id is atomic).
 //!
 //! ## Checks defined through the API
 //!

@@ -6,6 +6,7 @@
 //!   probes registered, so a refusal that failed would run them);
 //! - a MAC address belongs to one target (another tenant's node cannot be
 //!   hijacked for its reports);
+//! - parents never form a cycle;
 //! - creating an id is atomic (SQLite store: its writes yield, so the
 //!   handlers really interleave).
 
@@ -399,6 +400,67 @@ async fn a_mac_address_belongs_to_one_target() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test]
+async fn parents_never_form_a_cycle() {
+    let h = memory_harness(ApiConfig::default()).await;
+    let (s, v) = h
+        .post("/targets", ACME, json!({"id": "cyc-a", "name": "a"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = h
+        .put(
+            "/targets/cyc-b",
+            ACME,
+            json!({"name": "b", "parents": ["cyc-a"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h
+        .put(
+            "/targets/cyc-a",
+            ACME,
+            json!({"name": "a", "parents": ["cyc-b"]}),
+        )
+        .await;
+    refused(s, &v, "parents");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cyc-a -> cyc-b -> cyc-a"),
+        "{v}"
+    );
+    // a longer loop, closed by a create
+    let (s, v) = h
+        .put(
+            "/targets/cyc-c",
+            ACME,
+            json!({"name": "c", "parents": ["cyc-b"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h
+        .put(
+            "/targets/cyc-a",
+            ACME,
+            json!({"name": "a", "parents": ["cyc-c"]}),
+        )
+        .await;
+    refused(s, &v, "parents");
+    // the refused updates changed nothing
+    let (_, v) = h.get("/targets/cyc-a", ACME).await;
+    assert_eq!(v["parents"], json!([]), "{v}");
+    // and a diamond is not a cycle
+    let (s, v) = h
+        .put(
+            "/targets/cyc-d",
+            ACME,
+            json!({"name": "d", "parents": ["cyc-b", "cyc-c"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -448,7 +448,9 @@ impl Engine {
     ///
     /// - the target is valid ([`Target::validate`]), field named;
     /// - `precondition` passes (its error is returned as is);
-    /// - every parent exists (field `parents`);
+    /// - every parent exists (field `parents`) and the parents close no
+    ///   dependency cycle ([`check_acyclic`](crate::dependency::check_acyclic):
+    ///   field `parents`, the cycle spelled out);
     /// - its MAC address, if any, is no other target's: reports find a
     ///   node by MAC ([`target_by_mac`](Self::target_by_mac)), so a second
     ///   target with it would take the first one's reports
@@ -488,6 +490,7 @@ impl Engine {
                     .into());
                 }
             }
+            crate::dependency::check_acyclic(&target, |id| fleet.target(id))?;
         }
         if let Some(mac) = &target.mac_address {
             let holders = self

@@ -1114,3 +1114,53 @@ async fn a_mac_address_belongs_to_one_target() {
         .expect("n4");
     r.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn parents_never_form_a_cycle() {
+    let r = rig();
+    r.engine.start().await.expect("start");
+    r.engine.add_target(node("a", None, &[])).await.expect("a");
+    r.engine
+        .add_target(node("b", None, &["a"]))
+        .await
+        .expect("b");
+    r.engine
+        .add_target(node("c", None, &["b"]))
+        .await
+        .expect("c");
+    for (t, cycle) in [
+        (node("a", None, &["b"]), "a -> b -> a"),
+        (node("a", None, &["c"]), "a -> c -> b -> a"),
+        (node("b", None, &["c"]), "b -> c -> b"),
+    ] {
+        match r.engine.add_target(t).await {
+            Err(EngineError::Invalid(e)) => {
+                assert_eq!(e.field(), "parents");
+                assert_eq!(e.rule(), format!("dependency cycle: {cycle}"));
+            }
+            other => panic!("expected a cycle, got {other:?}"),
+        }
+    }
+    // nothing changed, in memory or in the store
+    assert!(
+        r.engine
+            .target_view(&tid("a"))
+            .unwrap()
+            .target
+            .parents
+            .is_empty()
+    );
+    let stored = r
+        .store
+        .get_target(&tid("a"))
+        .await
+        .expect("get")
+        .expect("a");
+    assert!(stored.parents.is_empty());
+    // a diamond is fine
+    r.engine
+        .add_target(node("d", None, &["b", "c"]))
+        .await
+        .expect("d");
+    r.engine.shutdown().await;
+}

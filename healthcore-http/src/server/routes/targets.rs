@@ -183,12 +183,13 @@ async fn list_targets(
 
 /// Creates a target: 409 naming `id` if the id exists (of concurrent
 /// creates of one id exactly one succeeds), 409 naming `mac_address` if
-/// another target has the MAC address.
+/// another target has the MAC address, 422 naming `parents` for an unknown
+/// parent or a dependency cycle.
 #[utoipa::path(post, path = "/targets", tag = "targets", security(("bearer" = [])),
     request_body = TargetBody,
     responses((status = 201, description = "Created"),
               (status = 409, description = "The id exists, or another target has the MAC address"),
-              (status = 422, description = "A field is invalid")))]
+              (status = 422, description = "A field is invalid, a parent is unknown or the parents form a cycle")))]
 async fn create_target(
     State(state): State<ApiState>,
     caller: Caller,
@@ -224,13 +225,14 @@ async fn get_target(
 
 /// Creates or replaces a target (a tenant only its own: the check is made
 /// again at the write, so a concurrent create by another tenant is a 404);
-/// 409 naming `mac_address` if another target has the MAC address.
+/// 409 naming `mac_address` if another target has the MAC address, 422
+/// naming `parents` if the parents would form a cycle.
 #[utoipa::path(put, path = "/targets/{id}", tag = "targets", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id")),
     request_body = TargetBody,
     responses((status = 200, description = "Saved"), (status = 404, description = "Another tenant's target"),
               (status = 409, description = "Another target has the MAC address"),
-              (status = 422, description = "A field is invalid")))]
+              (status = 422, description = "A field is invalid, a parent is unknown or the parents form a cycle")))]
 async fn put_target(
     State(state): State<ApiState>,
     caller: Caller,
