@@ -149,6 +149,105 @@ timeout = "2s"
     assert!(dir.path().join("state/healthd.db").exists());
 }
 
+async fn send(
+    addr: std::net::SocketAddr,
+    method: &'static str,
+    path: &'static str,
+    body: serde_json::Value,
+) -> support::Response {
+    tokio::task::spawn_blocking(move || {
+        support::send(addr, method, path, Some("password"), Some(&body))
+    })
+    .await
+    .unwrap()
+}
+
+/// The API defines checks under `[probes]` and never a command; the
+/// file's own command check runs; a MAC address is one target's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_defined_checks_follow_the_probes_section() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("healthd.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[probes]
+allow = ["127.0.0.0/8"]
+
+[[tokens]]
+name = "ops"
+admin = true
+sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+
+[[targets]]
+id = "node"
+mac_address = "aa:bb:cc:00:11:22"
+[[targets.checks]]
+kind = "command"
+params = { argv = ["true"] }
+"#,
+    )
+    .unwrap();
+    let daemon = Daemon::start(ServeOptions {
+        config: Some(cfg),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        db: Some(dir.path().join("healthd.db")),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let addr = daemon.addr();
+    let r = send(addr, "POST", "/targets/node/actions/recheck", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["checks"][0]["observation"]["outcome"],
+        "pass",
+        "{}",
+        r.body
+    );
+    // loopback, as [probes] allows
+    let r = send(
+        addr,
+        "PUT",
+        "/targets/node/checks/tcp",
+        json!({"params": {"host": "127.0.0.1", "port": 9}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (path, body, field) in [
+        (
+            "/targets/node/checks/meta",
+            json!({"kind": "tcp", "params": {"host": "169.254.169.254", "port": 80}}),
+            "params.host",
+        ),
+        (
+            "/targets/node/checks/lan",
+            json!({"kind": "tcp", "params": {"host": "10.0.0.1", "port": 80}}),
+            "params.host",
+        ),
+        (
+            "/targets/node/checks/command",
+            json!({"params": {"argv": ["true"]}}),
+            "kind",
+        ),
+    ] {
+        let r = send(addr, "PUT", path, body).await;
+        assert_eq!(r.status, 422, "{path}: {}", r.body);
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.body);
+    }
+    let r = send(
+        addr,
+        "POST",
+        "/targets",
+        json!({"id": "dup", "name": "dup", "mac_address": "AA-BB-CC-00-11-22"}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["error"]["field"], "mac_address", "{}", r.body);
+    let report = daemon.shutdown().await;
+    assert!(report.store_closed);
+}
+
 #[tokio::test]
 async fn a_bad_config_refuses_to_start_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();

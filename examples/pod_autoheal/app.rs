@@ -30,7 +30,7 @@ use healthcore::heal::{HealAction, HealOutcome};
 use healthcore::healer::Healer;
 use healthcore::model::{CheckId, CheckKey, Target, TenantId};
 use healthcore_http::client::{EgressPolicy, HttpProbe};
-use healthcore_http::server::{ApiState, Auth, Scope};
+use healthcore_http::server::{ApiConfig, ApiState, Auth, CheckPolicy, Scope};
 use healthcore_probes::TcpChecker;
 use healthcore_sqlite::SqliteStore;
 use serde_json::{Value, json};
@@ -414,7 +414,9 @@ impl App {
         }
         let healer = Arc::new(PodHealer::new(pods.clone()));
         // the probes talk to 127.0.0.1: allowed explicitly (the default
-        // probe policy refuses loopback, private and metadata addresses)
+        // probe policy refuses loopback, private and metadata addresses);
+        // the checks are defined through the API, whose check policy
+        // judges their destinations by the same policy
         let probe_policy = EgressPolicy::probes()
             .schemes(&["http"])
             .allow_cidr("127.0.0.0/8")?;
@@ -427,14 +429,16 @@ impl App {
         let store = Arc::new(SqliteStore::open(db).await?);
         let engine = Engine::builder(store)
             .checker(Arc::new(TcpChecker::new()))
-            .checker(Arc::new(HttpProbe::new(probe_policy)?))
+            .checker(Arc::new(HttpProbe::new(probe_policy.clone())?))
             .healer(healer.clone())
             .config(config)
             .build()?;
         engine.start().await?;
         *lock(&healer.engine) = Some(engine.clone());
 
-        let state = ApiState::new(engine.clone(), auth()?);
+        let state = ApiState::new(engine.clone(), auth()?).with_config(
+            ApiConfig::default().check_policy(CheckPolicy::default().egress(probe_policy)),
+        );
         let router = axum::Router::new().nest(API_PREFIX, healthcore_http::router(state));
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;

@@ -11,13 +11,43 @@
 //!   the dashboard page (status grid, detail, uptime timeline, alerts,
 //!   startup checklist, live over SSE) at `GET /`, compiled in, public
 //!   because it holds no data ([`server::dashboard`]);
-//! - feature **`client`** (default): the egress guard every outbound request
-//!   goes through, the `http` probe ([`Checker`](healthcore::checker::Checker)
-//!   kind `http`), and the Standard Webhooks-signed webhook and Slack
-//!   notifiers.
+//! - feature **`client`** (default): the `http` probe
+//!   ([`Checker`](healthcore::checker::Checker) kind `http`) and the
+//!   Standard Webhooks-signed webhook and Slack notifiers, every request
+//!   of theirs behind the egress guard;
+//! - the **egress guard** ([`egress`], with either feature): address
+//!   classification and the policy that outbound requests and the
+//!   destinations of API-defined checks are judged by.
 //!
 //! The crate holds no health rules: it translates between HTTP and the
-//! engine.
+//! engine, whose registration rules every caller gets alike (a target's
+//! MAC address is no other target's, its parents form no cycle, creating
+//! an id is atomic).
+//!
+//! ## Checks defined through the API
+//!
+//! `PUT /targets/{id}/checks/{check}` defines a check the server will run
+//! with its own privileges, so it goes through a
+//! [`CheckPolicy`](server::CheckPolicy) first ([`ApiConfig::checks`](server::ApiConfig::checks);
+//! every refusal is a 422 naming the field):
+//!
+//! - `command` checks are never definable through the API (DESIGN §7:
+//!   commands come from operator configuration; the API triggers them);
+//!   other kinds must be on an allow-list, by default `heartbeat`, `http`,
+//!   `tcp`, `icmp`, `dns`, `tls` and `redis`;
+//! - parameters naming the server's environment variables, files,
+//!   directories or programs (`*_env`, `*_file`, `*_dir`, `*_path`, `env`,
+//!   `file`, `dir`, `path`, `cwd`, `argv`: `redis.password_env`,
+//!   `ssh.key_file`, `tls.ca_file`, `disk.write_test_dir`, …) are refused;
+//! - the destination (`params.host`, `params.server`, `params.url`) must
+//!   pass the probe egress policy: public addresses only unless the
+//!   server allows private ranges or CIDRs; metadata addresses always
+//!   refused; names resolved at registration, failing closed (a name's
+//!   later DNS answers are not re-judged, except by the `http` probe's
+//!   own guard).
+//!
+//! Checks an operator configures (healthd's file, an embedder calling the
+//! engine) do not go through it.
 //!
 //! ## Alert channels (seed 004's per-service alert configs)
 //!
@@ -49,6 +79,10 @@ pub mod server;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+
+#[cfg(any(feature = "server", feature = "client"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "server", feature = "client"))))]
+pub mod egress;
 
 #[cfg(feature = "server")]
 pub use server::{ApiState, Auth, Scope, router, router_with};

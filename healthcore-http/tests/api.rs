@@ -475,7 +475,7 @@ async fn checks_upsert_and_disable() {
         .put(
             "/targets/w1/checks/tcp",
             ADMIN,
-            json!({"params": {"host": "127.0.0.1", "port": 80}, "interval": "30s", "timeout": "5s"}),
+            json!({"params": {"host": "public.test", "port": 80}, "interval": "30s", "timeout": "5s"}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");

@@ -4,8 +4,10 @@
 //! the parent (DESIGN §4 "Beyond the sources").
 //!
 //! Owns: finding a down parent, validating the parent graph (known
-//! parents, no cycles), and combining maintenance and a down parent into
-//! one [`SuppressReason`].
+//! parents, no cycles) of a whole fleet ([`validate_graph`]) or of one
+//! target being registered ([`check_acyclic`], which the engine applies
+//! to every target it is given), and combining maintenance and a down
+//! parent into one [`SuppressReason`].
 //!
 //! Must not: keep state, read the clock, or compute uptime. Attribution is
 //! recorded by the uptime module: when [`down_parent`] names a parent for a
@@ -93,10 +95,65 @@ pub fn validate_graph<'a>(
         }
     }
 
+    first_cycle(&list, &by_id)
+}
+
+/// Checks that `target`, with the parents it names, closes no dependency
+/// cycle among the targets `lookup` knows (the rest of a fleet, where
+/// `target`'s own id stands for `target` as given, not as stored). Only
+/// `target`'s ancestors are visited, so one registration costs its
+/// ancestry, not the fleet; parents `lookup` does not know are skipped
+/// (their existence is the caller's rule). A cycle found among the
+/// ancestors is refused too, with the same error as [`validate_graph`]:
+/// field `parents`, the cycle spelled out (`a -> b -> a`).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use healthcore::dependency::check_acyclic;
+/// use healthcore::model::{Target, TargetId};
+/// let id = |s: &str| TargetId::new(s).unwrap();
+/// let mut b = Target::new(id("b"), "b");
+/// b.parents.push(id("a"));
+/// let fleet: HashMap<TargetId, Target> = [(id("b"), b)].into();
+/// let mut a = Target::new(id("a"), "a");
+/// a.parents.push(id("b"));
+/// let err = check_acyclic(&a, |t| fleet.get(t)).unwrap_err();
+/// assert_eq!((err.field(), err.rule()), ("parents", "dependency cycle: a -> b -> a"));
+/// ```
+pub fn check_acyclic<'f>(
+    target: &Target,
+    lookup: impl Fn(&TargetId) -> Option<&'f Target>,
+) -> Result<(), ValidationError> {
+    let mut by_id: HashMap<&TargetId, &Target> = HashMap::new();
+    by_id.insert(&target.id, target);
+    let mut list: Vec<&Target> = vec![target];
+    let mut next = 0;
+    while let Some(t) = list.get(next).copied() {
+        next += 1;
+        for p in &t.parents {
+            if by_id.contains_key(p) {
+                continue;
+            }
+            if let Some(parent) = lookup(p) {
+                by_id.insert(&parent.id, parent);
+                list.push(parent);
+            }
+        }
+    }
+    first_cycle(&list, &by_id)
+}
+
+/// The first cycle of the graph `list` spans (depth-first from each entry
+/// in order, iteratively), as a `parents` error; parents outside `by_id`
+/// are skipped.
+fn first_cycle<'a>(
+    list: &[&'a Target],
+    by_id: &HashMap<&'a TargetId, &'a Target>,
+) -> Result<(), ValidationError> {
     // Iterative depth-first search: 1 = on the current path, 2 = done.
     let mut state: HashMap<&TargetId, u8> = HashMap::with_capacity(list.len());
     let mut path: Vec<(&Target, usize)> = Vec::new();
-    for root in &list {
+    for &root in list {
         if state.contains_key(&root.id) {
             continue;
         }
@@ -255,6 +312,30 @@ mod tests {
     }
 
     #[test]
+    fn one_registration_is_checked_against_its_ancestry() {
+        let fleet: HashMap<TargetId, Target> = [
+            target("core", &[]),
+            target("sw", &["core"]),
+            target("n1", &["sw", "gone"]),
+            target("other", &[]),
+        ]
+        .into_iter()
+        .map(|t| (t.id.clone(), t))
+        .collect();
+        let lookup = |id: &TargetId| fleet.get(id);
+        // new targets and harmless changes pass; unknown parents are skipped
+        check_acyclic(&target("n2", &["n1", "other"]), lookup).unwrap();
+        check_acyclic(&target("sw", &["core", "other"]), lookup).unwrap();
+        check_acyclic(&target("core", &[]), lookup).unwrap();
+        // the stored version of the target is replaced by the given one
+        let err = check_acyclic(&target("core", &["n1"]), lookup).unwrap_err();
+        assert_eq!(err.field(), "parents");
+        assert_eq!(err.rule(), "dependency cycle: core -> n1 -> sw -> core");
+        let err = check_acyclic(&target("sw", &["n1"]), lookup).unwrap_err();
+        assert_eq!(err.rule(), "dependency cycle: sw -> n1 -> sw");
+    }
+
+    #[test]
     fn long_chain_does_not_overflow() {
         let n = 100_000;
         let ts: Vec<Target> = (0..n)
@@ -287,6 +368,12 @@ mod tests {
                 }
             }
             prop_assert!(validate_graph(&ts).is_ok());
+            // registering each one against the rest agrees
+            let by_id: HashMap<TargetId, Target> =
+                ts.iter().map(|t| (t.id.clone(), t.clone())).collect();
+            for t in &ts {
+                prop_assert!(check_acyclic(t, |id| by_id.get(id)).is_ok());
+            }
             // Close a loop along an existing edge.
             if let Some((lo, p)) = ts.iter().enumerate().find_map(|(i, t)| t.parents.first().map(|p| (i, p.clone()))) {
                 let hi: usize = p.as_str()[1..].parse().unwrap();
@@ -294,6 +381,13 @@ mod tests {
                 let err = validate_graph(&ts).unwrap_err();
                 prop_assert_eq!(err.field(), "parents");
                 prop_assert!(err.rule().starts_with("dependency cycle: "));
+                // registering the closing target alone finds it too
+                let by_id: HashMap<TargetId, Target> =
+                    ts.iter().map(|t| (t.id.clone(), t.clone())).collect();
+                let err = check_acyclic(&ts[hi], |id| by_id.get(id)).unwrap_err();
+                prop_assert_eq!(err.field(), "parents");
+                let want = format!("dependency cycle: n{hi} -> ");
+                prop_assert!(err.rule().starts_with(&want), "{}", err.rule());
             }
         }
     }

@@ -16,6 +16,7 @@ use healthcore::notify::Notifier;
 use healthcore::store::{Doc, Store, doc_kind};
 use healthcore_http::Auth;
 use healthcore_http::client::{EgressPolicy, HttpProbe};
+use healthcore_http::server::{ApiConfig, CheckPolicy};
 use healthcore_probes::command_healer::CommandHealer;
 use healthcore_sqlite::SqliteStore;
 use healthcore_sqlx::{PgStore, PgStoreOptions, PostgresChecker, PostgresParams};
@@ -88,6 +89,15 @@ pub(crate) fn plan(config: &Config, p: &mut Problems) -> Option<Plan> {
         healer,
         probe_policy,
     })
+}
+
+/// The API's limits and check policy: checks defined through the API
+/// reach only what `[probes]` lets the probes reach (the same policy the
+/// `http` probe runs under), and only the kinds
+/// [`CheckPolicy`]'s default allows (never `command`). Checks of the
+/// configuration file are the operator's and are not put through it.
+pub fn api_config(plan: &Plan) -> ApiConfig {
+    ApiConfig::default().check_policy(CheckPolicy::default().egress(plan.probe_policy.clone()))
 }
 
 /// The `postgres` probe's kind and the name of the store's pool in it.

@@ -125,7 +125,9 @@ impl Daemon {
         if let Some(token) = &admin_token {
             auth = auth.with_token("demo-admin", token, Scope::Admin);
         }
-        let app = healthcore_http::router(ApiState::new(engine.clone(), auth));
+        let app = healthcore_http::router(
+            ApiState::new(engine.clone(), auth).with_config(build::api_config(&plan)),
+        );
         let (stop, stop_rx) = watch::channel(false);
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(async move {

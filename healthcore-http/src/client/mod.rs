@@ -9,15 +9,14 @@
 //! proxy settings from the environment and verifies TLS with rustls
 //! (ring) against the webpki roots plus any extra roots given.
 
-mod egress;
 mod probe;
 mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use egress::{
-    AddrClass, EgressError, EgressPolicy, GuardedResolver, NameResolver, StaticResolver,
+pub use crate::egress::{
+    AddrClass, EgressError, EgressPolicy, GuardedResolver, HostCheck, NameResolver, StaticResolver,
     SystemResolver, classify,
 };
 pub use probe::{HttpProbe, HttpProbeParams, JsonPointerEquals, StatusRange};
@@ -74,4 +73,18 @@ pub(crate) fn egress_cause(e: &reqwest::Error) -> Option<EgressError> {
         src = s.source();
     }
     None
+}
+
+/// reqwest connects only to the addresses the guard passed.
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let me = self.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs = me.resolve_checked(&host).await?;
+            let it: reqwest::dns::Addrs =
+                Box::new(addrs.into_iter().map(|ip| std::net::SocketAddr::new(ip, 0)));
+            Ok(it)
+        })
+    }
 }

@@ -228,6 +228,9 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound { what, .. } => ApiError::not_found(what),
             EngineError::Invalid(v) => v.into(),
             EngineError::Conflict(m) => ApiError::conflict(m),
+            EngineError::AlreadyExists { field, message } => {
+                ApiError::conflict(message).with_field(field)
+            }
             EngineError::NoChecker(kind) => ApiError::invalid(
                 "kind",
                 format!("no checker is registered for kind {kind:?}"),
@@ -300,6 +303,14 @@ mod tests {
         assert_eq!(
             ApiError::from(EngineError::NoChecker("http".into())).field(),
             Some("kind")
+        );
+        let taken = ApiError::from(EngineError::AlreadyExists {
+            field: "mac_address".into(),
+            message: "taken".into(),
+        });
+        assert_eq!(
+            (taken.status(), taken.field()),
+            (StatusCode::CONFLICT, Some("mac_address"))
         );
         assert_eq!(
             ApiError::from(EngineError::ConfirmationRequired {

@@ -2,8 +2,11 @@
 //! document and Prometheus metrics over a running [`Engine`].
 //!
 //! This module owns the HTTP shape only: routing, authentication, request
-//! limits, JSON in and out, tenant scoping. Every health rule stays in
-//! `healthcore`; handlers call the engine and the store and translate.
+//! limits, JSON in and out, tenant scoping, and what the API may define
+//! ([`CheckPolicy`]: no commands, no parameters naming the server's
+//! variables or files, destinations under the probe egress policy). Every
+//! health rule stays in `healthcore`; handlers call the engine and the
+//! store and translate.
 //!
 //! **Authentication.** Every route needs `Authorization: Bearer <token>`
 //! except an explicit public list ([`Auth::public`]): `GET /health`, and
@@ -33,6 +36,7 @@
 //! ```
 
 mod auth;
+mod check_policy;
 pub mod dashboard;
 mod error;
 mod extract;
@@ -53,6 +57,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{Auth, Caller, PublicRoute, Scope};
+pub use check_policy::{
+    COMMAND_KIND, CheckPolicy, DEFAULT_API_CHECK_KINDS, RESOLVE_TIMEOUT, is_server_side_param,
+};
 pub use error::{ApiError, ApiResult};
 pub use extract::{JsonBody, OptionalJson, Params};
 pub use ticket::{MAX_OUTSTANDING as MAX_EVENT_TICKETS, TICKET_TTL as EVENT_TICKET_TTL};
@@ -72,6 +79,10 @@ pub struct ApiConfig {
     /// assets at `GET /assets/{file}`) as public routes; default `true`.
     /// When `false` those paths are neither served nor public.
     pub dashboard: bool,
+    /// What checks the API may define (kinds, parameters, destinations);
+    /// default [`CheckPolicy::default`]: the kinds of
+    /// [`DEFAULT_API_CHECK_KINDS`] reaching public addresses only.
+    pub checks: CheckPolicy,
 }
 
 impl Default for ApiConfig {
@@ -81,6 +92,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             max_log_lines: 1000,
             dashboard: true,
+            checks: CheckPolicy::default(),
         }
     }
 }
@@ -97,6 +109,13 @@ impl ApiConfig {
     #[must_use]
     pub fn dashboard(mut self, on: bool) -> Self {
         self.dashboard = on;
+        self
+    }
+
+    /// Sets what checks the API may define (see [`CheckPolicy`]).
+    #[must_use]
+    pub fn check_policy(mut self, policy: CheckPolicy) -> Self {
+        self.checks = policy;
         self
     }
 
@@ -117,6 +136,8 @@ pub struct ApiState {
     pub(crate) config: Arc<ApiConfig>,
     pub(crate) openapi: Arc<OnceLock<String>>,
     pub(crate) tickets: Arc<ticket::Tickets>,
+    /// Resolves the destination names of checks defined through the API.
+    pub(crate) resolver: Arc<dyn crate::egress::NameResolver>,
     #[cfg(feature = "client")]
     pub(crate) egress: Option<Arc<crate::client::EgressPolicy>>,
 }
@@ -130,6 +151,7 @@ impl ApiState {
             config: Arc::new(ApiConfig::default()),
             openapi: Arc::new(OnceLock::new()),
             tickets: Arc::new(ticket::Tickets::default()),
+            resolver: Arc::new(crate::egress::SystemResolver),
             #[cfg(feature = "client")]
             egress: Some(Arc::new(crate::client::EgressPolicy::webhooks())),
         }
@@ -149,6 +171,15 @@ impl ApiState {
     #[must_use]
     pub fn with_webhook_policy(mut self, policy: crate::client::EgressPolicy) -> Self {
         self.egress = Some(Arc::new(policy));
+        self
+    }
+
+    /// Replaces the resolver that judges the destination names of checks
+    /// defined through the API (default: the system's; tests pin names
+    /// with a [`StaticResolver`](crate::egress::StaticResolver)).
+    #[must_use]
+    pub fn with_resolver(mut self, resolver: Arc<dyn crate::egress::NameResolver>) -> Self {
+        self.resolver = resolver;
         self
     }
 

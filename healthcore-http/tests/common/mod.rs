@@ -12,6 +12,7 @@ use healthcore::engine::Engine;
 use healthcore::memory::InMemoryStore;
 use healthcore::model::{CheckKey, CheckSpec, Observation, Outcome, Target, TargetId, TenantId};
 use healthcore::testkit::fakes::{FixedLogs, FlakyHealer, ScriptedChecker};
+use healthcore_http::egress::StaticResolver;
 use healthcore_http::server::{ApiConfig, ApiState, Auth, Scope};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -55,7 +56,14 @@ pub async fn harness_with(config: ApiConfig) -> Harness {
         .build()
         .unwrap();
     engine.start().await.unwrap();
-    let app = healthcore_http::router(ApiState::new(engine.clone(), auth()).with_config(config));
+    // destination names of API-defined checks resolve only through this
+    // table (nothing else resolves: fail closed), never the network
+    let resolver = StaticResolver::new().with("public.test", &["93.184.216.34".parse().unwrap()]);
+    let app = healthcore_http::router(
+        ApiState::new(engine.clone(), auth())
+            .with_config(config)
+            .with_resolver(Arc::new(resolver)),
+    );
     Harness {
         engine,
         app,

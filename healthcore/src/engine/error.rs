@@ -23,6 +23,15 @@ pub enum EngineError {
     /// an alert that is not active).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A value that must be unique is taken: a target id on create, a MAC
+    /// address another target has. The error names the field.
+    #[error("{message}")]
+    AlreadyExists {
+        /// The field holding the taken value (`id`, `mac_address`).
+        field: String,
+        /// What is taken, for people.
+        message: String,
+    },
     /// No checker is registered for this kind.
     #[error("no checker registered for kind {0:?}")]
     NoChecker(String),

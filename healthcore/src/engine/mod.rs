@@ -216,6 +216,7 @@ impl EngineBuilder {
             tasks: Mutex::new(Vec::new()),
             check_tasks: Mutex::new(HashMap::new()),
             run_locks: Mutex::new(HashMap::new()),
+            registration: tokio::sync::Mutex::new(()),
             metrics: EngineMetrics::default(),
             checklist: Mutex::new(checklist::initial(&self.checklist)),
             checklist_items: self.checklist,
@@ -256,6 +257,9 @@ pub(crate) struct Inner {
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) check_tasks: Mutex<HashMap<CheckKey, JoinHandle<()>>>,
     pub(crate) run_locks: Mutex<HashMap<CheckKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while a target is registered or removed, so the checks of
+    /// [`Engine::register_target`] and its write are one step.
+    pub(crate) registration: tokio::sync::Mutex<()>,
     pub(crate) metrics: EngineMetrics,
     pub(crate) checklist: Mutex<Vec<ChecklistResult>>,
     pub(crate) checklist_items: Vec<ChecklistItem>,
@@ -414,9 +418,67 @@ impl Engine {
 
     // ---- registration -------------------------------------------------
 
-    /// Adds or replaces a target (validated; parents must exist).
+    /// Adds or replaces a target, under the rules of
+    /// [`register_target`](Self::register_target).
     pub async fn add_target(&self, target: Target) -> Result<(), EngineError> {
+        self.register_target(target, |_| Ok(())).await
+    }
+
+    /// Adds a target that must not exist yet: exactly one of several
+    /// concurrent creates of an id succeeds, the others get
+    /// [`EngineError::AlreadyExists`] naming `id`. Otherwise as
+    /// [`register_target`](Self::register_target).
+    pub async fn create_target(&self, target: Target) -> Result<(), EngineError> {
+        self.register_target(target, |existing| match existing {
+            Some(t) => Err(EngineError::AlreadyExists {
+                field: "id".into(),
+                message: format!("target {} already exists", t.id),
+            }),
+            None => Ok(()),
+        })
+        .await
+    }
+
+    /// Adds or replaces a target if `precondition` accepts its current
+    /// definition (`None` when it is new); the HTTP layer uses it to let a
+    /// tenant replace only its own targets. Every way a target is
+    /// registered ([`add_target`](Self::add_target),
+    /// [`create_target`](Self::create_target), this) applies these rules,
+    /// one registration at a time, so what is checked is what is written:
+    ///
+    /// - the target is valid ([`Target::validate`]), field named;
+    /// - `precondition` passes (its error is returned as is);
+    /// - every parent exists (field `parents`) and the parents close no
+    ///   dependency cycle ([`check_acyclic`](crate::dependency::check_acyclic):
+    ///   field `parents`, the cycle spelled out);
+    /// - its MAC address, if any, is no other target's: reports find a
+    ///   node by MAC ([`target_by_mac`](Self::target_by_mac)), so a second
+    ///   target with it would take the first one's reports
+    ///   ([`EngineError::AlreadyExists`] naming `mac_address`). Addresses
+    ///   are compared in their normalised form, which
+    ///   [`Target::validate`] requires.
+    ///
+    /// The existence, precondition and MAC checks read the store, so they
+    /// hold across instances sharing it too, except for two instances
+    /// registering at the same moment (the lock is this process's).
+    /// Targets loaded at [`start`](Self::start) are not re-checked.
+    pub async fn register_target<F>(
+        &self,
+        target: Target,
+        precondition: F,
+    ) -> Result<(), EngineError>
+    where
+        F: FnOnce(Option<&Target>) -> Result<(), EngineError> + Send,
+    {
         target.validate()?;
+        let _registering = self.inner.registration.lock().await;
+        let known = lock(&self.inner.fleet).target(&target.id).cloned();
+        let existing = match known {
+            Some(t) => Some(t),
+            // another instance may have written it (claims mode)
+            None => self.inner.store.get_target(&target.id).await?,
+        };
+        precondition(existing.as_ref())?;
         {
             let fleet = lock(&self.inner.fleet);
             for p in &target.parents {
@@ -427,6 +489,25 @@ impl Engine {
                     )
                     .into());
                 }
+            }
+            crate::dependency::check_acyclic(&target, |id| fleet.target(id))?;
+        }
+        if let Some(mac) = &target.mac_address {
+            let holders = self
+                .inner
+                .store
+                .list_targets(&TargetQuery {
+                    mac_address: Some(mac.clone()),
+                    page: PageRequest::new(2, 0),
+                    ..Default::default()
+                })
+                .await?;
+            if let Some(other) = holders.items.iter().find(|t| t.id != target.id) {
+                tracing::debug!(target_id = %target.id, holder = %other.id, %mac, "MAC address taken");
+                return Err(EngineError::AlreadyExists {
+                    field: "mac_address".into(),
+                    message: format!("MAC address {mac} is already used by another target"),
+                });
             }
         }
         self.inner.store.put_target(&target).await?;
@@ -444,6 +525,7 @@ impl Engine {
 
     /// Removes a target, its checks and state.
     pub async fn remove_target(&self, id: &TargetId) -> Result<(), EngineError> {
+        let _registering = self.inner.registration.lock().await;
         if !self.inner.store.delete_target(id).await? {
             return Err(EngineError::not_found("target", id));
         }

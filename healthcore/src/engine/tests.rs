@@ -1004,3 +1004,163 @@ async fn uptime_reports_sum_days_and_edge_hours_like_uptime_all() {
     ));
     engine.shutdown().await;
 }
+
+fn node(id: &str, mac: Option<&str>, parents: &[&str]) -> Target {
+    let mut t = Target::new(tid(id), id);
+    t.mac_address = mac.map(str::to_owned);
+    t.parents = parents.iter().map(|p| tid(p)).collect();
+    t
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_target_refuses_an_existing_id_and_the_precondition_sees_the_stored_one() {
+    let r = rig();
+    r.engine.start().await.expect("start");
+    r.engine
+        .create_target(node("a", None, &[]))
+        .await
+        .expect("first");
+    match r.engine.create_target(node("a", None, &[])).await {
+        Err(EngineError::AlreadyExists { field, .. }) => assert_eq!(field, "id"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    // a target only the store knows (written by another instance) exists too
+    r.store
+        .put_target(&node("b", None, &[]))
+        .await
+        .expect("put");
+    assert!(matches!(
+        r.engine.create_target(node("b", None, &[])).await,
+        Err(EngineError::AlreadyExists { .. })
+    ));
+    // the precondition gets the current definition and can veto
+    let mut renamed = node("a", None, &[]);
+    renamed.name = "renamed".into();
+    let res = r
+        .engine
+        .register_target(renamed.clone(), |cur| {
+            assert_eq!(cur.map(|t| t.name.as_str()), Some("a"));
+            Err(EngineError::Conflict("vetoed".into()))
+        })
+        .await;
+    assert!(matches!(res, Err(EngineError::Conflict(_))));
+    assert_eq!(r.engine.target_view(&tid("a")).unwrap().target.name, "a");
+    r.engine
+        .register_target(renamed, |cur| {
+            assert!(cur.is_some());
+            Ok(())
+        })
+        .await
+        .expect("replace");
+    assert_eq!(
+        r.engine.target_view(&tid("a")).unwrap().target.name,
+        "renamed"
+    );
+    r.engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mac_address_belongs_to_one_target() {
+    let r = rig();
+    r.engine.start().await.expect("start");
+    let mac = "aa:bb:cc:00:11:33";
+    r.engine
+        .add_target(node("n1", Some(mac), &[]))
+        .await
+        .expect("n1");
+    for attempt in [
+        r.engine.add_target(node("n2", Some(mac), &[])).await,
+        r.engine.create_target(node("n3", Some(mac), &[])).await,
+    ] {
+        match attempt {
+            Err(EngineError::AlreadyExists { field, message }) => {
+                assert_eq!(field, "mac_address");
+                assert!(message.contains(mac), "{message}");
+                assert!(!message.contains("n1"), "{message}");
+            }
+            other => panic!("expected AlreadyExists, got {other:?}"),
+        }
+    }
+    // an update of another target to the address is refused as well
+    r.engine
+        .add_target(node("n2", Some("aa:bb:cc:00:11:44"), &[]))
+        .await
+        .expect("n2");
+    assert!(matches!(
+        r.engine.add_target(node("n2", Some(mac), &[])).await,
+        Err(EngineError::AlreadyExists { .. })
+    ));
+    // the holder may be re-registered with it, and reports still find it
+    r.engine
+        .add_target(node("n1", Some(mac), &[]))
+        .await
+        .expect("n1 again");
+    assert_eq!(
+        r.engine.target_by_mac(mac).await.expect("mac").id,
+        tid("n1")
+    );
+    // an address that is not normalised is refused before any lookup
+    assert!(matches!(
+        r.engine
+            .add_target(node("n4", Some("AA:BB:CC:00:11:33"), &[]))
+            .await,
+        Err(EngineError::Invalid(_))
+    ));
+    // a removed holder frees its address
+    r.engine.remove_target(&tid("n1")).await.expect("remove");
+    r.engine
+        .add_target(node("n4", Some(mac), &[]))
+        .await
+        .expect("n4");
+    r.engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn parents_never_form_a_cycle() {
+    let r = rig();
+    r.engine.start().await.expect("start");
+    r.engine.add_target(node("a", None, &[])).await.expect("a");
+    r.engine
+        .add_target(node("b", None, &["a"]))
+        .await
+        .expect("b");
+    r.engine
+        .add_target(node("c", None, &["b"]))
+        .await
+        .expect("c");
+    for (t, cycle) in [
+        (node("a", None, &["b"]), "a -> b -> a"),
+        (node("a", None, &["c"]), "a -> c -> b -> a"),
+        (node("b", None, &["c"]), "b -> c -> b"),
+    ] {
+        match r.engine.add_target(t).await {
+            Err(EngineError::Invalid(e)) => {
+                assert_eq!(e.field(), "parents");
+                assert_eq!(e.rule(), format!("dependency cycle: {cycle}"));
+            }
+            other => panic!("expected a cycle, got {other:?}"),
+        }
+    }
+    // nothing changed, in memory or in the store
+    assert!(
+        r.engine
+            .target_view(&tid("a"))
+            .unwrap()
+            .target
+            .parents
+            .is_empty()
+    );
+    let stored = r
+        .store
+        .get_target(&tid("a"))
+        .await
+        .expect("get")
+        .expect("a");
+    assert!(stored.parents.is_empty());
+    // a diamond is fine
+    r.engine
+        .add_target(node("d", None, &["b", "c"]))
+        .await
+        .expect("d");
+    r.engine.shutdown().await;
+}

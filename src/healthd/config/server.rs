@@ -37,7 +37,8 @@ impl Default for ServerConfig {
     }
 }
 
-/// The egress policy of the `http` probe.
+/// The egress policy of the `http` probe, and of the destinations of
+/// checks defined through the API (every kind: `host`, `server`, `url`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbesConfig {

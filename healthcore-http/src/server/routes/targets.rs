@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use healthcore::engine::EngineError;
 use healthcore::fleet::TargetView;
 use healthcore::model::{CheckId, CheckKey, CheckSpec, Target, TargetId, TenantId, normalize_mac};
 use healthcore::summary::display_status;
@@ -180,11 +181,15 @@ async fn list_targets(
     Ok(list(rows, paged.total, p))
 }
 
-/// Creates a target (409 if the id exists).
+/// Creates a target: 409 naming `id` if the id exists (of concurrent
+/// creates of one id exactly one succeeds), 409 naming `mac_address` if
+/// another target has the MAC address, 422 naming `parents` for an unknown
+/// parent or a dependency cycle.
 #[utoipa::path(post, path = "/targets", tag = "targets", security(("bearer" = [])),
     request_body = TargetBody,
-    responses((status = 201, description = "Created"), (status = 409, description = "The id exists"),
-              (status = 422, description = "A field is invalid")))]
+    responses((status = 201, description = "Created"),
+              (status = 409, description = "The id exists, or another target has the MAC address"),
+              (status = 422, description = "A field is invalid, a parent is unknown or the parents form a cycle")))]
 async fn create_target(
     State(state): State<ApiState>,
     caller: Caller,
@@ -197,10 +202,7 @@ async fn create_target(
     let id = TargetId::new(&raw)?;
     let t = body.into_target(id.clone(), &caller)?;
     check_parents(&state, &caller, &t)?;
-    if state.engine.target_view(&id).is_some() {
-        return Err(ApiError::conflict(format!("target {id} already exists")));
-    }
-    state.engine.add_target(t).await?;
+    state.engine.create_target(t).await?;
     let v = state
         .engine
         .target_view(&id)
@@ -221,12 +223,16 @@ async fn get_target(
     Ok(Json(row(&v)))
 }
 
-/// Creates or replaces a target.
+/// Creates or replaces a target (a tenant only its own: the check is made
+/// again at the write, so a concurrent create by another tenant is a 404);
+/// 409 naming `mac_address` if another target has the MAC address, 422
+/// naming `parents` if the parents would form a cycle.
 #[utoipa::path(put, path = "/targets/{id}", tag = "targets", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id")),
     request_body = TargetBody,
     responses((status = 200, description = "Saved"), (status = 404, description = "Another tenant's target"),
-              (status = 422, description = "A field is invalid")))]
+              (status = 409, description = "Another target has the MAC address"),
+              (status = 422, description = "A field is invalid, a parent is unknown or the parents form a cycle")))]
 async fn put_target(
     State(state): State<ApiState>,
     caller: Caller,
@@ -244,7 +250,17 @@ async fn put_target(
     }
     let t = body.into_target(id.clone(), &caller)?;
     check_parents(&state, &caller, &t)?;
-    state.engine.add_target(t).await?;
+    // checked again at the write: another tenant may create the id meanwhile
+    state
+        .engine
+        .register_target(t, |existing| match existing {
+            Some(e) if !caller.can_see(&e.tenant) => Err(EngineError::NotFound {
+                what: "target",
+                id: id.to_string(),
+            }),
+            _ => Ok(()),
+        })
+        .await?;
     let v = state
         .engine
         .target_view(&id)
@@ -367,12 +383,18 @@ fn check_id(raw: &str) -> ApiResult<CheckId> {
     CheckId::new(raw).map_err(|e| ApiError::invalid_path("check", e.to_string()))
 }
 
-/// Creates or replaces a check (seed 002's `PUT …/health/config`).
+/// Creates or replaces a check (seed 002's `PUT …/health/config`). The
+/// check must pass the API's [`CheckPolicy`](crate::server::CheckPolicy):
+/// an allowed kind (never `command`), no parameter naming the server's
+/// variables, files or directories, and a destination the probe egress
+/// policy allows.
 #[utoipa::path(put, path = "/targets/{id}/checks/{check}", tag = "targets", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id"), ("check" = String, Path, description = "Check name (defaults the kind)")),
     request_body = CheckBody,
     responses((status = 200, description = "Saved"), (status = 404, description = "No such target"),
-              (status = 422, description = "A field is invalid or no checker serves the kind")))]
+              (status = 422, description = "A field is invalid, the kind may not be defined through the API \
+                                             or no checker serves it, a parameter names a server-side variable or file, \
+                                             or the destination is not allowed")))]
 async fn put_check(
     State(state): State<ApiState>,
     caller: Caller,
@@ -382,6 +404,11 @@ async fn put_check(
     let name = check_id(&check)?;
     let (id, _) = visible_view(&state, &caller, &id)?;
     let spec = body.into_spec(name)?;
+    state
+        .config
+        .checks
+        .admit(&spec, state.resolver.clone())
+        .await?;
     let key = state.engine.add_check(&id, spec.clone()).await?;
     Ok(Json(
         json!({"target": key.target, "check": key.check, "spec": spec}),

@@ -1,23 +1,28 @@
 //! The egress guard (DESIGN.md §7): every outbound request of the `http`
 //! probe and the webhook and Slack notifiers goes through one
-//! [`EgressPolicy`].
+//! [`EgressPolicy`], and so do the hosts of checks defined through the
+//! API (the server's `CheckPolicy`).
 //!
 //! It owns: the scheme allow-list per use; the classification of
 //! addresses ([`classify`]: loopback, private, link-local, CGNAT, cloud
 //! metadata, IPv4-mapped/compatible IPv6, NAT64 and 6to4 with their
 //! embedded IPv4 address, multicast, reserved); host checks on the URL
-//! (integer, octal and hex IPv4 forms are normalised by the URL parser
-//! first, so `http://2130706433/` is `127.0.0.1`; `localhost` names are
-//! refused by name); and the check after DNS resolution
-//! ([`GuardedResolver`], the resolver reqwest connects through), which
-//! fails closed on resolver errors and refuses a name if any of its
-//! addresses is refused. Redirect hops are checked by the callers with
-//! [`EgressPolicy::check_url`] before each request.
+//! and on bare host names (integer, octal and hex IPv4 forms are
+//! normalised by the URL host parser first, so `http://2130706433/` is
+//! `127.0.0.1`; `localhost` names are refused by name); and the check
+//! after DNS resolution ([`GuardedResolver`], the resolver reqwest
+//! connects through), which fails closed on resolver errors and refuses a
+//! name if any of its addresses is refused. Redirect hops are checked by
+//! the callers with [`EgressPolicy::check_url`] before each request.
+//!
+//! It is compiled with either the `server` or the `client` feature (the
+//! client re-exports it as `healthcore_http::client::…`); only the
+//! reqwest resolver hook lives in the client.
 //!
 //! It must not log or return secrets from URLs (only the host is named).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -181,7 +186,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddrClass {
 /// Classifies an address.
 ///
 /// ```
-/// use healthcore_http::client::{classify, AddrClass};
+/// use healthcore_http::egress::{classify, AddrClass};
 /// assert_eq!(classify("169.254.169.254".parse().unwrap()), AddrClass::Metadata);
 /// assert_eq!(classify("::ffff:127.0.0.1".parse().unwrap()), AddrClass::Loopback);
 /// assert_eq!(classify("64:ff9b::a00:1".parse().unwrap()), AddrClass::Private);
@@ -215,6 +220,21 @@ pub enum EgressError {
     /// Resolution failed (the guard fails closed).
     #[error("could not resolve {0}")]
     Resolve(String),
+    /// A bare host (not a URL) is neither a name nor an address.
+    #[error("invalid host: {0}")]
+    InvalidHost(String),
+}
+
+/// What [`EgressPolicy::check_host`] found in a host that passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostCheck {
+    /// An address (written in any form the URL host parser accepts), and
+    /// the policy allows it.
+    Address(IpAddr),
+    /// A name that passed the rules on names; its addresses are still to
+    /// be checked after resolution ([`GuardedResolver::resolve_checked`]).
+    Name(String),
 }
 
 /// A CIDR range on the allow-list.
@@ -237,7 +257,7 @@ impl Cidr {
 /// Where outbound requests may go.
 ///
 /// ```
-/// use healthcore_http::client::EgressPolicy;
+/// use healthcore_http::egress::EgressPolicy;
 /// let hooks = EgressPolicy::webhooks();
 /// assert!(hooks.check_url("https://hooks.example.com/x").is_ok());
 /// assert!(hooks.check_url("http://169.254.169.254/latest/meta-data").is_err());
@@ -251,6 +271,7 @@ pub struct EgressPolicy {
     schemes: Vec<String>,
     allow_private: bool,
     allow: Vec<Cidr>,
+    metadata_always_denied: bool,
 }
 
 impl EgressPolicy {
@@ -260,6 +281,7 @@ impl EgressPolicy {
             schemes: vec!["https".into(), "http".into()],
             allow_private: false,
             allow: Vec::new(),
+            metadata_always_denied: false,
         }
     }
 
@@ -285,6 +307,15 @@ impl EgressPolicy {
         self
     }
 
+    /// Refuses cloud metadata addresses ([`AddrClass::Metadata`]) even
+    /// where an [`allow_cidr`](Self::allow_cidr) range covers them (by
+    /// default an allowed range wins). The API's check policy sets it.
+    #[must_use]
+    pub fn deny_metadata_always(mut self, yes: bool) -> Self {
+        self.metadata_always_denied = yes;
+        self
+    }
+
     /// Allows a range such as `10.1.0.0/16` or `127.0.0.2/32` whatever its
     /// class; the error names `allow`.
     pub fn allow_cidr(mut self, cidr: &str) -> Result<Self, healthcore::ValidationError> {
@@ -306,10 +337,16 @@ impl EgressPolicy {
 
     /// Whether an address may be connected to.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), EgressError> {
+        let class = classify(ip);
+        if self.metadata_always_denied && class == AddrClass::Metadata {
+            return Err(EgressError::Denied {
+                host: ip.to_string(),
+                class: class.as_str(),
+            });
+        }
         if self.allow.iter().any(|c| c.contains(ip)) {
             return Ok(());
         }
-        let class = classify(ip);
         let ok = match class {
             AddrClass::Public => true,
             AddrClass::Private | AddrClass::Cgnat => self.allow_private,
@@ -343,27 +380,79 @@ impl EgressPolicy {
             None => Err(EgressError::InvalidUrl("the URL has no host".into())),
             Some(Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
-            Some(Host::Domain(name)) => {
-                let n = name.trim_end_matches('.').to_ascii_lowercase();
-                if n == "localhost" || n.ends_with(".localhost") {
-                    return Err(EgressError::Denied {
-                        host: name.to_owned(),
-                        class: AddrClass::Loopback.as_str(),
-                    });
-                }
-                if n == "metadata.google.internal" || n == "metadata" {
-                    return Err(EgressError::Denied {
-                        host: name.to_owned(),
-                        class: AddrClass::Metadata.as_str(),
-                    });
-                }
-                // a name that is an address in a form the parser left alone
-                if let Ok(ip) = n.parse::<IpAddr>() {
-                    return self.check_ip(ip);
-                }
-                Ok(())
-            }
+            Some(Host::Domain(name)) => self.check_name(name),
         }
+    }
+
+    /// Checks a bare host as a probe's parameters give it (`host` of the
+    /// tcp, redis or tls probe, a DNS server): an IPv4 address in any form
+    /// the URL host parser accepts (`2130706433` is `127.0.0.1`), an IPv6
+    /// address with or without brackets, or a name. Addresses are judged
+    /// at once; a name passes the rules on names (`localhost`, metadata
+    /// names) and is returned to be resolved and checked.
+    ///
+    /// ```
+    /// use healthcore_http::egress::{EgressPolicy, HostCheck};
+    /// let p = EgressPolicy::probes();
+    /// assert!(p.check_host("169.254.169.254").is_err());
+    /// assert!(p.check_host("2130706433").is_err()); // 127.0.0.1
+    /// assert!(p.check_host("localhost.").is_err());
+    /// assert_eq!(p.check_host("8.8.8.8").unwrap(), HostCheck::Address("8.8.8.8".parse().unwrap()));
+    /// assert_eq!(p.check_host("db.example.com").unwrap(), HostCheck::Name("db.example.com".into()));
+    /// ```
+    pub fn check_host(&self, host: &str) -> Result<HostCheck, EgressError> {
+        let h = host.trim();
+        if h.is_empty() || h.len() > 253 {
+            return Err(EgressError::InvalidHost(
+                "must be a name or an address of 1..=253 characters".into(),
+            ));
+        }
+        let bare = h
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .unwrap_or(h);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            self.check_ip(ip)?;
+            return Ok(HostCheck::Address(ip));
+        }
+        match Host::parse(h) {
+            Ok(Host::Ipv4(ip)) => {
+                self.check_ip(IpAddr::V4(ip))?;
+                Ok(HostCheck::Address(IpAddr::V4(ip)))
+            }
+            Ok(Host::Ipv6(ip)) => {
+                self.check_ip(IpAddr::V6(ip))?;
+                Ok(HostCheck::Address(IpAddr::V6(ip)))
+            }
+            Ok(Host::Domain(name)) => {
+                self.check_name(&name)?;
+                Ok(HostCheck::Name(name))
+            }
+            Err(e) => Err(EgressError::InvalidHost(e.to_string())),
+        }
+    }
+
+    /// The rules on host names: `localhost` names and metadata names are
+    /// refused by name; a name that is an address in a form the parser
+    /// left alone is judged as the address.
+    fn check_name(&self, name: &str) -> Result<(), EgressError> {
+        let n = name.trim_end_matches('.').to_ascii_lowercase();
+        if n == "localhost" || n.ends_with(".localhost") {
+            return Err(EgressError::Denied {
+                host: name.to_owned(),
+                class: AddrClass::Loopback.as_str(),
+            });
+        }
+        if n == "metadata.google.internal" || n == "metadata" {
+            return Err(EgressError::Denied {
+                host: name.to_owned(),
+                class: AddrClass::Metadata.as_str(),
+            });
+        }
+        if let Ok(ip) = n.parse::<IpAddr>() {
+            return self.check_ip(ip);
+        }
+        Ok(())
     }
 }
 
@@ -454,19 +543,6 @@ impl GuardedResolver {
             })?;
         }
         Ok(addrs)
-    }
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let me = self.clone();
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs = me.resolve_checked(&host).await?;
-            let it: reqwest::dns::Addrs =
-                Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
-            Ok(it)
-        })
     }
 }
 
@@ -576,6 +652,12 @@ mod tests {
         assert!(p.check_ip(ip("::1")).is_ok());
         assert!(EgressPolicy::webhooks().allow_cidr("10.0.0.0/33").is_err());
         assert!(EgressPolicy::webhooks().allow_cidr("nope/8").is_err());
+        let link_local = EgressPolicy::probes().allow_cidr("169.254.0.0/16").unwrap();
+        assert!(link_local.check_ip(ip("169.254.169.254")).is_ok());
+        let strict = link_local.deny_metadata_always(true);
+        assert!(strict.check_ip(ip("169.254.169.254")).is_err());
+        assert!(strict.check_ip(ip("::ffff:169.254.169.254")).is_err());
+        assert!(strict.check_ip(ip("169.254.1.1")).is_ok());
         let https_only = EgressPolicy::webhooks().schemes(&["https"]);
         assert!(matches!(
             https_only.check_url("http://example.com/"),
@@ -626,6 +708,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn bare_hosts() {
+        let p = EgressPolicy::probes();
+        for bad in [
+            "169.254.169.254",
+            "[fd00:ec2::254]",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "::ffff:127.0.0.1",
+            "[::1]",
+            "2130706433",
+            "0x7f.0.0.1",
+            "0177.0.0.1",
+            "127.1",
+            "10.0.0.1",
+            "localhost",
+            "LOCALHOST.",
+            "db.localhost",
+            "metadata.google.internal",
+            "0",
+        ] {
+            assert!(
+                matches!(p.check_host(bad), Err(EgressError::Denied { .. })),
+                "{bad} should be refused, got {:?}",
+                p.check_host(bad)
+            );
+        }
+        for invalid in ["", " ", "a b", "exa%mple.com", &"a".repeat(254)] {
+            assert!(
+                matches!(p.check_host(invalid), Err(EgressError::InvalidHost(_))),
+                "{invalid:?} should be invalid, got {:?}",
+                p.check_host(invalid)
+            );
+        }
+        assert_eq!(
+            p.check_host("[2606:4700::1111]").unwrap(),
+            HostCheck::Address(ip("2606:4700::1111"))
+        );
+        assert_eq!(
+            p.check_host("DB.Example.com").unwrap(),
+            HostCheck::Name("db.example.com".into())
+        );
+        let private = EgressPolicy::probes().allow_private(true);
+        assert!(private.check_host("10.0.0.1").is_ok());
+        assert!(private.check_host("169.254.169.254").is_err());
+        let lo = EgressPolicy::probes().allow_cidr("127.0.0.0/8").unwrap();
+        assert!(lo.check_host("127.0.0.1").is_ok());
+        // the name rule stands even where the address would be allowed
+        assert!(lo.check_host("localhost").is_err());
     }
 
     #[tokio::test]
