@@ -181,10 +181,8 @@ fn replay_prints_the_expected_decision_lines() {
         .arg(root.join("tests/healthd_support/replay.toml"))
         .arg("--input")
         .arg(root.join("docs/replay-example.jsonl"))
-        .env(
-            "HEALTHD_TEST_WEBHOOK_SECRET",
-            "a-webhook-secret-of-24-bytes-or-more",
-        )
+        // the webhook's secret is not needed: replay sends nothing
+        .env_remove("HEALTHD_TEST_WEBHOOK_SECRET")
         .output()
         .unwrap();
     assert!(
@@ -209,13 +207,80 @@ fn replay_prints_the_expected_decision_lines() {
         .arg(root.join("tests/healthd_support/replay.toml"))
         .arg("--input")
         .arg(&input)
-        .env(
-            "HEALTHD_TEST_WEBHOOK_SECRET",
-            "a-webhook-secret-of-24-bytes-or-more",
-        )
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("in.jsonl:2: outcome"), "{err}");
+}
+
+/// Replay reads no secret: the example configuration replays with its
+/// token, webhook secret and Slack URL variables unset, while
+/// `check-config` of the same file still refuses it for them.
+#[test]
+fn replay_needs_no_secret_but_check_config_does() {
+    let root = Path::new(ROOT);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"at":"2026-03-01T08:00:00Z","target":"db-1","outcome":"pass"}"#,
+            "\n",
+            r#"{"at":"2026-03-01T08:00:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","event":"heartbeat"}}"#,
+            "\n",
+            r#"{"at":"2026-03-01T08:20:00Z"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let unset = |c: &mut Command| {
+        for var in [
+            "HEALTHD_ADMIN_TOKEN",
+            "HEALTHD_WEBHOOK_SECRET",
+            "HEALTHD_SLACK_URL",
+            "HEALTHD_TEST_WEBHOOK_SECRET",
+        ] {
+            c.env_remove(var);
+        }
+    };
+    let mut replay = healthd();
+    replay
+        .args([
+            "replay",
+            "--config",
+            "examples/healthd.example.toml",
+            "--input",
+        ])
+        .arg(&input)
+        .current_dir(root);
+    unset(&mut replay);
+    let out = replay.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"type\":\"summary\""), "{stdout}");
+    // node-7 reported at 08:00: stale by 08:20 (its heartbeat check says 10m)
+    assert!(
+        stdout.contains(
+            r#""target":"node-7","check":"heartbeat","from":"healthy","to":"degraded","cause":"stale""#
+        ),
+        "{stdout}"
+    );
+
+    for config in [
+        "examples/healthd.example.toml",
+        "tests/healthd_support/replay.toml",
+    ] {
+        let mut check = healthd();
+        check.args(["check-config", config]).current_dir(root);
+        unset(&mut check);
+        let out = check.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{config}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not set"), "{err}");
+    }
 }

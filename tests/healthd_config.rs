@@ -308,3 +308,85 @@ fn the_reference_embeds_the_example_file_verbatim() {
         "docs/healthd.md's complete example differs from examples/healthd.example.toml"
     );
 }
+
+/// `replay` validates without reading secrets: a file whose token, webhook
+/// secret and Slack URL variables are all unset passes (where `validate`
+/// refuses it), and everything else is still checked, the names of the
+/// variables included.
+#[test]
+fn replay_validation_reads_no_secret_but_checks_the_rest() {
+    let file = ConfigFile::parse("test.toml", EXAMPLE.to_owned()).unwrap();
+    let unset = file.validate_with_env(&|_| None).unwrap_err();
+    for field in [
+        "tokens[0].env",
+        "alerts.channels[1].secret_env",
+        "alerts.channels[2].url_env",
+    ] {
+        assert!(unset.names_field(field), "{field}: {unset}");
+    }
+    let config = file
+        .validate_without_secrets()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.targets.len(), 4);
+    // whatever the process environment holds: nothing is read
+    let postgres = ConfigFile::parse(
+        "test.toml",
+        "store = { kind = \"postgres\", url_env = \"HEALTHD_UNSET_DATABASE_URL\" }\n".to_owned(),
+    )
+    .unwrap();
+    assert!(postgres.validate_with_env(&|_| None).is_err());
+    postgres.validate_without_secrets().unwrap();
+
+    for (text, field, line) in [
+        // a check's shape, as always
+        (
+            "[[targets]]\nid = \"a\"\n[[targets.checks]]\nkind = \"tcp\"\nparams = { host = \"h\", port = 1 }\ninterval = \"10s\"\ntimeout = \"10s\"\n",
+            "targets[0].checks[0].timeout",
+            7,
+        ),
+        // a token still needs exactly one of env and sha256, and a name
+        (
+            "[[tokens]]\nname = \"ops\"\nadmin = true\n",
+            "tokens[0].env",
+            1,
+        ),
+        (
+            "[[tokens]]\nname = \"ops\"\nadmin = true\nenv = \"\"\n",
+            "tokens[0].env",
+            4,
+        ),
+        // the webhook's URL written in the file goes through the egress guard
+        (
+            "[[alerts.channels]]\nkind = \"webhook\"\nurl = \"http://169.254.169.254/\"\nsecret_env = \"HEALTHD_UNSET_SECRET\"\n",
+            "alerts.channels[0].url",
+            3,
+        ),
+        (
+            "[[alerts.channels]]\nkind = \"webhook\"\nurl = \"https://h.example.com/x\"\nsecret_env = \"A=B\"\n",
+            "alerts.channels[0].secret_env",
+            4,
+        ),
+        (
+            "[[alerts.channels]]\nkind = \"slack\"\nurl_env = \"HEALTHD_UNSET_SLACK\"\naudience = \"dashboard\"\n",
+            "alerts.channels[0].audience",
+            4,
+        ),
+        (
+            "store = { kind = \"postgres\", url = \"mysql://x\" }\n",
+            "store.url",
+            1,
+        ),
+    ] {
+        let file = ConfigFile::parse("test.toml", text.to_owned()).unwrap();
+        let errs = file
+            .validate_without_secrets()
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{text}"));
+        let e = errs
+            .errors()
+            .iter()
+            .find(|e| e.field == field)
+            .unwrap_or_else(|| panic!("no error names {field}; got:\n{errs}"));
+        assert_eq!(e.position.map(|p| p.line), Some(line), "{e}");
+    }
+}
