@@ -390,3 +390,14 @@ fn replay_validation_reads_no_secret_but_checks_the_rest() {
         assert_eq!(e.position.map(|p| p.line), Some(line), "{e}");
     }
 }
+
+/// The replay reports every dashboard-audience channel as `dashboard`, so a
+/// route naming one (`log`) routes the replay's `dashboard` line.
+#[test]
+fn replay_routes_name_dashboard_channels_dashboard() {
+    let text = "[[alerts.channels]]\nkind = \"log\"\n\n[[alerts.channels]]\nkind = \"log\"\nname = \"log-ext\"\naudience = \"external\"\n\n[[alerts.routes]]\nchannels = [\"log\", \"log-ext\"]\n";
+    let file = ConfigFile::parse("test.toml", text.to_owned()).unwrap();
+    let setup = file.validate_without_secrets().unwrap().replay_setup();
+    assert_eq!(setup.external_channels, ["log-ext"]);
+    assert_eq!(setup.channels[0].channels, ["dashboard", "log-ext"]);
+}

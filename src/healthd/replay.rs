@@ -12,7 +12,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use healthcore::notify::Audience;
-use healthcore::replay::{Replay, ReplayError, ReplayReport, ReplaySetup};
+use healthcore::replay::{DASHBOARD_CHANNEL, Replay, ReplayError, ReplayReport, ReplaySetup};
 
 use crate::healthd::config::{Config, ConfigFile};
 use crate::healthd::error::HealthdError;
@@ -26,7 +26,7 @@ impl Config {
             checks: self.checks(),
             heal_policies: self.heal_policies.clone(),
             maintenance: self.maintenance.clone(),
-            channels: self.alert_routes(),
+            channels: self.replay_routes(),
             external_channels: self
                 .alerts
                 .channels
@@ -35,6 +35,28 @@ impl Config {
                 .map(|c| c.name().to_owned())
                 .collect(),
         }
+    }
+
+    /// The alert routes with every dashboard-audience channel's name (such
+    /// as `log`) written `dashboard`: replay reports those channels as one,
+    /// `dashboard`, and routes them by that name.
+    fn replay_routes(&self) -> Vec<healthcore::store::AlertChannelConfig> {
+        let dashboard: Vec<&str> = self
+            .alerts
+            .channels
+            .iter()
+            .filter(|c| c.audience() == Audience::Dashboard)
+            .map(|c| c.name())
+            .collect();
+        let mut routes = self.alert_routes();
+        for r in &mut routes {
+            for c in &mut r.channels {
+                if dashboard.contains(&c.as_str()) {
+                    *c = DASHBOARD_CHANNEL.to_owned();
+                }
+            }
+        }
+        routes
     }
 }
 

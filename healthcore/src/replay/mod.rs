@@ -27,7 +27,10 @@
 //! and writes one `heal` line with the final result; skipped heals are
 //! `heal` lines with result `skipped` and the reason's code. Notifications
 //! for the dashboard are written with channel `dashboard`; external ones
-//! once per name in [`ReplaySetup::external_channels`].
+//! once per name in [`ReplaySetup::external_channels`]; either only where
+//! the target's alert route sends them, by the rule the daemon delivers by
+//! ([`Routing::reaches`](crate::notify::Routing::reaches): the route's
+//! `channels` list, and `enabled = false` silencing external channels).
 //!
 //! The replay is deterministic: the same setup and input give the same
 //! output, byte for byte.
@@ -107,8 +110,9 @@ use input::{FieldError, Input, QueuedResult};
 /// `alert-replay-000001`, …), fixed so output is reproducible.
 pub const REPLAY_ID_PREFIX: &str = "replay";
 
-/// The dashboard's channel name in `notification` lines.
-pub const DASHBOARD_CHANNEL: &str = "dashboard";
+/// The dashboard's channel name in `notification` lines: it stands for
+/// every dashboard-audience channel, as in a route's `channels` list.
+pub const DASHBOARD_CHANNEL: &str = crate::notify::DASHBOARD_CHANNEL;
 
 /// What the replay runs: the rules and the fleet's configuration.
 #[derive(Debug, Clone, Default)]
@@ -124,13 +128,14 @@ pub struct ReplaySetup {
     pub heal_policies: Vec<HealPolicy>,
     /// Maintenance windows.
     pub maintenance: Vec<MaintenanceWindow>,
-    /// Alert routing (escalation delays); one with `target: None` is the
-    /// default.
+    /// Alert routing: escalation delay, channels and `enabled` per
+    /// target; one with `target: None` is the default.
     pub channels: Vec<AlertChannelConfig>,
     /// Names of the configured external notification channels (e.g.
-    /// "ops-webhook", "slack"); external-audience notifications produce
-    /// one `notification` line per name; dashboard-audience ones use
-    /// channel "dashboard".
+    /// "ops-webhook", "slack"); an external-audience notification produces
+    /// one `notification` line per name its target's route selects
+    /// ([`Routing::reaches`](crate::notify::Routing::reaches), the
+    /// daemon's rule); dashboard-audience ones use channel "dashboard".
     pub external_channels: Vec<String>,
 }
 
@@ -748,6 +753,7 @@ impl Replay {
                 audience,
                 alert,
                 at,
+                routing,
                 ..
             } => {
                 let line = |channel: &str| {
@@ -761,12 +767,17 @@ impl Replay {
                         severity: alert.severity,
                     })
                 };
-                match audience {
-                    Audience::Dashboard => lines.push(line(DASHBOARD_CHANNEL)),
-                    _ => {
-                        for name in &self.setup.external_channels {
-                            lines.push(line(name));
-                        }
+                // the daemon's rule: the target's route picks the channels
+                // by name, and `enabled = false` silences external ones
+                let channels = std::iter::once((DASHBOARD_CHANNEL, Audience::Dashboard)).chain(
+                    self.setup
+                        .external_channels
+                        .iter()
+                        .map(|n| (n.as_str(), Audience::External)),
+                );
+                for (name, serves) in channels {
+                    if routing.reaches(audience, name, serves) {
+                        lines.push(line(name));
                     }
                 }
             }

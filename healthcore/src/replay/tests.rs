@@ -1077,3 +1077,95 @@ fn golden_files() {
         assert_eq!(text, expected, "{name}.out.jsonl is stale");
     }
 }
+
+/// A target's alert route picks the channels (s/12 of the audit): `db`
+/// lists `dashboard` and `slack`, so its escalation goes to `slack` only;
+/// `web`'s route is disabled, so it escalates (the alert says so) but no
+/// external channel hears of it; `other` has no route of its own and the
+/// default one lists nothing, so every channel gets it.
+#[test]
+fn routes_pick_the_channels_and_disabled_routes_silence_external_ones() {
+    let route = |t: &str, channels: &[&str], enabled: bool| AlertChannelConfig {
+        target: Some(tid(t)),
+        escalation_delay: Duration::from_secs(60),
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        webhook_url: None,
+        enabled,
+    };
+    let setup = ReplaySetup {
+        targets: ["web", "db", "other", "quiet"]
+            .map(|t| Target::new(tid(t), t))
+            .to_vec(),
+        checks: ["web", "db", "other", "quiet"]
+            .map(|t| (tid(t), CheckSpec::new("tcp")))
+            .to_vec(),
+        channels: vec![
+            AlertChannelConfig {
+                escalation_delay: Duration::from_secs(60),
+                ..AlertChannelConfig::default()
+            },
+            route("db", &["dashboard", "slack"], true),
+            route("web", &["dashboard", "ops"], false),
+            // external only: not even the dashboard line
+            route("quiet", &["ops"], true),
+        ],
+        external_channels: vec!["ops".into(), "slack".into()],
+        ..ReplaySetup::default()
+    };
+    let mut input = Vec::new();
+    for i in 0..3 {
+        for t in ["web", "db", "other", "quiet"] {
+            input.push(obs(i * MIN, t, "tcp", "fail"));
+        }
+    }
+    input.push(tick(3 * MIN));
+    for t in ["web", "db", "other", "quiet"] {
+        input.push(obs(4 * MIN, t, "tcp", "pass"));
+    }
+    let lines = run(setup, &input);
+    let channels = |t: &str| -> Vec<(String, NotificationKind)> {
+        notes(&lines, t)
+            .into_iter()
+            .map(|n| (n.channel.clone(), n.kind))
+            .collect()
+    };
+    let ch = |c: &str, k| (c.to_owned(), k);
+    use NotificationKind::{Escalation, Firing, Resolved};
+    assert_eq!(
+        channels("db"),
+        [
+            ch("dashboard", Firing),
+            ch("slack", Escalation),
+            ch("dashboard", Resolved),
+            ch("slack", Resolved)
+        ]
+    );
+    assert_eq!(
+        channels("web"),
+        [ch("dashboard", Firing), ch("dashboard", Resolved)]
+    );
+    assert_eq!(
+        channels("other"),
+        [
+            ch("dashboard", Firing),
+            ch("ops", Escalation),
+            ch("slack", Escalation),
+            ch("dashboard", Resolved),
+            ch("ops", Resolved),
+            ch("slack", Resolved)
+        ]
+    );
+    assert_eq!(
+        channels("quiet"),
+        [ch("ops", Escalation), ch("ops", Resolved)]
+    );
+    // the alerts themselves escalate whatever the route says
+    let escalated: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| match l {
+            ReplayLine::AlertEscalated(a) => Some(a.target.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(escalated, ["web", "db", "other", "quiet"]);
+}
