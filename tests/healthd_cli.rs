@@ -284,3 +284,64 @@ fn replay_needs_no_secret_but_check_config_does() {
         assert!(err.contains("is not set"), "{err}");
     }
 }
+
+/// MAC addresses: any spelling in the file (normalised, so a report in
+/// another spelling finds its node), and a duplicate once normalised is the
+/// same configuration error, with field and line, in `check-config` and
+/// `replay` (exit 2).
+#[test]
+fn replay_and_check_config_agree_on_mac_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"at\":\"2026-03-01T08:00:00Z\",\"report\":{\"mac_address\":\"aabb.cc00.1122\",\"event\":\"heartbeat\"}}\n",
+    )
+    .unwrap();
+    let upper = dir.path().join("upper.toml");
+    std::fs::write(
+        &upper,
+        "[[targets]]\nid = \"node-1\"\nmac_address = \"AA:BB:CC:00:11:22\"\n",
+    )
+    .unwrap();
+    let out = healthd().arg("check-config").arg(&upper).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = healthd()
+        .args(["replay", "--config"])
+        .arg(&upper)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(r#""target":"node-1","check":null,"from":"unknown","to":"healthy""#),
+        "{stdout}"
+    );
+
+    let dup = dir.path().join("dup.toml");
+    std::fs::write(
+        &dup,
+        "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n\n[[targets]]\nid = \"b\"\nmac_address = \"aa:bb:cc:00:11:22\"\n",
+    )
+    .unwrap();
+    let expected = format!(
+        "{}:7:15: targets[1].mac_address: duplicate MAC address aa:bb:cc:00:11:22",
+        dup.display()
+    );
+    let check = healthd().arg("check-config").arg(&dup).output().unwrap();
+    let replay = healthd()
+        .args(["replay", "--config"])
+        .arg(&dup)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    for out in [check, replay] {
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&expected), "{err}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+}

@@ -148,6 +148,22 @@ const BAD: &[(&str, &str, Option<usize>)] = &[
         "targets[0].slo.objective",
         Some(3),
     ),
+    // MAC addresses: any common spelling, unique once normalised
+    (
+        "[[targets]]\nid = \"a\"\nmac_address = \"nope\"\n",
+        "targets[0].mac_address",
+        Some(3),
+    ),
+    (
+        "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n[[targets]]\nid = \"b\"\nmac_address = \"aa:bb:cc:00:11:22\"\n",
+        "targets[1].mac_address",
+        Some(6),
+    ),
+    (
+        "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n[[targets]]\nid = \"b\"\n[[targets]]\nid = \"c\"\n[[targets]]\nid = \"d\"\nmac_address = \"AABB.CC00.1122\"\n",
+        "targets[3].mac_address",
+        Some(10),
+    ),
     // heal actions and policies
     (
         "[[heal_policies]]\nid = \"p\"\nname = \"p\"\naction = \"reboot\"\n",
@@ -400,4 +416,48 @@ fn replay_routes_name_dashboard_channels_dashboard() {
     let setup = file.validate_without_secrets().unwrap().replay_setup();
     assert_eq!(setup.external_channels, ["log-ext"]);
     assert_eq!(setup.channels[0].channels, ["dashboard", "log-ext"]);
+}
+
+/// MAC addresses are accepted in every spelling reports are (seed 001) and
+/// normalised; a duplicate once normalised is refused, in `check-config`,
+/// `serve` and `replay` alike.
+#[test]
+fn mac_addresses_in_any_spelling_are_normalised() {
+    let text = "[[targets]]\nid = \"a\"\nmac_address = \"AA:BB:CC:00:11:22\"\n[[targets]]\nid = \"b\"\nmac_address = \"aa-bb-cc-00-11-33\"\n[[targets]]\nid = \"c\"\nmac_address = \"AABB.CC00.1144\"\n[[targets]]\nid = \"d\"\nmac_address = \"AABBCC001155\"\n";
+    let plan = validate(text).unwrap_or_else(|e| panic!("{e}"));
+    let macs: Vec<Option<String>> = plan
+        .config
+        .targets
+        .iter()
+        .map(|t| t.target().mac_address)
+        .collect();
+    assert_eq!(
+        macs,
+        [
+            "aa:bb:cc:00:11:22",
+            "aa:bb:cc:00:11:33",
+            "aa:bb:cc:00:11:44",
+            "aa:bb:cc:00:11:55"
+        ]
+        .map(|m| Some(m.to_owned()))
+    );
+    let file = ConfigFile::parse("test.toml", text.to_owned()).unwrap();
+    let setup = file.validate_without_secrets().unwrap().replay_setup();
+    assert_eq!(
+        setup.targets[0].mac_address.as_deref(),
+        Some("aa:bb:cc:00:11:22")
+    );
+
+    let dup = "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n[[targets]]\nid = \"b\"\nmac_address = \"AA-BB-CC-00-11-22\"\n";
+    let file = ConfigFile::parse("test.toml", dup.to_owned()).unwrap();
+    for errs in [
+        validate(dup).unwrap_err(),
+        file.validate_without_secrets().unwrap_err(),
+    ] {
+        assert_eq!(errs.errors().len(), 1, "{errs}");
+        assert_eq!(
+            errs.to_string(),
+            "test.toml:6:15: targets[1].mac_address: duplicate MAC address aa:bb:cc:00:11:22: targets[0] (a) has it"
+        );
+    }
 }
