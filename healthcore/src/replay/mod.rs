@@ -498,15 +498,24 @@ impl Replay {
     }
 
     /// The check an observation is about: by name, or the target's only
-    /// probed check when the name is left out.
+    /// probed check when the name is left out. A heartbeat check is
+    /// passive (judged from reports), so no observation may name it.
     fn check_of(&self, target: &TargetId, name: Option<&str>) -> Result<CheckId, FieldError> {
         let specs = self.checks.get(target).map(Vec::as_slice).unwrap_or(&[]);
         match name {
-            Some(n) => specs
-                .iter()
-                .map(CheckSpec::id)
-                .find(|id| id.as_str() == n)
-                .ok_or_else(|| FieldError::new("check", format!("unknown check {n} on {target}"))),
+            Some(n) => match specs.iter().find(|s| s.id().as_str() == n) {
+                None => Err(FieldError::new(
+                    "check",
+                    format!("unknown check {n} on {target}"),
+                )),
+                Some(s) if s.kind == HEARTBEAT_KIND => Err(FieldError::new(
+                    "check",
+                    format!(
+                        "check {n} on {target} is passive: it is judged from reports, not observations"
+                    ),
+                )),
+                Some(s) => Ok(s.id()),
+            },
             None => {
                 let mut probed = specs
                     .iter()

@@ -1169,3 +1169,49 @@ fn routes_pick_the_channels_and_disabled_routes_silence_external_ones() {
         .collect();
     assert_eq!(escalated, ["web", "db", "other", "quiet"]);
 }
+
+/// A heartbeat check is judged from reports: an observation naming one
+/// (by its kind or its own name) is an input error naming `check`, and
+/// leaving the check out never picks it.
+#[test]
+fn observations_of_heartbeat_checks_are_refused() {
+    let mut node = Target::new(tid("node-1"), "node-1");
+    node.mac_address = Some("aa:bb:cc:00:11:22".into());
+    let setup = || ReplaySetup {
+        targets: vec![node.clone()],
+        checks: vec![
+            (tid("node-1"), CheckSpec::new(HEARTBEAT_KIND)),
+            (
+                tid("node-1"),
+                CheckSpec::new(HEARTBEAT_KIND).named(CheckId::new("agent").unwrap()),
+            ),
+        ],
+        ..ReplaySetup::default()
+    };
+    for (line, name) in [
+        (obs(0, "node-1", "heartbeat", "pass"), "heartbeat"),
+        (obs(0, "node-1", "agent", "fail"), "agent"),
+    ] {
+        let e = feed_err(
+            setup(),
+            &[&report(0, "aa:bb:cc:00:11:22", "heartbeat"), &line],
+        );
+        assert_eq!(e.line(), Some(2), "{e}");
+        assert_eq!(e.field(), Some("check"), "{e}");
+        assert!(
+            e.to_string().ends_with(&format!(
+                "check {name} on node-1 is passive: it is judged from reports, not observations"
+            )),
+            "{e}"
+        );
+    }
+    let e = feed_err(
+        setup(),
+        &[&format!(
+            r#"{{"at":"{}","target":"node-1","outcome":"pass"}}"#,
+            ts(0)
+        )],
+    );
+    assert_eq!(e.field(), Some("check"), "{e}");
+    assert!(e.to_string().contains("has no probed check"), "{e}");
+}
