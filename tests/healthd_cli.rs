@@ -345,3 +345,90 @@ fn replay_and_check_config_agree_on_mac_addresses() {
         assert!(out.stdout.is_empty(), "{out:?}");
     }
 }
+
+/// Input errors read `replay: FILE:LINE: FIELD: MESSAGE` (or `replay:
+/// FILE: input is empty: nothing to replay`), exactly as docs/replay.md
+/// shows them: every line below is in the doc, and is what `healthd
+/// replay` prints for its input.
+#[test]
+fn replay_input_errors_read_as_documented() {
+    let root = Path::new(ROOT);
+    let config = root.join("tests/healthd_support/replay.toml");
+    let doc = std::fs::read_to_string(root.join("docs/replay.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let ok = r#"{"at":"2026-03-01T08:00:00Z","target":"web","check":"http","outcome":"pass"}"#;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            format!("{ok}\n\n{}\n", r#"{"at":"2026-03-01T08:01:00Z","ack":{"target":"web","type":"down"}}"#).into_bytes(),
+            "replay: in.jsonl:3: ack.by: is required",
+        ),
+        (
+            format!("{ok}\n{}\n", r#"{"at":"2026-03-01T07:59:00Z"}"#).into_bytes(),
+            "replay: in.jsonl:2: at: goes backwards: 2026-03-01T07:59:00+00:00 is before the previous line's 2026-03-01T08:00:00+00:00",
+        ),
+        (
+            br#"{"at":"2026-03-01T08:00:00Z","target":"web","check":"dns","outcome":"pass"}"#.to_vec(),
+            "replay: in.jsonl:1: check: unknown check dns on web",
+        ),
+        (
+            br#"{"at":"2026-03-01T08:00:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","event":"install_progress","progress":250}}"#.to_vec(),
+            "replay: in.jsonl:1: report.progress: must be between 0 and 100",
+        ),
+        (
+            br#"{"at":"2026-03-01T08:00:00Z","target":"web","outcome":"pass","colour":"red"}"#.to_vec(),
+            "replay: in.jsonl:1: colour: unknown field; expected one of at, target, check, outcome, latency_ms, message",
+        ),
+        (
+            b"{\"at\": yesterday}\n".to_vec(),
+            "replay: in.jsonl:1: line: malformed JSON: expected value at line 1 column 8",
+        ),
+        (
+            [ok.as_bytes(), b"\n{\"at\":\"2026-03-01T08:01:00Z\",\"target\":\"w\xe9b\"}\n"].concat(),
+            "replay: in.jsonl:2: line: invalid UTF-8 at byte 41",
+        ),
+        (Vec::new(), "replay: in.jsonl: input is empty: nothing to replay"),
+    ];
+    for (text, expected) in &cases {
+        std::fs::write(&input, text).unwrap();
+        let mut out = Vec::new();
+        let err = healthcore_suite::healthd::replay::run(&config, Path::new(&input), &mut out)
+            .expect_err(expected)
+            .to_string()
+            .replace(&format!("{}/", dir.path().display()), "");
+        assert_eq!(&err, expected);
+        assert!(
+            doc.contains(&format!("\n{expected}\n")),
+            "docs/replay.md does not show:\n{expected}"
+        );
+    }
+
+    // the binary prints it on stderr and exits 1; a byte order mark
+    // opening the input is skipped
+    std::fs::write(&input, "").unwrap();
+    let out = healthd()
+        .args(["replay", "--config"])
+        .arg(&config)
+        .args(["--input", "in.jsonl"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "replay: in.jsonl: input is empty: nothing to replay\n"
+    );
+    assert!(out.stdout.is_empty());
+    std::fs::write(&input, format!("\u{feff}{ok}\r\n")).unwrap();
+    let out = healthd()
+        .args(["replay", "--config"])
+        .arg(&config)
+        .args(["--input", "in.jsonl"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(
+        r#"{"type":"status_changed","at":"2026-03-01T08:00:00Z","target":"web","check":"http""#
+    ));
+}

@@ -60,6 +60,9 @@ impl Config {
     }
 }
 
+/// An input error as `FILE:LINE: FIELD: MESSAGE` (`FILE: input is empty: …`
+/// for an input with nothing to replay); `healthd` prints it after
+/// `replay: `. docs/replay.md documents exactly this form.
 fn replay_error(input: &Path, e: ReplayError) -> HealthdError {
     match e {
         ReplayError::Input {
@@ -67,6 +70,7 @@ fn replay_error(input: &Path, e: ReplayError) -> HealthdError {
             field,
             message,
         } => HealthdError::Replay(format!("{}:{line}: {field}: {message}", input.display())),
+        e @ ReplayError::Empty => HealthdError::Replay(format!("{}: {e}", input.display())),
         other => HealthdError::Replay(other.to_string()),
     }
 }

@@ -4,8 +4,9 @@
 //! so an operator can see what a policy *would* have done.
 //!
 //! The format is described in full in `docs/replay.md`. In short, input is
-//! one JSON object per line, ordered by `at` (RFC 3339); blank lines are
-//! skipped:
+//! one JSON object per line of UTF-8 (a leading byte order mark is
+//! skipped), ordered by `at` (RFC 3339); blank lines are skipped, and an
+//! input with no other line is [`ReplayError::Empty`]:
 //!
 //! | line | meaning |
 //! | --- | --- |
@@ -148,16 +149,19 @@ pub enum ReplayError {
     #[error("invalid replay setup: {0}")]
     Setup(ValidationError),
     /// An input line was refused.
-    #[error("input line {line}: invalid {field}: {message}")]
+    #[error("input line {line}: {field}: {message}")]
     Input {
         /// 1-based line number (blank lines counted).
         line: usize,
         /// The field (`at`, `outcome`, `ack.by`, `report.progress`; `line`
-        /// for malformed JSON).
+        /// for the line as a whole: malformed JSON, invalid UTF-8).
         field: String,
         /// What was wrong.
         message: String,
     },
+    /// The input held nothing to replay: no line, or only blank ones.
+    #[error("input is empty: nothing to replay")]
+    Empty,
     /// The input could not be read or the output written.
     #[error("replay I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -177,7 +181,7 @@ impl ReplayError {
         match self {
             ReplayError::Setup(e) => Some(e.field()),
             ReplayError::Input { field, .. } => Some(field),
-            ReplayError::Io(_) => None,
+            ReplayError::Empty | ReplayError::Io(_) => None,
         }
     }
 }
@@ -342,10 +346,15 @@ impl Replay {
         self.last_at
     }
 
-    /// Replays one input line (blank lines are skipped but counted) and
-    /// writes the decisions it led to.
+    /// Replays one input line (blank lines are skipped but counted; a
+    /// byte order mark opening the first line is skipped) and writes the
+    /// decisions it led to.
     pub fn feed(&mut self, line: &str, out: &mut dyn Write) -> Result<(), ReplayError> {
         self.line_no += 1;
+        let line = match self.line_no {
+            1 => line.strip_prefix('\u{feff}').unwrap_or(line),
+            _ => line,
+        };
         if line.trim().is_empty() {
             return Ok(());
         }
@@ -376,22 +385,9 @@ impl Replay {
     /// Writes one `uptime` line per target (in setup order) and the
     /// `summary` line, and returns the report.
     pub fn finish(mut self, out: &mut dyn Write) -> Result<ReplayReport, ReplayError> {
-        let (from, to) = match (self.first_at, self.last_at) {
-            (Some(f), Some(l)) => (f, l),
-            _ => {
-                return Err(ReplayError::Input {
-                    line: self.line_no,
-                    field: "at".into(),
-                    message: "no input to replay".into(),
-                });
-            }
-        };
-        let Some(fleet) = self.fleet.take() else {
-            return Err(ReplayError::Input {
-                line: self.line_no,
-                field: "at".into(),
-                message: "no input to replay".into(),
-            });
+        let (Some(from), Some(to), Some(fleet)) = (self.first_at, self.last_at, self.fleet.take())
+        else {
+            return Err(ReplayError::Empty);
         };
         let cfg = fleet.config().uptime;
         let g = Granularity::Minute;
@@ -440,15 +436,36 @@ impl Replay {
         })
     }
 
-    /// Replays every line of `input`, then [`finish`](Replay::finish)es.
+    /// Replays every line of `input` (ended by `\n` or `\r\n`), then
+    /// [`finish`](Replay::finish)es. A line that is not UTF-8 is an input
+    /// error naming it (field `line`).
     pub fn run(
         mut self,
-        input: impl BufRead,
+        mut input: impl BufRead,
         out: &mut dyn Write,
     ) -> Result<ReplayReport, ReplayError> {
-        for line in input.lines() {
-            let line = line?;
-            self.feed(&line, out)?;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if input.read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            match std::str::from_utf8(&buf) {
+                Ok(line) => self.feed(line, out)?,
+                Err(e) => {
+                    return Err(ReplayError::Input {
+                        line: self.line_no + 1,
+                        field: "line".into(),
+                        message: format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
+                    });
+                }
+            }
         }
         self.finish(out)
     }

@@ -736,13 +736,18 @@ fn bad_setup_names_the_field() {
 
 #[test]
 fn empty_input_is_an_error_and_blank_lines_are_skipped() {
-    let mut out = Vec::new();
-    let e = Replay::new(one_check("a", "tcp"))
-        .unwrap()
-        .run("\n  \n".as_bytes(), &mut out)
-        .unwrap_err();
-    assert_eq!(e.field(), Some("at"));
-    assert!(out.is_empty());
+    for empty in ["", "\n  \n", "\u{feff}"] {
+        let mut out = Vec::new();
+        let e = Replay::new(one_check("a", "tcp"))
+            .unwrap()
+            .run(empty.as_bytes(), &mut out)
+            .unwrap_err();
+        assert!(matches!(e, ReplayError::Empty), "{e:?}");
+        // no bogus line number
+        assert_eq!((e.line(), e.field()), (None, None));
+        assert_eq!(e.to_string(), "input is empty: nothing to replay");
+        assert!(out.is_empty());
+    }
     let (lines, _) = run_text(
         one_check("a", "tcp"),
         &format!("\n{}\n\n{}\n", obs(0, "a", "tcp", "pass"), tick(MIN)),
@@ -1214,4 +1219,37 @@ fn observations_of_heartbeat_checks_are_refused() {
     );
     assert_eq!(e.field(), Some("check"), "{e}");
     assert!(e.to_string().contains("has no probed check"), "{e}");
+}
+
+/// Input edges (s/32 of the audit): a byte order mark opening the input
+/// is skipped, `\r\n` ends lines as `\n` does, and a line that is not
+/// UTF-8 is an input error naming it, not a bare I/O error.
+#[test]
+fn bom_crlf_and_invalid_utf8() {
+    let lines = [obs(0, "a", "tcp", "pass"), obs(MIN, "a", "tcp", "fail")];
+    let (_, plain) = run_text(one_check("a", "tcp"), &lines.join("\n"));
+    let (_, bom) = run_text(
+        one_check("a", "tcp"),
+        &format!("\u{feff}{}", lines.join("\r\n")),
+    );
+    assert_eq!(bom, plain);
+    // a BOM anywhere else is the line's own (malformed) text
+    let e = feed_err(
+        one_check("a", "tcp"),
+        &[&lines[0], &format!("\u{feff}{}", lines[1])],
+    );
+    assert_eq!((e.line(), e.field()), (Some(2), Some("line")), "{e}");
+
+    let mut bytes = format!("{}\n\n", lines[0]).into_bytes();
+    bytes.extend_from_slice(b"{\"at\":\"2026-03-01T08:01:00Z\",\"target\":\"a\xff\"}\n");
+    let mut out = Vec::new();
+    let e = Replay::new(one_check("a", "tcp"))
+        .unwrap()
+        .run(bytes.as_slice(), &mut out)
+        .unwrap_err();
+    assert_eq!((e.line(), e.field()), (Some(3), Some("line")), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "input line 3: line: invalid UTF-8 at byte 41"
+    );
 }
