@@ -1,7 +1,11 @@
-//! Replay (backtesting): the same pure engine, [`Fleet`], driven by
-//! recorded input on a simulated clock. No probe, heal or notification
-//! runs; each decision is written as one JSON line (see [`ReplayLine`]),
-//! so an operator can see what a policy *would* have done.
+//! Replay (backtesting): the pure [`Fleet`] at the heart of the engine,
+//! driven by recorded input on a simulated clock, its decisions carried
+//! out as `healthcore::engine::Engine` carries them out (the same
+//! notification routing, heals completed with their recorded result). No
+//! probe, heal or notification runs; each decision is written as one JSON
+//! line (see [`ReplayLine`]), so an operator can see what a policy *would*
+//! have done. A differential test (`engine_tests`) feeds one input to both
+//! this and an `Engine` on a manual clock and compares the decisions.
 //!
 //! The format is described in full in `docs/replay.md`. In short, input is
 //! one JSON object per line of UTF-8 (a leading byte order mark is
@@ -79,6 +83,8 @@
 //! assert_eq!(report.uptime[0].count_percent, Some(25.0));
 //! ```
 
+#[cfg(all(test, feature = "testkit"))]
+mod engine_tests;
 mod input;
 mod output;
 #[cfg(test)]
@@ -670,14 +676,14 @@ impl Replay {
             if let Decision::Heal { event, .. } = &d {
                 let done = self.complete_heal(event);
                 lines.push(heal_line(&done, None));
-                // what completing the heal decided, before the rest
+                // what completing the heal decided comes after the rest of
+                // this input's decisions, as in the daemon, whose healer
+                // runs in a task of its own after the decisions that
+                // started it have been carried out
                 let follow: Vec<Decision> = std::mem::take(&mut self.decisions);
-                for f in follow.into_iter().rev() {
-                    if matches!(&f, Decision::HealRecorded { event: e, .. } if e.id == event.id) {
-                        continue;
-                    }
-                    pending.push_front(f);
-                }
+                pending.extend(follow.into_iter().filter(
+                    |f| !matches!(f, Decision::HealRecorded { event: e, .. } if e.id == event.id),
+                ));
                 continue;
             }
             self.lines_of(d, &mut lines);
