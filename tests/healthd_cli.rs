@@ -181,10 +181,8 @@ fn replay_prints_the_expected_decision_lines() {
         .arg(root.join("tests/healthd_support/replay.toml"))
         .arg("--input")
         .arg(root.join("docs/replay-example.jsonl"))
-        .env(
-            "HEALTHD_TEST_WEBHOOK_SECRET",
-            "a-webhook-secret-of-24-bytes-or-more",
-        )
+        // the webhook's secret is not needed: replay sends nothing
+        .env_remove("HEALTHD_TEST_WEBHOOK_SECRET")
         .output()
         .unwrap();
     assert!(
@@ -209,13 +207,228 @@ fn replay_prints_the_expected_decision_lines() {
         .arg(root.join("tests/healthd_support/replay.toml"))
         .arg("--input")
         .arg(&input)
-        .env(
-            "HEALTHD_TEST_WEBHOOK_SECRET",
-            "a-webhook-secret-of-24-bytes-or-more",
-        )
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("in.jsonl:2: outcome"), "{err}");
+}
+
+/// Replay reads no secret: the example configuration replays with its
+/// token, webhook secret and Slack URL variables unset, while
+/// `check-config` of the same file still refuses it for them.
+#[test]
+fn replay_needs_no_secret_but_check_config_does() {
+    let root = Path::new(ROOT);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"at":"2026-03-01T08:00:00Z","target":"db-1","outcome":"pass"}"#,
+            "\n",
+            r#"{"at":"2026-03-01T08:00:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","event":"heartbeat"}}"#,
+            "\n",
+            r#"{"at":"2026-03-01T08:20:00Z"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let unset = |c: &mut Command| {
+        for var in [
+            "HEALTHD_ADMIN_TOKEN",
+            "HEALTHD_WEBHOOK_SECRET",
+            "HEALTHD_SLACK_URL",
+            "HEALTHD_TEST_WEBHOOK_SECRET",
+        ] {
+            c.env_remove(var);
+        }
+    };
+    let mut replay = healthd();
+    replay
+        .args([
+            "replay",
+            "--config",
+            "examples/healthd.example.toml",
+            "--input",
+        ])
+        .arg(&input)
+        .current_dir(root);
+    unset(&mut replay);
+    let out = replay.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("\"type\":\"summary\""), "{stdout}");
+    // node-7 reported at 08:00: stale by 08:20 (its heartbeat check says 10m)
+    assert!(
+        stdout.contains(
+            r#""target":"node-7","check":"heartbeat","from":"healthy","to":"degraded","cause":"stale""#
+        ),
+        "{stdout}"
+    );
+
+    for config in [
+        "examples/healthd.example.toml",
+        "tests/healthd_support/replay.toml",
+    ] {
+        let mut check = healthd();
+        check.args(["check-config", config]).current_dir(root);
+        unset(&mut check);
+        let out = check.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{config}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not set"), "{err}");
+    }
+}
+
+/// MAC addresses: any spelling in the file (normalised, so a report in
+/// another spelling finds its node), and a duplicate once normalised is the
+/// same configuration error, with field and line, in `check-config` and
+/// `replay` (exit 2).
+#[test]
+fn replay_and_check_config_agree_on_mac_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"at\":\"2026-03-01T08:00:00Z\",\"report\":{\"mac_address\":\"aabb.cc00.1122\",\"event\":\"heartbeat\"}}\n",
+    )
+    .unwrap();
+    let upper = dir.path().join("upper.toml");
+    std::fs::write(
+        &upper,
+        "[[targets]]\nid = \"node-1\"\nmac_address = \"AA:BB:CC:00:11:22\"\n",
+    )
+    .unwrap();
+    let out = healthd().arg("check-config").arg(&upper).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = healthd()
+        .args(["replay", "--config"])
+        .arg(&upper)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(r#""target":"node-1","check":null,"from":"unknown","to":"healthy""#),
+        "{stdout}"
+    );
+
+    let dup = dir.path().join("dup.toml");
+    std::fs::write(
+        &dup,
+        "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n\n[[targets]]\nid = \"b\"\nmac_address = \"aa:bb:cc:00:11:22\"\n",
+    )
+    .unwrap();
+    let expected = format!(
+        "{}:7:15: targets[1].mac_address: duplicate MAC address aa:bb:cc:00:11:22",
+        dup.display()
+    );
+    let check = healthd().arg("check-config").arg(&dup).output().unwrap();
+    let replay = healthd()
+        .args(["replay", "--config"])
+        .arg(&dup)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    for out in [check, replay] {
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&expected), "{err}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    }
+}
+
+/// Input errors read `replay: FILE:LINE: FIELD: MESSAGE` (or `replay:
+/// FILE: input is empty: nothing to replay`), exactly as docs/replay.md
+/// shows them: every line below is in the doc, and is what `healthd
+/// replay` prints for its input.
+#[test]
+fn replay_input_errors_read_as_documented() {
+    let root = Path::new(ROOT);
+    let config = root.join("tests/healthd_support/replay.toml");
+    let doc = std::fs::read_to_string(root.join("docs/replay.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let ok = r#"{"at":"2026-03-01T08:00:00Z","target":"web","check":"http","outcome":"pass"}"#;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            format!("{ok}\n\n{}\n", r#"{"at":"2026-03-01T08:01:00Z","ack":{"target":"web","type":"down"}}"#).into_bytes(),
+            "replay: in.jsonl:3: ack.by: is required",
+        ),
+        (
+            format!("{ok}\n{}\n", r#"{"at":"2026-03-01T07:59:00Z"}"#).into_bytes(),
+            "replay: in.jsonl:2: at: goes backwards: 2026-03-01T07:59:00+00:00 is before the previous line's 2026-03-01T08:00:00+00:00",
+        ),
+        (
+            br#"{"at":"2026-03-01T08:00:00Z","target":"web","check":"dns","outcome":"pass"}"#.to_vec(),
+            "replay: in.jsonl:1: check: unknown check dns on web",
+        ),
+        (
+            br#"{"at":"2026-03-01T08:00:00Z","report":{"mac_address":"aa:bb:cc:00:11:22","event":"install_progress","progress":250}}"#.to_vec(),
+            "replay: in.jsonl:1: report.progress: must be between 0 and 100",
+        ),
+        (
+            br#"{"at":"2026-03-01T08:00:00Z","target":"web","outcome":"pass","colour":"red"}"#.to_vec(),
+            "replay: in.jsonl:1: colour: unknown field; expected one of at, target, check, outcome, latency_ms, message",
+        ),
+        (
+            b"{\"at\": yesterday}\n".to_vec(),
+            "replay: in.jsonl:1: line: malformed JSON: expected value at line 1 column 8",
+        ),
+        (
+            [ok.as_bytes(), b"\n{\"at\":\"2026-03-01T08:01:00Z\",\"target\":\"w\xe9b\"}\n"].concat(),
+            "replay: in.jsonl:2: line: invalid UTF-8 at byte 41",
+        ),
+        (Vec::new(), "replay: in.jsonl: input is empty: nothing to replay"),
+    ];
+    for (text, expected) in &cases {
+        std::fs::write(&input, text).unwrap();
+        let mut out = Vec::new();
+        let err = healthcore_suite::healthd::replay::run(&config, Path::new(&input), &mut out)
+            .expect_err(expected)
+            .to_string()
+            .replace(&format!("{}/", dir.path().display()), "");
+        assert_eq!(&err, expected);
+        assert!(
+            doc.contains(&format!("\n{expected}\n")),
+            "docs/replay.md does not show:\n{expected}"
+        );
+    }
+
+    // the binary prints it on stderr and exits 1; a byte order mark
+    // opening the input is skipped
+    std::fs::write(&input, "").unwrap();
+    let out = healthd()
+        .args(["replay", "--config"])
+        .arg(&config)
+        .args(["--input", "in.jsonl"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "replay: in.jsonl: input is empty: nothing to replay\n"
+    );
+    assert!(out.stdout.is_empty());
+    std::fs::write(&input, format!("\u{feff}{ok}\r\n")).unwrap();
+    let out = healthd()
+        .args(["replay", "--config"])
+        .arg(&config)
+        .args(["--input", "in.jsonl"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(
+        r#"{"type":"status_changed","at":"2026-03-01T08:00:00Z","target":"web","check":"http""#
+    ));
 }

@@ -148,6 +148,22 @@ const BAD: &[(&str, &str, Option<usize>)] = &[
         "targets[0].slo.objective",
         Some(3),
     ),
+    // MAC addresses: any common spelling, unique once normalised
+    (
+        "[[targets]]\nid = \"a\"\nmac_address = \"nope\"\n",
+        "targets[0].mac_address",
+        Some(3),
+    ),
+    (
+        "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n[[targets]]\nid = \"b\"\nmac_address = \"aa:bb:cc:00:11:22\"\n",
+        "targets[1].mac_address",
+        Some(6),
+    ),
+    (
+        "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n[[targets]]\nid = \"b\"\n[[targets]]\nid = \"c\"\n[[targets]]\nid = \"d\"\nmac_address = \"AABB.CC00.1122\"\n",
+        "targets[3].mac_address",
+        Some(10),
+    ),
     // heal actions and policies
     (
         "[[heal_policies]]\nid = \"p\"\nname = \"p\"\naction = \"reboot\"\n",
@@ -307,4 +323,141 @@ fn the_reference_embeds_the_example_file_verbatim() {
         doc.contains(&block),
         "docs/healthd.md's complete example differs from examples/healthd.example.toml"
     );
+}
+
+/// `replay` validates without reading secrets: a file whose token, webhook
+/// secret and Slack URL variables are all unset passes (where `validate`
+/// refuses it), and everything else is still checked, the names of the
+/// variables included.
+#[test]
+fn replay_validation_reads_no_secret_but_checks_the_rest() {
+    let file = ConfigFile::parse("test.toml", EXAMPLE.to_owned()).unwrap();
+    let unset = file.validate_with_env(&|_| None).unwrap_err();
+    for field in [
+        "tokens[0].env",
+        "alerts.channels[1].secret_env",
+        "alerts.channels[2].url_env",
+    ] {
+        assert!(unset.names_field(field), "{field}: {unset}");
+    }
+    let config = file
+        .validate_without_secrets()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.targets.len(), 4);
+    // whatever the process environment holds: nothing is read
+    let postgres = ConfigFile::parse(
+        "test.toml",
+        "store = { kind = \"postgres\", url_env = \"HEALTHD_UNSET_DATABASE_URL\" }\n".to_owned(),
+    )
+    .unwrap();
+    assert!(postgres.validate_with_env(&|_| None).is_err());
+    postgres.validate_without_secrets().unwrap();
+
+    for (text, field, line) in [
+        // a check's shape, as always
+        (
+            "[[targets]]\nid = \"a\"\n[[targets.checks]]\nkind = \"tcp\"\nparams = { host = \"h\", port = 1 }\ninterval = \"10s\"\ntimeout = \"10s\"\n",
+            "targets[0].checks[0].timeout",
+            7,
+        ),
+        // a token still needs exactly one of env and sha256, and a name
+        (
+            "[[tokens]]\nname = \"ops\"\nadmin = true\n",
+            "tokens[0].env",
+            1,
+        ),
+        (
+            "[[tokens]]\nname = \"ops\"\nadmin = true\nenv = \"\"\n",
+            "tokens[0].env",
+            4,
+        ),
+        // the webhook's URL written in the file goes through the egress guard
+        (
+            "[[alerts.channels]]\nkind = \"webhook\"\nurl = \"http://169.254.169.254/\"\nsecret_env = \"HEALTHD_UNSET_SECRET\"\n",
+            "alerts.channels[0].url",
+            3,
+        ),
+        (
+            "[[alerts.channels]]\nkind = \"webhook\"\nurl = \"https://h.example.com/x\"\nsecret_env = \"A=B\"\n",
+            "alerts.channels[0].secret_env",
+            4,
+        ),
+        (
+            "[[alerts.channels]]\nkind = \"slack\"\nurl_env = \"HEALTHD_UNSET_SLACK\"\naudience = \"dashboard\"\n",
+            "alerts.channels[0].audience",
+            4,
+        ),
+        (
+            "store = { kind = \"postgres\", url = \"mysql://x\" }\n",
+            "store.url",
+            1,
+        ),
+    ] {
+        let file = ConfigFile::parse("test.toml", text.to_owned()).unwrap();
+        let errs = file
+            .validate_without_secrets()
+            .err()
+            .unwrap_or_else(|| panic!("accepted:\n{text}"));
+        let e = errs
+            .errors()
+            .iter()
+            .find(|e| e.field == field)
+            .unwrap_or_else(|| panic!("no error names {field}; got:\n{errs}"));
+        assert_eq!(e.position.map(|p| p.line), Some(line), "{e}");
+    }
+}
+
+/// The replay reports every dashboard-audience channel as `dashboard`, so a
+/// route naming one (`log`) routes the replay's `dashboard` line.
+#[test]
+fn replay_routes_name_dashboard_channels_dashboard() {
+    let text = "[[alerts.channels]]\nkind = \"log\"\n\n[[alerts.channels]]\nkind = \"log\"\nname = \"log-ext\"\naudience = \"external\"\n\n[[alerts.routes]]\nchannels = [\"log\", \"log-ext\"]\n";
+    let file = ConfigFile::parse("test.toml", text.to_owned()).unwrap();
+    let setup = file.validate_without_secrets().unwrap().replay_setup();
+    assert_eq!(setup.external_channels, ["log-ext"]);
+    assert_eq!(setup.channels[0].channels, ["dashboard", "log-ext"]);
+}
+
+/// MAC addresses are accepted in every spelling reports are (seed 001) and
+/// normalised; a duplicate once normalised is refused, in `check-config`,
+/// `serve` and `replay` alike.
+#[test]
+fn mac_addresses_in_any_spelling_are_normalised() {
+    let text = "[[targets]]\nid = \"a\"\nmac_address = \"AA:BB:CC:00:11:22\"\n[[targets]]\nid = \"b\"\nmac_address = \"aa-bb-cc-00-11-33\"\n[[targets]]\nid = \"c\"\nmac_address = \"AABB.CC00.1144\"\n[[targets]]\nid = \"d\"\nmac_address = \"AABBCC001155\"\n";
+    let plan = validate(text).unwrap_or_else(|e| panic!("{e}"));
+    let macs: Vec<Option<String>> = plan
+        .config
+        .targets
+        .iter()
+        .map(|t| t.target().mac_address)
+        .collect();
+    assert_eq!(
+        macs,
+        [
+            "aa:bb:cc:00:11:22",
+            "aa:bb:cc:00:11:33",
+            "aa:bb:cc:00:11:44",
+            "aa:bb:cc:00:11:55"
+        ]
+        .map(|m| Some(m.to_owned()))
+    );
+    let file = ConfigFile::parse("test.toml", text.to_owned()).unwrap();
+    let setup = file.validate_without_secrets().unwrap().replay_setup();
+    assert_eq!(
+        setup.targets[0].mac_address.as_deref(),
+        Some("aa:bb:cc:00:11:22")
+    );
+
+    let dup = "[[targets]]\nid = \"a\"\nmac_address = \"aa:bb:cc:00:11:22\"\n[[targets]]\nid = \"b\"\nmac_address = \"AA-BB-CC-00-11-22\"\n";
+    let file = ConfigFile::parse("test.toml", dup.to_owned()).unwrap();
+    for errs in [
+        validate(dup).unwrap_err(),
+        file.validate_without_secrets().unwrap_err(),
+    ] {
+        assert_eq!(errs.errors().len(), 1, "{errs}");
+        assert_eq!(
+            errs.to_string(),
+            "test.toml:6:15: targets[1].mac_address: duplicate MAC address aa:bb:cc:00:11:22: targets[0] (a) has it"
+        );
+    }
 }

@@ -67,6 +67,32 @@ impl Routing {
                 .iter()
                 .any(|c| c == name || (audience == Audience::Dashboard && c == DASHBOARD_CHANNEL))
     }
+
+    /// Whether a notification for `audience`, routed by `self`, goes to
+    /// the channel called `channel` that serves `channel_audience`: the
+    /// channel serves the notification's audience, the routing
+    /// [`selects`](Self::selects) it by name, and the notification is not
+    /// [`silenced`](Self::silenced) (the target's config has `enabled =
+    /// false`). This is the one rule for where a notification goes: the
+    /// engine delivers by it and replay reports by it. (A notifier may
+    /// still decline one it cannot deliver: [`Notifier::accepts`].)
+    ///
+    /// ```
+    /// use healthcore::notify::{Audience, Routing};
+    /// use Audience::{Dashboard, External};
+    /// let only_slack = Routing { channels: vec!["dashboard".into(), "slack".into()], ..Routing::default() };
+    /// assert!(only_slack.reaches(External, "slack", External));
+    /// assert!(!only_slack.reaches(External, "ops-webhook", External));
+    /// assert!(only_slack.reaches(Dashboard, "log", Dashboard));
+    /// // a channel serves one audience
+    /// assert!(!only_slack.reaches(Dashboard, "slack", External));
+    /// // `enabled = false`: silenced, nothing external goes out
+    /// let off = Routing { silenced: true, ..Routing::default() };
+    /// assert!(!off.reaches(External, "slack", External));
+    /// ```
+    pub fn reaches(&self, audience: Audience, channel: &str, channel_audience: Audience) -> bool {
+        !self.silenced && channel_audience == audience && self.selects(channel, channel_audience)
+    }
 }
 
 /// The channel name that selects every dashboard-audience notifier.
@@ -225,5 +251,58 @@ impl Notifier for LogNotifier {
             ),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Audience::{Dashboard, External};
+
+    fn routing(channels: &[&str], silenced: bool) -> Routing {
+        Routing {
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+            webhook_url: None,
+            silenced,
+        }
+    }
+
+    /// The one rule for where a notification goes, over every case: which
+    /// (notification audience, channel, channel audience) it reaches.
+    #[test]
+    fn reaches_is_audience_then_name_then_enabled() {
+        let channels = [
+            ("log", Dashboard),
+            ("ops", External),
+            ("slack", External),
+            ("log-external", External),
+        ];
+        let reached = |r: &Routing, audience: Audience| -> Vec<&str> {
+            channels
+                .iter()
+                .filter(|(name, serves)| r.reaches(audience, name, *serves))
+                .map(|(name, _)| *name)
+                .collect()
+        };
+        // no list: every channel of the audience
+        let all = routing(&[], false);
+        assert_eq!(reached(&all, Dashboard), ["log"]);
+        assert_eq!(reached(&all, External), ["ops", "slack", "log-external"]);
+        // a list: by name; `dashboard` stands for the dashboard channels
+        let db = routing(&["dashboard", "slack"], false);
+        assert_eq!(reached(&db, Dashboard), ["log"]);
+        assert_eq!(reached(&db, External), ["slack"]);
+        // `dashboard` never selects an external channel
+        let dash_only = routing(&["dashboard"], false);
+        assert!(reached(&dash_only, External).is_empty());
+        // a dashboard channel may be listed by its own name
+        let by_name = routing(&["log", "ops"], false);
+        assert_eq!(reached(&by_name, Dashboard), ["log"]);
+        assert_eq!(reached(&by_name, External), ["ops"]);
+        let external_only = routing(&["ops"], false);
+        assert!(reached(&external_only, Dashboard).is_empty());
+        // silenced (`enabled = false`): nothing
+        let off = routing(&["dashboard", "ops"], true);
+        assert!(reached(&off, External).is_empty());
     }
 }

@@ -12,7 +12,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use healthcore::notify::Audience;
-use healthcore::replay::{Replay, ReplayError, ReplayReport, ReplaySetup};
+use healthcore::replay::{DASHBOARD_CHANNEL, Replay, ReplayError, ReplayReport, ReplaySetup};
 
 use crate::healthd::config::{Config, ConfigFile};
 use crate::healthd::error::HealthdError;
@@ -26,7 +26,7 @@ impl Config {
             checks: self.checks(),
             heal_policies: self.heal_policies.clone(),
             maintenance: self.maintenance.clone(),
-            channels: self.alert_routes(),
+            channels: self.replay_routes(),
             external_channels: self
                 .alerts
                 .channels
@@ -36,8 +36,33 @@ impl Config {
                 .collect(),
         }
     }
+
+    /// The alert routes with every dashboard-audience channel's name (such
+    /// as `log`) written `dashboard`: replay reports those channels as one,
+    /// `dashboard`, and routes them by that name.
+    fn replay_routes(&self) -> Vec<healthcore::store::AlertChannelConfig> {
+        let dashboard: Vec<&str> = self
+            .alerts
+            .channels
+            .iter()
+            .filter(|c| c.audience() == Audience::Dashboard)
+            .map(|c| c.name())
+            .collect();
+        let mut routes = self.alert_routes();
+        for r in &mut routes {
+            for c in &mut r.channels {
+                if dashboard.contains(&c.as_str()) {
+                    *c = DASHBOARD_CHANNEL.to_owned();
+                }
+            }
+        }
+        routes
+    }
 }
 
+/// An input error as `FILE:LINE: FIELD: MESSAGE` (`FILE: input is empty: …`
+/// for an input with nothing to replay); `healthd` prints it after
+/// `replay: `. docs/replay.md documents exactly this form.
 fn replay_error(input: &Path, e: ReplayError) -> HealthdError {
     match e {
         ReplayError::Input {
@@ -45,24 +70,27 @@ fn replay_error(input: &Path, e: ReplayError) -> HealthdError {
             field,
             message,
         } => HealthdError::Replay(format!("{}:{line}: {field}: {message}", input.display())),
+        e @ ReplayError::Empty => HealthdError::Replay(format!("{}: {e}", input.display())),
         other => HealthdError::Replay(other.to_string()),
     }
 }
 
 /// Replays `input` under the configuration at `config`, writing decision
-/// lines to `out`. The configuration is validated whole first.
+/// lines to `out`. The configuration is validated whole first, except that
+/// secrets are not read ([`ConfigFile::validate_without_secrets`]): the
+/// replay sends nothing, so it needs no token, webhook secret or URL.
 pub fn run(
     config: &Path,
     input: &Path,
     out: &mut dyn std::io::Write,
 ) -> Result<ReplayReport, HealthdError> {
     let file = ConfigFile::load(config)?;
-    let plan = file.validate()?;
+    let config = file.validate_without_secrets()?;
     let reader = std::fs::File::open(input).map_err(|source| HealthdError::Read {
         path: input.to_owned(),
         source,
     })?;
-    let replay = Replay::new(plan.config.replay_setup()).map_err(|e| replay_error(input, e))?;
+    let replay = Replay::new(config.replay_setup()).map_err(|e| replay_error(input, e))?;
     let report = replay
         .run(BufReader::new(reader), out)
         .map_err(|e| replay_error(input, e))?;

@@ -315,9 +315,7 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
     let targets: Vec<_> = inner
         .notifiers
         .iter()
-        .filter(|x| {
-            x.audience() == n.audience && n.routing.selects(x.name(), x.audience()) && x.accepts(&n)
-        })
+        .filter(|x| n.routing.reaches(n.audience, x.name(), x.audience()) && x.accepts(&n))
         .cloned()
         .collect();
     if targets.is_empty() {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::alert::AlertKind;
+use crate::alert::{AlertKind, MAX_ACK_BY_LEN};
 use crate::model::{Outcome, TargetId};
 use crate::report::{REPORT_FIELDS, ReportBody};
 
@@ -167,6 +167,14 @@ pub(crate) fn parse(line: &str) -> Result<Input, FieldError> {
         let by = text(a, "ack", "by")?
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| FieldError::new("ack.by", "is required"))?;
+        // the rule the engine and the API acknowledge by, whether or not
+        // there is an alert to acknowledge
+        if by.chars().count() > MAX_ACK_BY_LEN || by.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "ack.by",
+                format!("must be 1..={MAX_ACK_BY_LEN} characters with no control characters"),
+            ));
+        }
         return Ok(Input::Ack {
             at,
             target,
@@ -344,6 +352,17 @@ mod tests {
             (
                 format!(r#"{{{t},"ack":{{"target":"w","type":"nope nope","by":"a"}}}}"#),
                 "ack.type",
+            ),
+            (
+                format!(
+                    r#"{{{t},"ack":{{"target":"w","type":"down","by":"{}"}}}}"#,
+                    "a".repeat(101)
+                ),
+                "ack.by",
+            ),
+            (
+                format!(r#"{{{t},"ack":{{"target":"w","type":"down","by":"a\tb"}}}}"#),
+                "ack.by",
             ),
             (
                 format!(r#"{{{t},"ack":{{"target":"w","type":"down","by":"a","x":1}}}}"#),

@@ -1,11 +1,16 @@
-//! Replay (backtesting): the same pure engine, [`Fleet`], driven by
-//! recorded input on a simulated clock. No probe, heal or notification
-//! runs; each decision is written as one JSON line (see [`ReplayLine`]),
-//! so an operator can see what a policy *would* have done.
+//! Replay (backtesting): the pure [`Fleet`] at the heart of the engine,
+//! driven by recorded input on a simulated clock, its decisions carried
+//! out as `healthcore::engine::Engine` carries them out (the same
+//! notification routing, heals completed with their recorded result). No
+//! probe, heal or notification runs; each decision is written as one JSON
+//! line (see [`ReplayLine`]), so an operator can see what a policy *would*
+//! have done. A differential test (`engine_tests`) feeds one input to both
+//! this and an `Engine` on a manual clock and compares the decisions.
 //!
 //! The format is described in full in `docs/replay.md`. In short, input is
-//! one JSON object per line, ordered by `at` (RFC 3339); blank lines are
-//! skipped:
+//! one JSON object per line of UTF-8 (a leading byte order mark is
+//! skipped), ordered by `at` (RFC 3339); blank lines are skipped, and an
+//! input with no other line is [`ReplayError::Empty`]:
 //!
 //! | line | meaning |
 //! | --- | --- |
@@ -27,7 +32,10 @@
 //! and writes one `heal` line with the final result; skipped heals are
 //! `heal` lines with result `skipped` and the reason's code. Notifications
 //! for the dashboard are written with channel `dashboard`; external ones
-//! once per name in [`ReplaySetup::external_channels`].
+//! once per name in [`ReplaySetup::external_channels`]; either only where
+//! the target's alert route sends them, by the rule the daemon delivers by
+//! ([`Routing::reaches`](crate::notify::Routing::reaches): the route's
+//! `channels` list, and `enabled = false` silencing external channels).
 //!
 //! The replay is deterministic: the same setup and input give the same
 //! output, byte for byte.
@@ -75,6 +83,8 @@
 //! assert_eq!(report.uptime[0].count_percent, Some(25.0));
 //! ```
 
+#[cfg(all(test, feature = "testkit"))]
+mod engine_tests;
 mod input;
 mod output;
 #[cfg(test)]
@@ -107,8 +117,9 @@ use input::{FieldError, Input, QueuedResult};
 /// `alert-replay-000001`, …), fixed so output is reproducible.
 pub const REPLAY_ID_PREFIX: &str = "replay";
 
-/// The dashboard's channel name in `notification` lines.
-pub const DASHBOARD_CHANNEL: &str = "dashboard";
+/// The dashboard's channel name in `notification` lines: it stands for
+/// every dashboard-audience channel, as in a route's `channels` list.
+pub const DASHBOARD_CHANNEL: &str = crate::notify::DASHBOARD_CHANNEL;
 
 /// What the replay runs: the rules and the fleet's configuration.
 #[derive(Debug, Clone, Default)]
@@ -124,13 +135,14 @@ pub struct ReplaySetup {
     pub heal_policies: Vec<HealPolicy>,
     /// Maintenance windows.
     pub maintenance: Vec<MaintenanceWindow>,
-    /// Alert routing (escalation delays); one with `target: None` is the
-    /// default.
+    /// Alert routing: escalation delay, channels and `enabled` per
+    /// target; one with `target: None` is the default.
     pub channels: Vec<AlertChannelConfig>,
     /// Names of the configured external notification channels (e.g.
-    /// "ops-webhook", "slack"); external-audience notifications produce
-    /// one `notification` line per name; dashboard-audience ones use
-    /// channel "dashboard".
+    /// "ops-webhook", "slack"); an external-audience notification produces
+    /// one `notification` line per name its target's route selects
+    /// ([`Routing::reaches`](crate::notify::Routing::reaches), the
+    /// daemon's rule); dashboard-audience ones use channel "dashboard".
     pub external_channels: Vec<String>,
 }
 
@@ -143,16 +155,19 @@ pub enum ReplayError {
     #[error("invalid replay setup: {0}")]
     Setup(ValidationError),
     /// An input line was refused.
-    #[error("input line {line}: invalid {field}: {message}")]
+    #[error("input line {line}: {field}: {message}")]
     Input {
         /// 1-based line number (blank lines counted).
         line: usize,
         /// The field (`at`, `outcome`, `ack.by`, `report.progress`; `line`
-        /// for malformed JSON).
+        /// for the line as a whole: malformed JSON, invalid UTF-8).
         field: String,
         /// What was wrong.
         message: String,
     },
+    /// The input held nothing to replay: no line, or only blank ones.
+    #[error("input is empty: nothing to replay")]
+    Empty,
     /// The input could not be read or the output written.
     #[error("replay I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -172,7 +187,7 @@ impl ReplayError {
         match self {
             ReplayError::Setup(e) => Some(e.field()),
             ReplayError::Input { field, .. } => Some(field),
-            ReplayError::Io(_) => None,
+            ReplayError::Empty | ReplayError::Io(_) => None,
         }
     }
 }
@@ -337,10 +352,15 @@ impl Replay {
         self.last_at
     }
 
-    /// Replays one input line (blank lines are skipped but counted) and
-    /// writes the decisions it led to.
+    /// Replays one input line (blank lines are skipped but counted; a
+    /// byte order mark opening the first line is skipped) and writes the
+    /// decisions it led to.
     pub fn feed(&mut self, line: &str, out: &mut dyn Write) -> Result<(), ReplayError> {
         self.line_no += 1;
+        let line = match self.line_no {
+            1 => line.strip_prefix('\u{feff}').unwrap_or(line),
+            _ => line,
+        };
         if line.trim().is_empty() {
             return Ok(());
         }
@@ -371,22 +391,9 @@ impl Replay {
     /// Writes one `uptime` line per target (in setup order) and the
     /// `summary` line, and returns the report.
     pub fn finish(mut self, out: &mut dyn Write) -> Result<ReplayReport, ReplayError> {
-        let (from, to) = match (self.first_at, self.last_at) {
-            (Some(f), Some(l)) => (f, l),
-            _ => {
-                return Err(ReplayError::Input {
-                    line: self.line_no,
-                    field: "at".into(),
-                    message: "no input to replay".into(),
-                });
-            }
-        };
-        let Some(fleet) = self.fleet.take() else {
-            return Err(ReplayError::Input {
-                line: self.line_no,
-                field: "at".into(),
-                message: "no input to replay".into(),
-            });
+        let (Some(from), Some(to), Some(fleet)) = (self.first_at, self.last_at, self.fleet.take())
+        else {
+            return Err(ReplayError::Empty);
         };
         let cfg = fleet.config().uptime;
         let g = Granularity::Minute;
@@ -435,15 +442,36 @@ impl Replay {
         })
     }
 
-    /// Replays every line of `input`, then [`finish`](Replay::finish)es.
+    /// Replays every line of `input` (ended by `\n` or `\r\n`), then
+    /// [`finish`](Replay::finish)es. A line that is not UTF-8 is an input
+    /// error naming it (field `line`).
     pub fn run(
         mut self,
-        input: impl BufRead,
+        mut input: impl BufRead,
         out: &mut dyn Write,
     ) -> Result<ReplayReport, ReplayError> {
-        for line in input.lines() {
-            let line = line?;
-            self.feed(&line, out)?;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if input.read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            match std::str::from_utf8(&buf) {
+                Ok(line) => self.feed(line, out)?,
+                Err(e) => {
+                    return Err(ReplayError::Input {
+                        line: self.line_no + 1,
+                        field: "line".into(),
+                        message: format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
+                    });
+                }
+            }
         }
         self.finish(out)
     }
@@ -493,15 +521,24 @@ impl Replay {
     }
 
     /// The check an observation is about: by name, or the target's only
-    /// probed check when the name is left out.
+    /// probed check when the name is left out. A heartbeat check is
+    /// passive (judged from reports), so no observation may name it.
     fn check_of(&self, target: &TargetId, name: Option<&str>) -> Result<CheckId, FieldError> {
         let specs = self.checks.get(target).map(Vec::as_slice).unwrap_or(&[]);
         match name {
-            Some(n) => specs
-                .iter()
-                .map(CheckSpec::id)
-                .find(|id| id.as_str() == n)
-                .ok_or_else(|| FieldError::new("check", format!("unknown check {n} on {target}"))),
+            Some(n) => match specs.iter().find(|s| s.id().as_str() == n) {
+                None => Err(FieldError::new(
+                    "check",
+                    format!("unknown check {n} on {target}"),
+                )),
+                Some(s) if s.kind == HEARTBEAT_KIND => Err(FieldError::new(
+                    "check",
+                    format!(
+                        "check {n} on {target} is passive: it is judged from reports, not observations"
+                    ),
+                )),
+                Some(s) => Ok(s.id()),
+            },
             None => {
                 let mut probed = specs
                     .iter()
@@ -639,14 +676,14 @@ impl Replay {
             if let Decision::Heal { event, .. } = &d {
                 let done = self.complete_heal(event);
                 lines.push(heal_line(&done, None));
-                // what completing the heal decided, before the rest
+                // what completing the heal decided comes after the rest of
+                // this input's decisions, as in the daemon, whose healer
+                // runs in a task of its own after the decisions that
+                // started it have been carried out
                 let follow: Vec<Decision> = std::mem::take(&mut self.decisions);
-                for f in follow.into_iter().rev() {
-                    if matches!(&f, Decision::HealRecorded { event: e, .. } if e.id == event.id) {
-                        continue;
-                    }
-                    pending.push_front(f);
-                }
+                pending.extend(follow.into_iter().filter(
+                    |f| !matches!(f, Decision::HealRecorded { event: e, .. } if e.id == event.id),
+                ));
                 continue;
             }
             self.lines_of(d, &mut lines);
@@ -748,6 +785,7 @@ impl Replay {
                 audience,
                 alert,
                 at,
+                routing,
                 ..
             } => {
                 let line = |channel: &str| {
@@ -761,12 +799,17 @@ impl Replay {
                         severity: alert.severity,
                     })
                 };
-                match audience {
-                    Audience::Dashboard => lines.push(line(DASHBOARD_CHANNEL)),
-                    _ => {
-                        for name in &self.setup.external_channels {
-                            lines.push(line(name));
-                        }
+                // the daemon's rule: the target's route picks the channels
+                // by name, and `enabled = false` silences external ones
+                let channels = std::iter::once((DASHBOARD_CHANNEL, Audience::Dashboard)).chain(
+                    self.setup
+                        .external_channels
+                        .iter()
+                        .map(|n| (n.as_str(), Audience::External)),
+                );
+                for (name, serves) in channels {
+                    if routing.reaches(audience, name, serves) {
+                        lines.push(line(name));
                     }
                 }
             }

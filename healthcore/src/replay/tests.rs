@@ -736,13 +736,18 @@ fn bad_setup_names_the_field() {
 
 #[test]
 fn empty_input_is_an_error_and_blank_lines_are_skipped() {
-    let mut out = Vec::new();
-    let e = Replay::new(one_check("a", "tcp"))
-        .unwrap()
-        .run("\n  \n".as_bytes(), &mut out)
-        .unwrap_err();
-    assert_eq!(e.field(), Some("at"));
-    assert!(out.is_empty());
+    for empty in ["", "\n  \n", "\u{feff}"] {
+        let mut out = Vec::new();
+        let e = Replay::new(one_check("a", "tcp"))
+            .unwrap()
+            .run(empty.as_bytes(), &mut out)
+            .unwrap_err();
+        assert!(matches!(e, ReplayError::Empty), "{e:?}");
+        // no bogus line number
+        assert_eq!((e.line(), e.field()), (None, None));
+        assert_eq!(e.to_string(), "input is empty: nothing to replay");
+        assert!(out.is_empty());
+    }
     let (lines, _) = run_text(
         one_check("a", "tcp"),
         &format!("\n{}\n\n{}\n", obs(0, "a", "tcp", "pass"), tick(MIN)),
@@ -1076,4 +1081,175 @@ fn golden_files() {
         }
         assert_eq!(text, expected, "{name}.out.jsonl is stale");
     }
+}
+
+/// A target's alert route picks the channels (s/12 of the audit): `db`
+/// lists `dashboard` and `slack`, so its escalation goes to `slack` only;
+/// `web`'s route is disabled, so it escalates (the alert says so) but no
+/// external channel hears of it; `other` has no route of its own and the
+/// default one lists nothing, so every channel gets it.
+#[test]
+fn routes_pick_the_channels_and_disabled_routes_silence_external_ones() {
+    let route = |t: &str, channels: &[&str], enabled: bool| AlertChannelConfig {
+        target: Some(tid(t)),
+        escalation_delay: Duration::from_secs(60),
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        webhook_url: None,
+        enabled,
+    };
+    let setup = ReplaySetup {
+        targets: ["web", "db", "other", "quiet"]
+            .map(|t| Target::new(tid(t), t))
+            .to_vec(),
+        checks: ["web", "db", "other", "quiet"]
+            .map(|t| (tid(t), CheckSpec::new("tcp")))
+            .to_vec(),
+        channels: vec![
+            AlertChannelConfig {
+                escalation_delay: Duration::from_secs(60),
+                ..AlertChannelConfig::default()
+            },
+            route("db", &["dashboard", "slack"], true),
+            route("web", &["dashboard", "ops"], false),
+            // external only: not even the dashboard line
+            route("quiet", &["ops"], true),
+        ],
+        external_channels: vec!["ops".into(), "slack".into()],
+        ..ReplaySetup::default()
+    };
+    let mut input = Vec::new();
+    for i in 0..3 {
+        for t in ["web", "db", "other", "quiet"] {
+            input.push(obs(i * MIN, t, "tcp", "fail"));
+        }
+    }
+    input.push(tick(3 * MIN));
+    for t in ["web", "db", "other", "quiet"] {
+        input.push(obs(4 * MIN, t, "tcp", "pass"));
+    }
+    let lines = run(setup, &input);
+    let channels = |t: &str| -> Vec<(String, NotificationKind)> {
+        notes(&lines, t)
+            .into_iter()
+            .map(|n| (n.channel.clone(), n.kind))
+            .collect()
+    };
+    let ch = |c: &str, k| (c.to_owned(), k);
+    use NotificationKind::{Escalation, Firing, Resolved};
+    assert_eq!(
+        channels("db"),
+        [
+            ch("dashboard", Firing),
+            ch("slack", Escalation),
+            ch("dashboard", Resolved),
+            ch("slack", Resolved)
+        ]
+    );
+    assert_eq!(
+        channels("web"),
+        [ch("dashboard", Firing), ch("dashboard", Resolved)]
+    );
+    assert_eq!(
+        channels("other"),
+        [
+            ch("dashboard", Firing),
+            ch("ops", Escalation),
+            ch("slack", Escalation),
+            ch("dashboard", Resolved),
+            ch("ops", Resolved),
+            ch("slack", Resolved)
+        ]
+    );
+    assert_eq!(
+        channels("quiet"),
+        [ch("ops", Escalation), ch("ops", Resolved)]
+    );
+    // the alerts themselves escalate whatever the route says
+    let escalated: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| match l {
+            ReplayLine::AlertEscalated(a) => Some(a.target.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(escalated, ["web", "db", "other", "quiet"]);
+}
+
+/// A heartbeat check is judged from reports: an observation naming one
+/// (by its kind or its own name) is an input error naming `check`, and
+/// leaving the check out never picks it.
+#[test]
+fn observations_of_heartbeat_checks_are_refused() {
+    let mut node = Target::new(tid("node-1"), "node-1");
+    node.mac_address = Some("aa:bb:cc:00:11:22".into());
+    let setup = || ReplaySetup {
+        targets: vec![node.clone()],
+        checks: vec![
+            (tid("node-1"), CheckSpec::new(HEARTBEAT_KIND)),
+            (
+                tid("node-1"),
+                CheckSpec::new(HEARTBEAT_KIND).named(CheckId::new("agent").unwrap()),
+            ),
+        ],
+        ..ReplaySetup::default()
+    };
+    for (line, name) in [
+        (obs(0, "node-1", "heartbeat", "pass"), "heartbeat"),
+        (obs(0, "node-1", "agent", "fail"), "agent"),
+    ] {
+        let e = feed_err(
+            setup(),
+            &[&report(0, "aa:bb:cc:00:11:22", "heartbeat"), &line],
+        );
+        assert_eq!(e.line(), Some(2), "{e}");
+        assert_eq!(e.field(), Some("check"), "{e}");
+        assert!(
+            e.to_string().ends_with(&format!(
+                "check {name} on node-1 is passive: it is judged from reports, not observations"
+            )),
+            "{e}"
+        );
+    }
+    let e = feed_err(
+        setup(),
+        &[&format!(
+            r#"{{"at":"{}","target":"node-1","outcome":"pass"}}"#,
+            ts(0)
+        )],
+    );
+    assert_eq!(e.field(), Some("check"), "{e}");
+    assert!(e.to_string().contains("has no probed check"), "{e}");
+}
+
+/// Input edges (s/32 of the audit): a byte order mark opening the input
+/// is skipped, `\r\n` ends lines as `\n` does, and a line that is not
+/// UTF-8 is an input error naming it, not a bare I/O error.
+#[test]
+fn bom_crlf_and_invalid_utf8() {
+    let lines = [obs(0, "a", "tcp", "pass"), obs(MIN, "a", "tcp", "fail")];
+    let (_, plain) = run_text(one_check("a", "tcp"), &lines.join("\n"));
+    let (_, bom) = run_text(
+        one_check("a", "tcp"),
+        &format!("\u{feff}{}", lines.join("\r\n")),
+    );
+    assert_eq!(bom, plain);
+    // a BOM anywhere else is the line's own (malformed) text
+    let e = feed_err(
+        one_check("a", "tcp"),
+        &[&lines[0], &format!("\u{feff}{}", lines[1])],
+    );
+    assert_eq!((e.line(), e.field()), (Some(2), Some("line")), "{e}");
+
+    let mut bytes = format!("{}\n\n", lines[0]).into_bytes();
+    bytes.extend_from_slice(b"{\"at\":\"2026-03-01T08:01:00Z\",\"target\":\"a\xff\"}\n");
+    let mut out = Vec::new();
+    let e = Replay::new(one_check("a", "tcp"))
+        .unwrap()
+        .run(bytes.as_slice(), &mut out)
+        .unwrap_err();
+    assert_eq!((e.line(), e.field()), (Some(3), Some("line")), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "input line 3: line: invalid UTF-8 at byte 41"
+    );
 }

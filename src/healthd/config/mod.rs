@@ -7,7 +7,8 @@
 //! interval, an unknown parent or heal action, a duplicate id, a missing
 //! environment variable) are collected, all of them, each naming the field
 //! path (`targets[2].checks[0].timeout`) and the line where the file
-//! writes it.
+//! writes it. `replay` validates the same way without reading secrets
+//! ([`ConfigFile::validate_without_secrets`]).
 //!
 //! The sections reuse the core's types where they fit, so the TOML reads
 //! like the HTTP API's JSON: checks are [`CheckSpec`]s, `[engine]` is an
@@ -109,11 +110,25 @@ pub struct ConfigFile {
 /// or a table in tests).
 pub type EnvLookup<'e> = &'e dyn Fn(&str) -> Option<String>;
 
+/// Whether validation reads the secrets that environment variables hold
+/// (API tokens, the webhook signing secret and URL, the Slack URL, the
+/// Postgres URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Secrets {
+    /// Read and check them: an unset variable is a problem (`serve`,
+    /// `check-config`).
+    Read,
+    /// Check only that each names a variable; never read one (`replay`,
+    /// which sends nothing).
+    Skip,
+}
+
 /// Problems found while validating, as (field path, message), and the
 /// environment secrets are read from.
 pub(crate) struct Problems<'e> {
     list: Vec<(String, String)>,
     env: EnvLookup<'e>,
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for Problems<'_> {
@@ -130,15 +145,47 @@ impl<'e> Problems<'e> {
         Self {
             list: Vec::new(),
             env,
+            secrets: Secrets::Read,
         }
     }
 
-    /// The value of environment variable `var`, trimmed; `None` when unset
-    /// or blank.
-    pub(crate) fn env(&self, var: &str) -> Option<String> {
-        (self.env)(var)
+    /// No problems yet; secrets are not read (see [`Secrets::Skip`]).
+    pub(crate) fn without_secrets() -> Self {
+        Self {
+            list: Vec::new(),
+            env: &|_| None,
+            secrets: Secrets::Skip,
+        }
+    }
+
+    /// Whether secrets are read in this validation.
+    pub(crate) fn reads_secrets(&self) -> bool {
+        self.secrets == Secrets::Read
+    }
+
+    /// The secret in environment variable `var`, which the file names at
+    /// `field`: its value, trimmed, when it is set and not blank;
+    /// otherwise `None` with the problem recorded. Without secrets
+    /// ([`Secrets::Skip`]) only the variable's name is checked and the
+    /// answer is always `None`.
+    pub(crate) fn secret(&mut self, var: &str, field: String) -> Option<String> {
+        if var.trim().is_empty() || var.contains(['=', '\0']) {
+            self.push(
+                field,
+                "must name an environment variable (not empty, without '=')",
+            );
+            return None;
+        }
+        if !self.reads_secrets() {
+            return None;
+        }
+        let value = (self.env)(var)
             .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty());
+        if value.is_none() {
+            self.push(field, format!("environment variable {var} is not set"));
+        }
+        value
     }
 
     /// Records a problem with `field`.
@@ -230,6 +277,24 @@ impl ConfigFile {
         match plan {
             Some(plan) if problems.is_empty() => Ok(plan),
             _ => Err(self.errors(problems)),
+        }
+    }
+
+    /// Validates everything [`validate`](Self::validate) does except the
+    /// secrets: environment variables named for tokens, the webhook secret
+    /// and URL, the Slack URL and the Postgres URL must be well-formed
+    /// names but are never read, so they need not be set. For `replay`,
+    /// which runs no probe and sends nothing; `serve` and `check-config`
+    /// use [`validate`](Self::validate).
+    pub fn validate_without_secrets(&self) -> Result<&Config, ConfigErrors> {
+        let mut problems = Problems::without_secrets();
+        // the plan is incomplete without secrets (no token table,
+        // notifiers or Postgres URL): only its problems matter here
+        let _ = build::plan(&self.config, &mut problems);
+        if problems.is_empty() {
+            Ok(&self.config)
+        } else {
+            Err(self.errors(problems))
         }
     }
 

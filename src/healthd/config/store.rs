@@ -89,7 +89,8 @@ fn url_has_password(url: &str) -> bool {
 }
 
 impl StoreConfig {
-    /// Checks the section and reads `url_env`.
+    /// Checks the section and reads `url_env` (`None` when it is not read:
+    /// a validation without secrets).
     pub(crate) fn check(&self, p: &mut Problems) -> Option<StoreTarget> {
         match self {
             StoreConfig::Sqlite { path } => {
@@ -114,25 +115,26 @@ impl StoreConfig {
                         );
                         return None;
                     }
-                    (Some(u), None) => u.clone(),
-                    (None, Some(var)) => match p.env(var) {
-                        Some(u) => u,
-                        None => {
-                            p.push(
-                                "store.url_env",
-                                format!("environment variable {var} is not set"),
-                            );
-                            return None;
-                        }
-                    },
+                    (Some(u), None) => Some(u.clone()),
+                    // None without secrets (replay): the rest is still checked
+                    (None, Some(var)) => p.secret(var, "store.url_env".to_owned()),
                     _ => {
                         p.push("store.url", "give exactly one of url and url_env");
                         return None;
                     }
                 };
-                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                    p.push("store.url", "must start with postgres:// or postgresql://");
-                    return None;
+                if let Some(u) = &url {
+                    if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                        p.push(
+                            if url_env.is_some() {
+                                "store.url_env"
+                            } else {
+                                "store.url"
+                            },
+                            "must start with postgres:// or postgresql://",
+                        );
+                        return None;
+                    }
                 }
                 if let Some(s) = schema {
                     if s.is_empty()
@@ -151,7 +153,7 @@ impl StoreConfig {
                     p.push("store.max_connections", "must be 1..=1000");
                 }
                 Some(StoreTarget::Postgres {
-                    url,
+                    url: url?,
                     schema: schema.clone(),
                     max_connections: *max_connections,
                 })

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use healthcore::checker::Checker;
 use healthcore::fleet::{FleetConfig, HEARTBEAT_KIND};
-use healthcore::model::{CheckSpec, DEFAULT_TENANT, Target, TargetId, TenantId};
+use healthcore::model::{CheckSpec, DEFAULT_TENANT, Target, TargetId, TenantId, normalize_mac};
 use healthcore::slo::Slo;
 use serde::Deserialize;
 
@@ -55,7 +55,9 @@ pub struct TargetConfig {
     /// Targets this one depends on.
     #[serde(default)]
     pub parents: Vec<TargetId>,
-    /// Hardware address for passive reports.
+    /// Hardware address for passive reports, in any common spelling
+    /// (`aa:bb:cc:dd:ee:ff`, `AA-BB-CC-DD-EE-FF`, `aabb.ccdd.eeff`);
+    /// [`target`](Self::target) normalises it.
     #[serde(default)]
     pub mac_address: Option<String>,
     /// Active and heartbeat checks.
@@ -75,7 +77,9 @@ fn default_tenant() -> TenantId {
 }
 
 impl TargetConfig {
-    /// The engine's target.
+    /// The engine's target, its MAC address normalised (as reports'
+    /// addresses are) to `aa:bb:cc:dd:ee:ff`. An address that is not one
+    /// is kept as written (validation refuses it).
     pub fn target(&self) -> Target {
         Target {
             id: self.id.clone(),
@@ -84,7 +88,10 @@ impl TargetConfig {
             tenant: self.tenant.clone(),
             labels: self.labels.clone(),
             parents: self.parents.clone(),
-            mac_address: self.mac_address.clone(),
+            mac_address: self
+                .mac_address
+                .as_ref()
+                .map(|m| normalize_mac(m).unwrap_or_else(|| m.clone())),
         }
     }
 }
@@ -155,12 +162,41 @@ pub(crate) fn check_targets(
     p: &mut Problems,
 ) -> BTreeSet<TargetId> {
     let mut ids = BTreeSet::new();
+    // normalised MAC address → the first target with it
+    let mut macs: HashMap<String, usize> = HashMap::new();
     for (i, t) in targets.iter().enumerate() {
         let at = format!("targets[{i}]");
         if !ids.insert(t.id.clone()) {
             p.push(format!("{at}.id"), format!("duplicate target id {}", t.id));
         }
-        if let Err(e) = t.target().validate() {
+        let mut target = t.target();
+        if let Some(raw) = &t.mac_address {
+            match normalize_mac(raw) {
+                None => {
+                    p.push(
+                        format!("{at}.mac_address"),
+                        format!(
+                            "{raw:?} is not a MAC address: write six hex bytes, as aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff"
+                        ),
+                    );
+                    target.mac_address = None;
+                }
+                Some(mac) => {
+                    if let Some(first) = macs.get(&mac) {
+                        p.push(
+                            format!("{at}.mac_address"),
+                            format!(
+                                "duplicate MAC address {mac}: targets[{first}] ({}) has it",
+                                targets[*first].id
+                            ),
+                        );
+                    } else {
+                        macs.insert(mac, i);
+                    }
+                }
+            }
+        }
+        if let Err(e) = target.validate() {
             p.invalid(&at, &e);
         }
         if !tenants.contains(&t.tenant) {
