@@ -659,6 +659,16 @@ async fn alerts_acknowledge_resolve_and_channels() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "acknowledged");
     assert_eq!(v["acknowledged_by"], "acme-bot");
+    // read-your-writes: every read right after the 200 shows it
+    let (_, v) = h.get("/health/alerts?target=a1", ACME).await;
+    let listed = v["data"].as_array().unwrap();
+    let row = listed.iter().find(|a| a["id"] == id.as_str()).unwrap();
+    assert_eq!(row["status"], "acknowledged", "{v}");
+    let (_, v) = h.get("/health/alerts?status=active&target=a1", ACME).await;
+    assert!(
+        v["data"].as_array().unwrap().iter().all(|a| a["id"] != id.as_str()),
+        "{v}"
+    );
     let (s, v) = h
         .post(
             &format!("/health/alerts/{id}/acknowledge"),
@@ -667,6 +677,10 @@ async fn alerts_acknowledge_resolve_and_channels() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        format!("cannot acknowledge alert {id}: it is already acknowledged")
+    );
     let (s, _) = h
         .post(
             &format!("/health/alerts/{id}/acknowledge"),
@@ -685,7 +699,12 @@ async fn alerts_acknowledge_resolve_and_channels() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "resolved");
-    let (s, _) = h
+    let (_, v) = h.get("/health/alerts?target=a1&status=resolved", ADMIN).await;
+    assert!(
+        v["data"].as_array().unwrap().iter().any(|a| a["id"] == id.as_str()),
+        "resolved at once: {v}"
+    );
+    let (s, v) = h
         .call(
             Method::POST,
             &format!("/health/alerts/{id}/resolve"),
@@ -694,6 +713,25 @@ async fn alerts_acknowledge_resolve_and_channels() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["error"]["message"],
+        format!("cannot resolve alert {id}: it is already resolved")
+    );
+    let (s, v) = h
+        .call(
+            Method::POST,
+            &format!("/health/alerts/{id}/acknowledge"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["error"]["message"],
+        format!(
+            "cannot acknowledge alert {id}: it is resolved; only an active alert can be acknowledged"
+        )
+    );
     // channels
     let (s, v) = h
         .put(

@@ -108,15 +108,15 @@ async fn list_alerts(
     Ok(list(items, page_.total, p))
 }
 
-/// Loads an alert the caller may see (404 otherwise).
+/// Loads an alert the caller may see (404 otherwise): the engine's copy
+/// while it is open, else the store's.
 async fn visible_alert(state: &ApiState, caller: &Caller, id: &str) -> ApiResult<Alert> {
     if id.is_empty() || id.len() > 256 {
         return Err(ApiError::not_found("alert"));
     }
     let a = state
         .engine
-        .store()
-        .get_alert(id)
+        .alert(id)
         .await?
         .ok_or_else(|| ApiError::not_found("alert"))?;
     if caller.is_admin() {
@@ -142,7 +142,10 @@ struct AckBody {
     by: Option<String>,
 }
 
-/// Acknowledges an active alert: 404 unknown, 409 if not active.
+/// Acknowledges an active alert: 404 unknown, 409 if not active (the
+/// message says its status). A 200 comes once the store holds the change,
+/// so every read after it shows the alert acknowledged; 503 when the store
+/// does not confirm in time (the change is kept and written later).
 #[utoipa::path(post, path = "/health/alerts/{id}/acknowledge", tag = "alerts", security(("bearer" = [])),
     params(("id" = String, Path, description = "Alert id")),
     request_body(content = AckBody, description = "Optional"),
@@ -154,19 +157,14 @@ async fn acknowledge(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    let a = visible_alert(&state, &caller, &id).await?;
-    if a.status != AlertStatus::Active {
-        return Err(ApiError::conflict(format!(
-            "cannot acknowledge an alert that is {}",
-            a.status
-        )));
-    }
+    visible_alert(&state, &caller, &id).await?;
     let by = body.by.unwrap_or_else(|| caller.name.clone());
     let a = state.engine.acknowledge(&id, &by).await?;
     Ok(Json(alert_json(&state, &a)?))
 }
 
 /// Resolves an open alert by hand: 404 unknown, 409 if already resolved.
+/// Like acknowledging, a 200 means every later read shows it resolved.
 #[utoipa::path(post, path = "/health/alerts/{id}/resolve", tag = "alerts", security(("bearer" = [])),
     params(("id" = String, Path, description = "Alert id")),
     responses((status = 200, description = "Resolved"), (status = 404, description = "No such alert"),
@@ -176,10 +174,7 @@ async fn resolve(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let a = visible_alert(&state, &caller, &id).await?;
-    if a.status == AlertStatus::Resolved {
-        return Err(ApiError::conflict("the alert is already resolved"));
-    }
+    visible_alert(&state, &caller, &id).await?;
     let a = state.engine.resolve_alert(&id).await?;
     Ok(Json(alert_json(&state, &a)?))
 }
