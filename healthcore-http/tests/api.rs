@@ -576,6 +576,11 @@ async fn reports_events_and_stalled() {
             Some("status"),
         ),
         (
+            json!({"mac_address": "00:11:22:33:44:55", "status": "weird"}),
+            422,
+            Some("status"),
+        ),
+        (
             json!({"mac_address": "00:11:22:33:44:55", "ip_address": "300.1.1.1"}),
             422,
             Some("ip_address"),
