@@ -454,12 +454,17 @@ async fn tenant_isolation_across_id_taking_routes() {
         assert_eq!(s, StatusCode::OK, "{p}");
         assert_eq!(v["total"], 0, "{p} leaks: {v}");
     }
-    // and the owner still reaches everything
+    // and the owner still reaches everything but the admin-only quick
+    // actions (403 there)
     for (m, p, body) in &routes {
         if *m == Method::DELETE || p.ends_with("/resolve") {
             continue;
         }
         let (s, v) = h.call(m.clone(), p, Some(ACME), body.clone()).await;
+        if p.contains("/actions/") || p.ends_with("/logs") {
+            assert_eq!(s, StatusCode::FORBIDDEN, "{m} {p} as acme → {v}");
+            continue;
+        }
         // the recheck above passed and resolved the alert: 409, not 404
         let ok = s.is_success() || (p.ends_with("/acknowledge") && s == StatusCode::CONFLICT);
         assert!(ok, "{m} {p} as acme → {s} {v}");
@@ -671,7 +676,11 @@ async fn alerts_acknowledge_resolve_and_channels() {
     assert_eq!(row["status"], "acknowledged", "{v}");
     let (_, v) = h.get("/health/alerts?status=active&target=a1", ACME).await;
     assert!(
-        v["data"].as_array().unwrap().iter().all(|a| a["id"] != id.as_str()),
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["id"] != id.as_str()),
         "{v}"
     );
     let (s, v) = h
@@ -704,9 +713,15 @@ async fn alerts_acknowledge_resolve_and_channels() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "resolved");
-    let (_, v) = h.get("/health/alerts?target=a1&status=resolved", ADMIN).await;
+    let (_, v) = h
+        .get("/health/alerts?target=a1&status=resolved", ADMIN)
+        .await;
     assert!(
-        v["data"].as_array().unwrap().iter().any(|a| a["id"] == id.as_str()),
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id.as_str()),
         "resolved at once: {v}"
     );
     let (s, v) = h
@@ -936,11 +951,28 @@ async fn slo_budget_and_burn_rates() {
 async fn quick_actions_logs_and_checklist() {
     let h = harness().await;
     h.target("a1", "acme").await;
+    // seed 004: every action is admin-only; a tenant token gets 403 on its
+    // own target (404 on another's, see tenant_isolation_across_id_taking_routes)
+    for (m, p, body) in [
+        (
+            Method::POST,
+            "/targets/a1/actions/restart",
+            Some(json!({"confirm": "a1"})),
+        ),
+        (Method::POST, "/targets/a1/actions/recheck", None),
+        (Method::POST, "/targets/a1/actions/diagnose", None),
+        (Method::GET, "/targets/a1/logs", None),
+        (Method::GET, "/targets/a1/logs?lines=5", None),
+    ] {
+        let (s, v) = h.call(m.clone(), p, Some(ACME), body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{m} {p} as a tenant → {v}");
+        assert_eq!(v["error"]["code"], "forbidden");
+    }
     let (s, v) = h
         .call(
             Method::POST,
             "/targets/a1/actions/restart",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
@@ -949,7 +981,7 @@ async fn quick_actions_logs_and_checklist() {
     let (s, v) = h
         .post(
             "/targets/a1/actions/restart",
-            ACME,
+            ADMIN,
             json!({"confirm": "a1"}),
         )
         .await;
@@ -958,7 +990,7 @@ async fn quick_actions_logs_and_checklist() {
         .call(
             Method::POST,
             "/targets/a1/actions/recheck",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
@@ -967,7 +999,7 @@ async fn quick_actions_logs_and_checklist() {
     let (s, _) = h
         .post(
             "/targets/a1/actions/recheck",
-            ACME,
+            ADMIN,
             json!({"check": "nope"}),
         )
         .await;
@@ -976,7 +1008,7 @@ async fn quick_actions_logs_and_checklist() {
         .call(
             Method::POST,
             "/targets/a1/actions/diagnose",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
@@ -985,19 +1017,59 @@ async fn quick_actions_logs_and_checklist() {
         .call(
             Method::POST,
             "/targets/a1/actions/reformat",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, v) = h.get("/targets/a1/logs?lines=5", ACME).await;
+    let (s, v) = h.get("/targets/a1/logs?lines=5", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["lines"].as_array().unwrap().len(), 5);
-    for bad in ["lines=0", "lines=1001", "lines=many"] {
-        let (s, v) = h.get(&format!("/targets/a1/logs?{bad}"), ACME).await;
+    // seed 004: the last 100 lines by default; more than the cap is the cap
+    let (s, v) = h.get("/targets/a1/logs", ADMIN).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["limit"], 100);
+    for many in ["lines=1001", "lines=5000"] {
+        let (s, v) = h.get(&format!("/targets/a1/logs?{many}"), ADMIN).await;
+        assert_eq!(s, StatusCode::OK, "{many}: {v}");
+        assert_eq!(v["limit"], 1000, "{many}");
+    }
+    for bad in ["lines=0", "lines=many", "lines=-3"] {
+        let (s, v) = h.get(&format!("/targets/a1/logs?{bad}"), ADMIN).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(v["error"]["field"], "lines");
     }
+    // a passive (heartbeat) check cannot be rechecked: 409, and nothing is fed
+    h.post(
+        "/targets",
+        ADMIN,
+        json!({"id": "node-1", "name": "node 1", "mac_address": "00:11:22:33:44:66"}),
+    )
+    .await;
+    let (s, v) = h
+        .put("/targets/node-1/checks/heartbeat", ADMIN, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let before = h.engine.target_view(&"node-1".parse().unwrap()).unwrap();
+    let (s, v) = h
+        .post(
+            "/targets/node-1/actions/recheck",
+            ADMIN,
+            json!({"check": "heartbeat"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "passive_check");
+    assert_eq!(v["error"]["field"], "check");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("passive"),
+        "{v}"
+    );
+    let after = h.engine.target_view(&"node-1".parse().unwrap()).unwrap();
+    assert_eq!(
+        before.checks[0].state.total_checks, after.checks[0].state.total_checks,
+        "no observation was fed"
+    );
     let (s, v) = h.get("/checklist", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["ready"], true);
@@ -1009,10 +1081,24 @@ async fn quick_actions_logs_and_checklist() {
     let (s, v) = h.get("/activity?type=audit", ACME).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["total"].as_u64().unwrap() >= 4, "{v}");
-    for bad in ["type=gossip", "since=yesterday", "limit=400&offset=200"] {
-        let (s, _) = h.get(&format!("/activity?{bad}"), ACME).await;
+    for bad in [
+        "type=gossip",
+        "since=yesterday",
+        "offset=10001",
+        "node_id=",
+        "target=",
+    ] {
+        let (s, v) = h.get(&format!("/activity?{bad}"), ACME).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(v["error"]["field"].is_string(), "{bad}: {v}");
     }
+    // a deep page is an (empty) page, not a 400
+    let (s, v) = h.get("/activity?limit=400&offset=200", ACME).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h.get("/activity?limit=500&offset=5000", ACME).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"].as_array().unwrap().len(), 0);
+    assert_eq!(v["offset"], 5000);
 }
 
 #[tokio::test]
@@ -1272,10 +1358,10 @@ async fn every_list_endpoint_pages_with_limit_offset_and_total() {
             assert_eq!(second["offset"], 1);
             assert_ne!(first["data"][0], second["data"][0], "{path}: offset moves");
         }
-        // past the end is an empty page (the merged activity feed caps
-        // offset + limit at 500)
+        // past the end is an empty page (the merged activity feed reads
+        // offsets up to 10000)
         let far = if path == "/activity" {
-            "limit=1&offset=499"
+            "limit=500&offset=10000"
         } else {
             "limit=500&offset=100000"
         };
@@ -1287,4 +1373,83 @@ async fn every_list_endpoint_pages_with_limit_offset_and_total() {
             assert!(v["error"]["field"].is_string(), "{path}?{bad}: {v}");
         }
     }
+}
+
+#[tokio::test]
+async fn activity_feed_speaks_seed_000() {
+    let h = harness().await;
+    h.target("a1", "acme").await;
+    h.target("a2", "acme").await;
+    h.feed("a1", Outcome::Fail, 3).await;
+    h.feed("a2", Outcome::Pass, 1).await;
+    h.post(
+        "/targets",
+        ADMIN,
+        json!({"id": "n1", "name": "n1", "tenant": "acme", "mac_address": "00:11:22:33:44:77"}),
+    )
+    .await;
+    let (s, v) = h
+        .post(
+            "/report",
+            ADMIN,
+            json!({"mac_address": "00:11:22:33:44:77", "event": "boot_started"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    h.engine.flush().await;
+    // seed 000's type names, and this API's first names, filter alike
+    for (seed, legacy) in [
+        ("health_alert", "alert"),
+        ("node_event", "lifecycle"),
+        ("heal_event", "heal"),
+    ] {
+        let (s, a) = h.get(&format!("/activity?type={seed}"), ACME).await;
+        assert_eq!(s, StatusCode::OK, "{seed}: {a}");
+        let (_, b) = h.get(&format!("/activity?type={legacy}"), ACME).await;
+        assert_eq!(a["total"], b["total"], "{seed} = {legacy}");
+        for item in a["data"].as_array().unwrap() {
+            assert_eq!(item["activity_type"], seed, "{item}");
+            assert_eq!(item["type"], legacy, "{item}");
+        }
+    }
+    let (_, v) = h.get("/activity?type=health_alert", ACME).await;
+    assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
+    let item = &v["data"][0];
+    assert_eq!(item["node_id"], "a1");
+    assert_eq!(item["triggered_by"], "health_monitor");
+    assert!(item["details"]["severity"].is_string(), "{item}");
+    assert_eq!(item["data"]["target"], "a1", "the alert itself: {item}");
+    let (_, v) = h.get("/activity?type=node_event", ACME).await;
+    assert_eq!(v["data"][0]["category"], "boot_started", "{v}");
+    // status changes (status windows) are state_change items
+    let (_, v) = h.get("/activity?type=state_change", ACME).await;
+    assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["activity_type"] == "state_change")
+    );
+    // node_id and target filter to one target
+    for q in ["node_id=a1", "target=a1"] {
+        let (s, v) = h.get(&format!("/activity?{q}"), ACME).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        assert!(v["total"].as_u64().unwrap() >= 2, "{q}: {v}");
+        for item in v["data"].as_array().unwrap() {
+            assert_eq!(item["node_id"], "a1", "{q}: {item}");
+        }
+    }
+    let (_, all) = h.get("/activity", ACME).await;
+    let (_, one) = h.get("/activity?node_id=a1", ACME).await;
+    assert!(
+        all["total"].as_u64() > one["total"].as_u64(),
+        "{all} vs {one}"
+    );
+    // another tenant's target: an empty feed, as an unknown one's
+    let (s, v) = h.get("/activity?node_id=a1", GLOBEX).await;
+    assert_eq!((s, v["total"].clone()), (StatusCode::OK, json!(0)));
+    // deep pages: every item is reachable past the old 500-item window
+    let (_, v) = h.get("/activity?limit=1&offset=2", ACME).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
 }

@@ -241,6 +241,18 @@ impl From<EngineError> for ApiError {
                 "not_configured",
                 format!("no {what} is configured on this server"),
             ),
+            EngineError::PassiveCheck { key } => ApiError::new(
+                StatusCode::CONFLICT,
+                "passive_check",
+                format!(
+                    "check {key} is passive (a heartbeat): it is judged from the reports it \
+                     receives and cannot be run on demand; send a report instead"
+                ),
+            )
+            .with_field("check"),
+            EngineError::Unavailable(what) => {
+                ApiError::unavailable(format!("{what} failed; see the server log"))
+            }
             EngineError::Store(s) => from_store(s),
             other => {
                 tracing::error!(error = %other, "engine error");

@@ -66,7 +66,8 @@ pub struct ApiConfig {
     /// Time a request may take before a 503 (streams excepted once their
     /// headers are sent); default 30 s.
     pub request_timeout: Duration,
-    /// Most log lines one logs request may ask for; default 1000.
+    /// Most log lines one logs request is served (a larger `lines` is
+    /// clamped to it); default 1000.
     pub max_log_lines: usize,
     /// Whether [`router`] serves the dashboard page at `GET /` (and its
     /// assets at `GET /assets/{file}`) as public routes; default `true`.

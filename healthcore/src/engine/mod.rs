@@ -54,7 +54,7 @@ mod uptime;
 mod writer;
 
 pub use actions::{DiagnoseReport, RestartReport};
-pub use activity::{ActivityEntry, ActivityQuery, ActivityType};
+pub use activity::{ActivityEntry, ActivityQuery, ActivityType, MAX_ACTIVITY_OFFSET};
 pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
 pub use config::{ClaimsConfig, ClaimsMode, EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;
@@ -742,13 +742,17 @@ impl Engine {
             Err(crate::fleet::FleetError::Alert(crate::alert::AlertError::NotActive {
                 status,
             })) => Err(EngineError::Conflict(not_active_message(
-                alert_id, status, "acknowledge",
+                alert_id,
+                status,
+                "acknowledge",
             ))),
             Err(crate::fleet::FleetError::Alert(crate::alert::AlertError::NotFound { .. })) => {
                 // not open in memory: resolved (maybe not yet written) or unknown
                 match self.stored_alert(alert_id).await? {
                     Some(a) => Err(EngineError::Conflict(not_active_message(
-                        alert_id, a.status, "acknowledge",
+                        alert_id,
+                        a.status,
+                        "acknowledge",
                     ))),
                     None => Err(EngineError::not_found("alert", alert_id)),
                 }

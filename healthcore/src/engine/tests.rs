@@ -434,7 +434,10 @@ async fn alert_conflicts_name_the_current_status_and_the_request() {
         (Ok(_), e) | (e, Ok(_)) => conflict(e),
         other => panic!("one must win: {other:?}"),
     };
-    assert_eq!(m, format!("cannot acknowledge alert {id}: it is already acknowledged"));
+    assert_eq!(
+        m,
+        format!("cannot acknowledge alert {id}: it is already acknowledged")
+    );
     // two resolutions at once: the second learns it is resolved (not the
     // status the store held a moment before)
     let (a, b) = tokio::join!(engine.resolve_alert(&id), engine.resolve_alert(&id));
@@ -442,11 +445,16 @@ async fn alert_conflicts_name_the_current_status_and_the_request() {
         (Ok(_), e) | (e, Ok(_)) => conflict(e),
         other => panic!("one must win: {other:?}"),
     };
-    assert_eq!(m, format!("cannot resolve alert {id}: it is already resolved"));
+    assert_eq!(
+        m,
+        format!("cannot resolve alert {id}: it is already resolved")
+    );
     let m = conflict(engine.acknowledge(&id, "carol").await);
     assert_eq!(
         m,
-        format!("cannot acknowledge alert {id}: it is resolved; only an active alert can be acknowledged")
+        format!(
+            "cannot acknowledge alert {id}: it is resolved; only an active alert can be acknowledged"
+        )
     );
     assert!(!m.contains("active, not active"));
     assert!(matches!(
@@ -1121,4 +1129,49 @@ async fn uptime_reports_sum_days_and_edge_hours_like_uptime_all() {
         Err(EngineError::Invalid(_))
     ));
     engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn activity_pages_past_one_store_page_and_takes_seed_names() {
+    let r = rig();
+    let rows: Vec<AuditEntry> = (0..620)
+        .map(|i| AuditEntry {
+            id: format!("a{i:04}"),
+            at: start() + chrono::Duration::seconds(i),
+            actor: "ops".into(),
+            action: "recheck".into(),
+            target: Some(tid("t")),
+            tenant: None,
+            result: "ok".into(),
+            details: serde_json::Value::Null,
+        })
+        .collect();
+    r.store.put_audit(&rows).await.expect("audit");
+    let feed = r
+        .engine
+        .activity(&ActivityQuery {
+            kind: ActivityType::parse("audit"),
+            page: PageRequest::new(10, 600),
+            ..Default::default()
+        })
+        .await
+        .expect("feed");
+    assert_eq!(feed.total, 620);
+    let ids: Vec<&str> = feed.items.iter().map(|e| e.id.as_str()).collect();
+    // newest first: offset 600 is the 601st newest, a0019
+    assert_eq!(ids.first(), Some(&"audit_a0019"));
+    assert_eq!(ids.len(), 10);
+    assert_eq!(
+        ActivityType::parse("lifecycle"),
+        Some(ActivityType::NodeEvent)
+    );
+    assert_eq!(
+        ActivityType::parse("health_alert"),
+        Some(ActivityType::HealthAlert)
+    );
+    assert_eq!(
+        ActivityType::parse("state_change"),
+        Some(ActivityType::StateChange)
+    );
+    assert_eq!(ActivityType::parse("gossip"), None);
 }
