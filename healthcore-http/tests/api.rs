@@ -1453,3 +1453,69 @@ async fn activity_feed_speaks_seed_000() {
     let (_, v) = h.get("/activity?limit=1&offset=2", ACME).await;
     assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
 }
+
+#[tokio::test]
+async fn missing_fields_are_named_and_ids_are_generated() {
+    let h = harness().await;
+    h.target("a1", "acme").await;
+    for (m, p, body, field) in [
+        (Method::POST, "/targets", json!({"id": "t2"}), "name"),
+        (Method::PUT, "/targets/t2", json!({}), "name"),
+        (
+            Method::POST,
+            "/report",
+            json!({"event": "heartbeat"}),
+            "mac_address",
+        ),
+        (Method::POST, "/heal/policies", json!({}), "name"),
+        (Method::PUT, "/heal/policies/p1", json!({}), "name"),
+        (
+            Method::POST,
+            "/maintenance",
+            json!({"name": "w"}),
+            "schedule",
+        ),
+        (Method::PUT, "/targets/a1/slo", json!({}), "objective"),
+        (
+            Method::POST,
+            "/maintenance",
+            json!({"name": "w", "schedule": {"type": "one_off", "start": "2030-01-01T00:00:00Z"}}),
+            "schedule.end",
+        ),
+    ] {
+        let (s, v) = h.call(m.clone(), p, Some(ADMIN), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{m} {p} {body} → {v}");
+        assert_eq!(v["error"]["field"], field, "{m} {p} {body} → {v}");
+    }
+    // seed 002 creates a policy without an id: one is generated and returned
+    let (s, v) = h
+        .post("/heal/policies", ACME, json!({"name": "restart acme"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert!(
+        id.starts_with("policy-") && id.len() == "policy-".len() + 16,
+        "{id}"
+    );
+    let (s, v) = h.get(&format!("/heal/policies/{id}"), ACME).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "restart acme");
+    let (_, again) = h
+        .post("/heal/policies", ACME, json!({"name": "restart acme"}))
+        .await;
+    assert_ne!(again["id"], id.as_str(), "a new id each time");
+    let (s, v) = h
+        .post(
+            "/maintenance",
+            ACME,
+            json!({"name": "patching",
+                   "schedule": {"type": "one_off", "start": "2030-01-01T00:00:00Z", "end": "2030-01-01T01:00:00Z"},
+                   "selector": {"targets": ["a1"]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let wid = v["id"].as_str().unwrap().to_owned();
+    assert!(wid.starts_with("maintenance-"), "{wid}");
+    let (s, _) = h.get(&format!("/maintenance/{wid}"), ACME).await;
+    assert_eq!(s, StatusCode::OK);
+}

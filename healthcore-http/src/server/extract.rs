@@ -82,12 +82,7 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
         ),
         Category::Data => {
             let msg = e.to_string();
-            // the path already ends with an unknown field's name
-            let field = if path != "." {
-                Some(path.to_owned())
-            } else {
-                unknown_field(&msg)
-            };
+            let field = field_of(path, &msg);
             let msg = strip_position(&msg);
             let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg);
             if let Some(f) = field {
@@ -98,10 +93,32 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// `unknown field `x`, expected …` → `x`.
-fn unknown_field(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("unknown field `")?;
-    Some(rest.split('`').next()?.to_owned())
+/// The field a serde error blames, as a dotted path: serde_path_to_error's
+/// path (which already ends with an unknown field's name), extended with
+/// the name of a missing field (serde reports it at its parent, the root
+/// being `.`); `None` when nothing narrower than the whole body is to
+/// blame.
+pub(crate) fn field_of(path: &str, msg: &str) -> Option<String> {
+    let root = path.is_empty() || path == ".";
+    if let Some(missing) = backquoted_after(msg, "missing field `") {
+        return Some(if root {
+            missing
+        } else {
+            format!("{path}.{missing}")
+        });
+    }
+    if !root {
+        return Some(path.to_owned());
+    }
+    backquoted_after(msg, "unknown field `")
+}
+
+/// `<prefix>x` … → `x`, the back-quoted name after `prefix` at the start of
+/// `msg`.
+fn backquoted_after(msg: &str, prefix: &str) -> Option<String> {
+    let rest = msg.strip_prefix(prefix)?;
+    let name = rest.split('`').next()?;
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Drops serde_json's " at line 1 column 9" suffix.
@@ -142,11 +159,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.into_inner().to_string();
-        let field = if path != "." {
-            path
-        } else {
-            unknown_field(&msg).unwrap_or_else(|| "query".to_owned())
-        };
+        let field = field_of(&path, &msg).unwrap_or_else(|| "query".to_owned());
         ApiError::invalid_query(field, msg)
     })
 }
@@ -212,6 +225,12 @@ mod tests {
         assert!(!e.message().contains("line"), "{}", e.message());
         let e = parse_json::<Outer>(br#"{"name": "a", "inner": {"m": 1}}"#).unwrap_err();
         assert_eq!(e.field(), Some("inner.m"));
+        // a missing field is named, at the root and nested
+        let e = parse_json::<Outer>(br#"{}"#).unwrap_err();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.field(), Some("name"), "{}", e.message());
+        let e = parse_json::<Outer>(br#"{"name": "a", "inner": {}}"#).unwrap_err();
+        assert_eq!(e.field(), Some("inner.n"), "{}", e.message());
         let e = parse_json::<Outer>(br#"{"name": "a"} x"#).unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert!(parse_json::<Outer>(br#"{"name": "a"}"#).is_ok());

@@ -103,3 +103,31 @@ pub(super) fn id_from_path(body: &mut Value, id: &str) -> ApiResult<()> {
     }
     Ok(())
 }
+
+/// A fresh id `<prefix>-<16 lowercase hex digits>` (64 random bits from
+/// the operating system) for a create without one.
+pub(super) fn generated_id(prefix: &str) -> ApiResult<String> {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw).map_err(|e| {
+        tracing::error!(error = %e, "no randomness for a generated id");
+        ApiError::internal()
+    })?;
+    let mut id = String::with_capacity(prefix.len() + 17);
+    id.push_str(prefix);
+    id.push('-');
+    for b in raw {
+        id.push_str(&format!("{b:02x}"));
+    }
+    Ok(id)
+}
+
+/// A POST body's `id`: a generated one ([`generated_id`]) when absent or
+/// null; a body that is not a JSON object is left for the parser to refuse.
+pub(super) fn id_or_generated(body: &mut Value, prefix: &str) -> ApiResult<()> {
+    if let Value::Object(m) = body {
+        if m.get("id").is_none_or(Value::is_null) {
+            m.insert("id".into(), Value::String(generated_id(prefix)?));
+        }
+    }
+    Ok(())
+}

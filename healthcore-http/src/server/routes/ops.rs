@@ -143,15 +143,18 @@ async fn list_maintenance(
     Ok(paged(items, p))
 }
 
-/// Creates or replaces a window by its `id`.
+/// Creates or replaces a window by its `id`; without one a new window is
+/// created under a generated id, `maintenance-<16 hex digits>`, returned in
+/// the answer.
 #[utoipa::path(post, path = "/maintenance", tag = "operations", security(("bearer" = [])),
-    request_body(content = Object, description = "id, name, schedule (one_off or recurring), selector"),
-    responses((status = 201, description = "Saved"), (status = 422, description = "A field is invalid")))]
+    request_body(content = Object, description = "id (optional: generated as `maintenance-<16 hex>` when absent), name, schedule (one_off or recurring), selector"),
+    responses((status = 201, description = "Saved; the window with its id"), (status = 422, description = "A field is invalid")))]
 async fn post_maintenance(
     State(state): State<ApiState>,
     caller: Caller,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(mut body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    super::id_or_generated(&mut body, "maintenance")?;
     let w = parse_window(&caller, body)?;
     Ok((
         StatusCode::CREATED,
