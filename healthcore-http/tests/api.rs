@@ -139,6 +139,21 @@ async fn health_is_public_and_minimal() {
     let (s, v) = h.call(Method::GET, "/health", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v, json!({"status": "ok", "ready": true}));
+    // HEAD on the public GET routes is public too (monitors probe with it)
+    for p in ["/health", "/"] {
+        let (s, body) = h.raw(Method::HEAD, p, None, None, None).await;
+        assert_eq!(s, StatusCode::OK, "HEAD {p}");
+        assert!(body.is_empty(), "HEAD {p} has no body");
+    }
+    // and only those
+    let (s, _) = h
+        .raw(Method::HEAD, "/health/summary", None, None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = h
+        .raw(Method::HEAD, "/health/summary", Some(ADMIN), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! Extractors that answer bad input with [`ApiError`]s naming the field:
 //! [`JsonBody`] (JSON bodies, 400 for syntax, 422 for a wrong or unknown
 //! field, 413 past the body limit, 415 for another content type),
-//! [`OptionalJson`] (the same, an empty body meaning the default) and
-//! [`Params`] (query strings, 400 naming the parameter).
+//! [`OptionalJson`] (the same, an empty body meaning the default),
+//! [`NoBody`] (routes that take none: empty or `{}` only, under the same
+//! limit) and [`Params`] (query strings, 400 naming the parameter).
 //!
 //! They hold no API rules besides paging bounds ([`page`]).
 
@@ -27,6 +28,12 @@ pub struct OptionalJson<T>(pub T);
 /// Query parameters, deserialised with the failing parameter reported.
 #[derive(Debug, Clone)]
 pub struct Params<T>(pub T);
+
+/// The body of a route that takes none: read (so the body limit applies,
+/// 413 beyond it) and accepted only when empty, `{}` or `null`; anything
+/// else is a 400 naming `body` (415 for a non-JSON content type).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBody;
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
@@ -150,6 +157,25 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             return Ok(OptionalJson(T::default()));
         }
         parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(NoBody);
+        }
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Null) => Ok(NoBody),
+            Ok(serde_json::Value::Object(m)) if m.is_empty() => Ok(NoBody),
+            _ => Err(
+                ApiError::bad_request("this route takes no body: send none (or {})")
+                    .with_field("body"),
+            ),
+        }
     }
 }
 

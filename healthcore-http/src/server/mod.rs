@@ -54,7 +54,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{Auth, Caller, PublicRoute, Scope};
 pub use error::{ApiError, ApiResult};
-pub use extract::{JsonBody, OptionalJson, Params};
+pub use extract::{JsonBody, NoBody, OptionalJson, Params};
 pub use ticket::{MAX_OUTSTANDING as MAX_EVENT_TICKETS, TICKET_TTL as EVENT_TICKET_TTL};
 
 /// Request limits.
@@ -237,6 +237,9 @@ pub fn router_with(mut state: ApiState, extra: Router) -> Router {
         .merge(extra)
         .fallback(move |req: Request| fallback(dashboard_on, req))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            declared_length_limit(limit, req, next)
+        }))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn_with_state(state, auth::middleware))
@@ -294,6 +297,22 @@ async fn json_errors(req: Request, next: Next) -> Response {
         out.headers_mut().insert(axum::http::header::ALLOW, a);
     }
     out
+}
+
+/// 413 for a request whose `Content-Length` is past the body limit, on
+/// every route, before any handler runs: a handler that reads no body would
+/// otherwise let it through (a streamed body without a length is limited
+/// where it is read).
+async fn declared_length_limit(limit: usize, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::too_large().into_response();
+    }
+    next.run(req).await
 }
 
 async fn timeout(State(state): State<ApiState>, req: Request, next: Next) -> Response {

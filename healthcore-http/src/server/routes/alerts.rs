@@ -15,7 +15,7 @@ use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::extract::{JsonBody, OptionalJson, Params, page, target_id};
+use crate::server::extract::{JsonBody, NoBody, OptionalJson, Params, page, target_id};
 
 pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     r.routes(routes!(list_alerts))
@@ -165,6 +165,7 @@ async fn acknowledge(
 
 /// Resolves an open alert by hand: 404 unknown, 409 if already resolved.
 /// Like acknowledging, a 200 means every later read shows it resolved.
+/// Takes no body (none, or `{}`).
 #[utoipa::path(post, path = "/health/alerts/{id}/resolve", tag = "alerts", security(("bearer" = [])),
     params(("id" = String, Path, description = "Alert id")),
     responses((status = 200, description = "Resolved"), (status = 404, description = "No such alert"),
@@ -173,6 +174,7 @@ async fn resolve(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     visible_alert(&state, &caller, &id).await?;
     let a = state.engine.resolve_alert(&id).await?;

@@ -15,7 +15,7 @@ use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::extract::{JsonBody, Params, page};
+use crate::server::extract::{JsonBody, NoBody, Params, page};
 
 pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     r.routes(routes!(list_policies, post_policy))
@@ -189,7 +189,8 @@ async fn heal_history(
     Ok(list(events.items, events.total, p))
 }
 
-/// Resets a target's heal attempts (audited).
+/// Resets a target's heal attempts (audited). Takes no body (none, or
+/// `{}`).
 #[utoipa::path(post, path = "/targets/{id}/heal/reset", tag = "healing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id")),
     responses((status = 200, description = "Reset"), (status = 404, description = "No such target")))]
@@ -197,6 +198,7 @@ async fn heal_reset(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let (id, _) = visible_view(&state, &caller, &id)?;
     state.engine.reset_heal(&id, &caller.name).await?;

@@ -25,7 +25,7 @@ use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::extract::{JsonBody, OptionalJson, Params, page};
+use crate::server::extract::{JsonBody, NoBody, OptionalJson, Params, page};
 
 pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     r.routes(routes!(list_maintenance, post_maintenance))
@@ -342,7 +342,8 @@ async fn checklist(State(state): State<ApiState>, caller: Caller) -> ApiResult<J
     })))
 }
 
-/// Lets a failed checklist item through (admins only, audited).
+/// Lets a failed checklist item through (admins only, audited). Takes no
+/// body (none, or `{}`).
 #[utoipa::path(post, path = "/checklist/{check}/override", tag = "operations", security(("bearer" = [])),
     params(("check" = String, Path, description = "Checklist item name")),
     responses((status = 200, description = "Overridden"), (status = 404, description = "No such item"),
@@ -351,6 +352,7 @@ async fn override_checklist(
     State(state): State<ApiState>,
     caller: Caller,
     Path(check): Path<String>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     caller.require_admin()?;
     let r = state
