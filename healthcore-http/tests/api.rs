@@ -525,6 +525,7 @@ async fn checks_upsert_and_disable() {
     let (s, v) = h.delete("/targets/w1/checks/port", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["spec"]["enabled"], false);
+    assert_eq!(v["disabled"], true, "seed 002's answer: {v}");
     let (s, _) = h.delete("/targets/w1/checks/none", ADMIN).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = h.put("/targets/ghost/checks/tcp", ADMIN, json!({})).await;
@@ -661,6 +662,28 @@ async fn alerts_acknowledge_resolve_and_channels() {
     assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
     let id = v["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(v["data"][0]["target_name"], "a1");
+    // seed 000's HealthAlertResponse names beside ours
+    assert_eq!(v["data"][0]["node_id"], "a1");
+    assert_eq!(v["data"][0]["node_name"], "a1");
+    assert_eq!(v["data"][0]["alert_type"], v["data"][0]["kind"]);
+    let (_, detail) = h.get("/targets/a1/health", ACME).await;
+    assert_eq!(detail["active_alerts"][0]["node_id"], "a1", "{detail}");
+    assert!(
+        detail["active_alerts"][0]["alert_type"].is_string(),
+        "{detail}"
+    );
+    // seed 000's HealthSummaryResponse: total_nodes beside total_targets
+    let (_, sum) = h.get("/health/summary", ACME).await;
+    assert_eq!(sum["total_nodes"], sum["total_targets"], "{sum}");
+    assert_eq!(sum["total_nodes"], 1, "{sum}");
+    for f in [
+        "by_status",
+        "average_score",
+        "active_alerts",
+        "critical_alerts",
+    ] {
+        assert!(sum.get(f).is_some(), "{f}: {sum}");
+    }
     let (_, v) = h
         .get("/health/alerts?severity=critical&node_id=a1", ADMIN)
         .await;

@@ -127,6 +127,7 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                         from: from.status,
                         to: to.status,
                         cause: to.cause,
+                        from_cause: from.cause,
                         score,
                         at,
                     },

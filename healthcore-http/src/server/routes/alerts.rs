@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use healthcore::alert::{Alert, AlertStatus, Severity};
 use healthcore::store::{AlertChannelConfig, AlertQuery, StoreExt, doc_kind};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{PageQuery, list, paged, to_value, visible_view};
+use super::{PageQuery, alert_json, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -41,15 +41,6 @@ struct AlertsQuery {
     limit: Option<u32>,
     /// Items to skip.
     offset: Option<u64>,
-}
-
-fn alert_json(state: &ApiState, a: &Alert) -> ApiResult<Value> {
-    let mut v = to_value(a)?;
-    let name = state.engine.target_view(&a.target).map(|t| t.target.name);
-    if let Value::Object(m) = &mut v {
-        m.insert("target_name".into(), json!(name));
-    }
-    Ok(v)
 }
 
 /// Alerts, newest first, filtered by status, severity and target (000).
