@@ -129,6 +129,51 @@ async fn openapi_lists_every_route_and_validates() {
         .sum();
     assert_eq!(ops, ROUTES.len());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // paging bounds and error answers, on every operation
+    let envelope = "#/components/schemas/ErrorEnvelope";
+    assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
+    let mut pagers = 0;
+    for (p, item) in paths {
+        for (m, op) in item.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &param["schema"];
+                if param["name"] == "limit" {
+                    pagers += 1;
+                    assert_eq!(schema["minimum"], 1, "{m} {p}: {schema}");
+                    assert_eq!(schema["maximum"], 500, "{m} {p}: {schema}");
+                    assert_eq!(schema["default"], 50, "{m} {p}: {schema}");
+                }
+                if param["name"] == "offset" {
+                    assert_eq!(schema["minimum"], 0, "{m} {p}: {schema}");
+                }
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let has = |code: &str| {
+                responses
+                    .get(code)
+                    .is_some_and(|r| r["content"]["application/json"]["schema"]["$ref"] == envelope)
+            };
+            if p != "/health" {
+                assert!(has("401"), "{m} {p}: no 401 with the envelope");
+            }
+            if p.contains('{') {
+                assert!(has("404"), "{m} {p}: no 404 with the envelope");
+                assert!(has("400"), "{m} {p}: no 400 with the envelope");
+            }
+            if m == "post" || m == "put" {
+                assert!(has("413"), "{m} {p}: no 413");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(has("422"), "{m} {p}: no 422");
+            }
+            for (code, r) in responses {
+                if code.starts_with('4') || code.starts_with('5') {
+                    assert!(has(code), "{m} {p} {code}: no envelope: {r}");
+                }
+            }
+        }
+    }
+    assert!(pagers >= 10, "{pagers} operations page");
     // the document round-trips through utoipa's model (it is well-formed)
     let _: utoipa::openapi::OpenApi = serde_json::from_value(doc).unwrap();
 }

@@ -34,6 +34,7 @@
 
 mod auth;
 pub mod dashboard;
+mod doc;
 mod error;
 mod extract;
 mod live;
@@ -169,6 +170,7 @@ impl ApiState {
                        Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
     ),
     modifiers(&SecurityAddon),
+    components(schemas(error::ErrorEnvelope, error::ErrorDetail)),
     tags(
         (name = "health", description = "Summary, overview, per-target health and history"),
         (name = "targets", description = "Targets and their checks"),
@@ -203,10 +205,17 @@ fn api_routes() -> OpenApiRouter<ApiState> {
     metrics::register(r)
 }
 
+/// The routes and their finished document ([`doc::finish`]).
+fn documented_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (api, mut doc) = api_routes().split_for_parts();
+    doc::finish(&mut doc);
+    (api, doc)
+}
+
 /// The OpenAPI document of [`router`] as a value (the same document
 /// `GET /openapi.json` serves).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    documented_routes().1
 }
 
 /// The API router over `state`, mountable under any prefix with
@@ -226,7 +235,7 @@ pub fn router_with(mut state: ApiState, extra: Router) -> Router {
     if !state.config.dashboard {
         state.auth = Arc::new(state.auth.as_ref().clone().without_dashboard());
     }
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, doc) = documented_routes();
     let json = doc
         .to_json()
         .unwrap_or_else(|_| "{\"openapi\":\"3.1.0\"}".to_owned());
