@@ -673,10 +673,37 @@ async fn reports_events_and_stalled() {
         .post("/report", ACME, json!({"mac_address": "00:11:22:33:44:55"}))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // made public (healthd's public_reports), a report needs no token; a
+    // tenant token is still held to its tenant
+    let public = healthcore_http::router(healthcore_http::ApiState::new(
+        h.engine.clone(),
+        auth().public(Method::POST, "/report"),
+    ));
+    let send = |token: Option<&str>| {
+        let mut req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/report")
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req
+            .body(axum::body::Body::from(
+                json!({"mac_address": "00:11:22:33:44:55", "event": "heartbeat"}).to_string(),
+            ))
+            .unwrap();
+        tower::ServiceExt::oneshot(public.clone(), req)
+    };
+    assert_eq!(send(None).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        send(Some(ACME)).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     h.engine.flush().await;
     let (s, v) = h.get("/targets/node-1/events", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["total"], 3, "{v}");
+    // the event form, the legacy form, two heartbeats (one public)
+    assert_eq!(v["total"], 4, "{v}");
     assert_eq!(v["data"][0]["event_type"], "heartbeat");
     let (_, v) = h
         .get("/targets/node-1/events?event_type=install_started", ADMIN)

@@ -38,14 +38,40 @@ fn dechunk(body: &str) -> String {
 
 /// `GET path` with an optional bearer token (blocking, 10 s deadline).
 pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Response {
+    request(addr, "GET", path, token, None)
+}
+
+/// `POST path` with a JSON body and an optional bearer token (blocking,
+/// 10 s deadline).
+pub fn post(addr: SocketAddr, path: &str, token: Option<&str>, json: &str) -> Response {
+    request(addr, "POST", path, token, Some(json))
+}
+
+/// One request with an optional bearer token and JSON body (blocking,
+/// 10 s deadline).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> Response {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    let body = json
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )
+        })
+        .unwrap_or_else(|| "\r\n".to_owned());
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n{body}"
     )
     .unwrap();
     let mut raw = String::new();

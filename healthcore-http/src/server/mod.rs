@@ -28,9 +28,24 @@
 //! let auth = Auth::new().with_token("ops", "a-long-random-admin-token", Scope::Admin);
 //! let app = axum::Router::new().nest("/api/v1", healthcore_http::router(ApiState::new(engine, auth)));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).await?;
+//! // with the peer address, so POST /report records the client IP
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! **Client addresses.** `POST /report` records the address a report came
+//! from (seed 001: the client's IP, else the body's `ip_address`). The
+//! router learns it only from axum's `ConnectInfo<SocketAddr>`: serve it
+//! with `into_make_service_with_connect_info::<SocketAddr>()` as above;
+//! served with plain `axum::serve(listener, app)` (or through `oneshot`)
+//! every report falls back to its body's `ip_address`. Behind a reverse
+//! proxy the peer is the proxy; forwarded headers are not trusted, so
+//! have the proxy pass the node's address in the body, or insert your
+//! own `ConnectInfo` from a header you trust with a middleware.
 
 mod auth;
 pub mod dashboard;
