@@ -1629,3 +1629,21 @@ async fn missing_fields_are_named_and_ids_are_generated() {
     let (s, _) = h.get(&format!("/maintenance/{wid}"), ACME).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn result_counts_cover_the_window_past_the_listed_results() {
+    let h = harness().await;
+    // past the listed 100, the counts still cover every result, filtered or not
+    h.target("a2", "acme").await;
+    h.feed("a2", Outcome::Fail, 4).await;
+    h.feed("a2", Outcome::Pass, 320).await;
+    for q in ["hours=1", "hours=1&check=tcp"] {
+        let (s, v) = h.get(&format!("/targets/a2/results?{q}"), ACME).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        assert_eq!(v["total_checks"], 324, "{q}");
+        assert_eq!(v["healthy_checks"], 320, "{q}");
+        assert_eq!(v["results_limit"], 100, "{q}");
+        assert_eq!(v["results"].as_array().unwrap().len(), 100, "{q}");
+        assert_eq!(v["counts_complete"], true, "{q}");
+    }
+}

@@ -59,7 +59,7 @@ pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
 pub use config::{ClaimsConfig, ClaimsMode, EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;
 pub use metrics::{EngineMetrics, LATENCY_BUCKETS, MetricsSnapshot};
-pub use uptime::{ResultHistory, UptimeView};
+pub use uptime::{COUNT_FALLBACK_LIMIT, RESULTS_LIMIT, ResultHistory, UptimeView};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

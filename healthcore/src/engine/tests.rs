@@ -1175,3 +1175,86 @@ async fn activity_pages_past_one_store_page_and_takes_seed_names() {
     );
     assert_eq!(ActivityType::parse("gossip"), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn result_history_of_one_check_counts_every_result_of_the_window() {
+    let r = rig_with(
+        Arc::new(InMemoryStore::new()),
+        EngineConfig::default(),
+        EngineBuilder::without_scheduler,
+    );
+    r.engine.start().await.expect("start");
+    r.engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
+    let tcp = r
+        .engine
+        .add_check(&tid("a"), spec("tcp", 30, 5))
+        .await
+        .expect("check");
+    let other = r
+        .engine
+        .add_check(
+            &tid("a"),
+            spec("other", 30, 5).named(CheckId::new("other").expect("id")),
+        )
+        .await
+        .expect("check");
+    for i in 0..324u32 {
+        let outcome = if i % 4 == 0 {
+            Outcome::Fail
+        } else {
+            Outcome::Pass
+        };
+        let obs = Observation::new(r.engine.now(), outcome).with_latency(Duration::from_millis(20));
+        r.engine.ingest(&tcp, obs).expect("ingest");
+        if i % 3 == 0 {
+            r.engine
+                .ingest(&other, Observation::new(r.engine.now(), Outcome::Pass))
+                .expect("ingest");
+        }
+    }
+    r.engine.flush().await;
+    let h = r
+        .engine
+        .result_history(&tid("a"), 1, Some(tcp.check.clone()))
+        .await
+        .expect("history");
+    assert_eq!(
+        h.total_checks, 324,
+        "every result of the check, not the listed 100"
+    );
+    assert_eq!(h.healthy_checks, 243);
+    assert_eq!(h.unhealthy_checks, 81);
+    assert_eq!(h.avg_latency_ms, Some(20.0));
+    assert!(h.counts_complete);
+    assert_eq!(h.results_limit, RESULTS_LIMIT);
+    assert_eq!(h.results.len(), RESULTS_LIMIT as usize);
+    // results still buffered count too
+    r.engine
+        .ingest(&tcp, Observation::new(r.engine.now(), Outcome::Pass))
+        .expect("ingest");
+    let h = r
+        .engine
+        .result_history(&tid("a"), 1, Some(tcp.check.clone()))
+        .await
+        .expect("history");
+    assert_eq!(h.total_checks, 325);
+    r.engine.flush().await;
+    let h = r
+        .engine
+        .result_history(&tid("a"), 1, Some(tcp.check.clone()))
+        .await
+        .expect("history");
+    assert_eq!(h.total_checks, 325, "counted once when written");
+    // the whole target: both checks (from the rollups, up to now)
+    advance(Duration::from_secs(30)).await;
+    let all = r
+        .engine
+        .result_history(&tid("a"), 1, None)
+        .await
+        .expect("all");
+    assert_eq!(all.total_checks, 325 + 108);
+    r.engine.shutdown().await;
+}

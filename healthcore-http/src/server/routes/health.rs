@@ -168,9 +168,15 @@ struct ResultsQuery {
 }
 
 /// Recent results with count-based uptime and average latency (seed 002).
+/// `total_checks`, `healthy_checks`, `unhealthy_checks`,
+/// `uptime_percentage` and `avg_latency_ms` count every result of the
+/// window (the target's, or with `check` that check's); `results` lists
+/// the newest of them, at most `results_limit` (100). `counts_complete` is
+/// `false` only for one check over a store that keeps no per-check counts.
 #[utoipa::path(get, path = "/targets/{id}/results", tag = "health", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id"), ResultsQuery),
-    responses((status = 200, description = "Result history"), (status = 404, description = "No such target")))]
+    responses((status = 200, description = "Result history: counts over the whole window, the newest results (at most results_limit)"),
+              (status = 404, description = "No such target")))]
 async fn target_results(
     State(state): State<ApiState>,
     caller: Caller,
