@@ -62,6 +62,11 @@ fn the_example_file_passes_and_builds_every_part() {
     let setup = c.replay_setup();
     assert_eq!(setup.external_channels, ["ops-hook", "slack"]);
     assert_eq!(setup.targets.len(), 4);
+    // two targets name a log source (a file, a command); the others none
+    let logs = healthcore_suite::healthd::build::log_sources(c).unwrap();
+    for (id, has) in [("db-1", true), ("web-1", true), ("disk-root", false)] {
+        assert_eq!(logs.has_target(&id.parse().unwrap()), has, "{id}");
+    }
 }
 
 #[test]
@@ -94,6 +99,22 @@ const BAD: &[(&str, &str, Option<usize>)] = &[
         "[engine.limits]\nmax_concurency = 3\n",
         "engine.limits.max_concurency",
         Some(2),
+    ),
+    // log sources: one of file or argv, known placeholders, known fields
+    (
+        "[[targets]]\nid = \"a\"\nlogs = { file = \"/x\", argv = [\"cat\"] }\n",
+        "targets[0].logs.argv",
+        Some(3),
+    ),
+    (
+        "[[targets]]\nid = \"a\"\nlogs = { argv = [\"tail\", \"{nope}\"] }\n",
+        "targets[0].logs.argv[1]",
+        Some(3),
+    ),
+    (
+        "[[targets]]\nid = \"a\"\nlogs = { path = \"/x\" }\n",
+        "targets[0].logs.path",
+        Some(3),
     ),
     // semantic: thresholds and timeouts
     (

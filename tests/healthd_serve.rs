@@ -1,7 +1,9 @@
 //! `healthd serve` in-process with the built-in demo config: in a temp
 //! dir, on a free port, it answers `/health`, lists the demo targets to
 //! the generated admin token (and nobody else), and shuts down closing
-//! the SQLite store.
+//! the SQLite store. With a config file: its tokens, its targets' log
+//! sources (a file, a command) behind `GET /targets/{id}/logs`, and node
+//! reports recording the client's address.
 
 #[path = "healthd_support/mod.rs"]
 mod support;
@@ -267,4 +269,188 @@ async fn a_bad_config_refuses_to_start_naming_the_field() {
     );
     // nothing was created
     assert!(!dir.path().join("healthd.db").exists());
+}
+
+async fn call(
+    addr: std::net::SocketAddr,
+    method: &'static str,
+    path: String,
+    token: Option<&'static str>,
+    body: Option<String>,
+) -> support::Response {
+    tokio::task::spawn_blocking(move || {
+        support::request(addr, method, &path, token, body.as_deref())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_log_sources_serve_the_logs_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let lines: String = (1..=300).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&log, lines).unwrap();
+    let cfg = dir.path().join("healthd.toml");
+    // sha256("password")
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[tokens]]
+name = "ops"
+admin = true
+sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+
+[[targets]]
+id = "filelog"
+logs = {{ file = "{}" }}
+
+[[targets]]
+id = "cmdlog"
+logs = {{ argv = ["seq", "1", "{{lines}}"], timeout = "5s" }}
+
+[[targets]]
+id = "nolog"
+"#,
+            log.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(ServeOptions {
+        config: Some(cfg),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        db: Some(dir.path().join("healthd.db")),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let addr = daemon.addr();
+    let token = Some("password");
+    let r = call(
+        addr,
+        "GET",
+        "/targets/filelog/logs?lines=3".into(),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["lines"],
+        serde_json::json!(["line 298", "line 299", "line 300"])
+    );
+    // the default is seed 004's last 100 lines
+    let r = call(addr, "GET", "/targets/filelog/logs".into(), token, None).await;
+    let v = r.json();
+    assert_eq!(v["lines"].as_array().unwrap().len(), 100, "{v}");
+    assert_eq!(v["lines"][0], "line 201");
+    let r = call(
+        addr,
+        "GET",
+        "/targets/cmdlog/logs?lines=4".into(),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["lines"], serde_json::json!(["1", "2", "3", "4"]));
+    // more than the cap is served as the cap
+    let r = call(
+        addr,
+        "GET",
+        "/targets/cmdlog/logs?lines=5000".into(),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["lines"].as_array().unwrap().len(), 1000);
+    // a target without a source: 501 not_configured
+    let r = call(addr, "GET", "/targets/nolog/logs".into(), token, None).await;
+    assert_eq!(r.status, 501, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "not_configured");
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_record_the_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("healthd.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+[server]
+public_reports = true
+
+[[tokens]]
+name = "ops"
+admin = true
+sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+
+[[targets]]
+id = "node-1"
+kind = "node"
+mac_address = "aa:bb:cc:00:11:22"
+[[targets.checks]]
+kind = "heartbeat"
+"#,
+    )
+    .unwrap();
+    let daemon = Daemon::start(ServeOptions {
+        config: Some(cfg),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        db: Some(dir.path().join("healthd.db")),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let addr = daemon.addr();
+    let r = call(
+        addr,
+        "POST",
+        "/report".into(),
+        None,
+        Some(r#"{"mac_address": "aa:bb:cc:00:11:22", "event": "boot_started"}"#.into()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // seed 001: the client's address wins over the body's
+    let r = call(
+        addr,
+        "POST",
+        "/report".into(),
+        None,
+        Some(
+            r#"{"mac_address": "aa:bb:cc:00:11:22", "event": "heartbeat", "ip_address": "10.9.9.9"}"#
+                .into(),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    daemon.engine().flush().await;
+    let r = call(
+        addr,
+        "GET",
+        "/targets/node-1/events".into(),
+        Some("password"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let events = v["data"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{v}");
+    for e in events {
+        assert_eq!(e["ip_address"], "127.0.0.1", "{e}");
+    }
+    // the node's own address is still what it says it is
+    let r = call(
+        addr,
+        "GET",
+        "/targets/node-1/health".into(),
+        Some("password"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["ip_address"], "10.9.9.9", "{}", r.body);
+    daemon.shutdown().await;
 }

@@ -49,6 +49,22 @@
 //! Checks an operator configures (healthd's file, an embedder calling the
 //! engine) do not go through it.
 //!
+//! ## Serving
+//!
+//! Serve the router with the peer address so node reports record where
+//! they came from (seed 001 keeps the client IP, falling back to the
+//! body's `ip_address`):
+//!
+//! ```no_run
+//! # async fn demo(app: axum::Router) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+//! # }
+//! ```
+//!
+//! Plain `axum::serve(listener, app)` works too, but then every report's
+//! address is its body's `ip_address` (see [`server`] on proxies).
+//!
 //! ## Alert channels (seed 004's per-service alert configs)
 //!
 //! `PUT /health/alert-channels/{target}` (and `PUT /health/alert-channels`

@@ -129,6 +129,51 @@ async fn openapi_lists_every_route_and_validates() {
         .sum();
     assert_eq!(ops, ROUTES.len());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // paging bounds and error answers, on every operation
+    let envelope = "#/components/schemas/ErrorEnvelope";
+    assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
+    let mut pagers = 0;
+    for (p, item) in paths {
+        for (m, op) in item.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &param["schema"];
+                if param["name"] == "limit" {
+                    pagers += 1;
+                    assert_eq!(schema["minimum"], 1, "{m} {p}: {schema}");
+                    assert_eq!(schema["maximum"], 500, "{m} {p}: {schema}");
+                    assert_eq!(schema["default"], 50, "{m} {p}: {schema}");
+                }
+                if param["name"] == "offset" {
+                    assert_eq!(schema["minimum"], 0, "{m} {p}: {schema}");
+                }
+            }
+            let responses = op["responses"].as_object().unwrap();
+            let has = |code: &str| {
+                responses
+                    .get(code)
+                    .is_some_and(|r| r["content"]["application/json"]["schema"]["$ref"] == envelope)
+            };
+            if p != "/health" {
+                assert!(has("401"), "{m} {p}: no 401 with the envelope");
+            }
+            if p.contains('{') {
+                assert!(has("404"), "{m} {p}: no 404 with the envelope");
+                assert!(has("400"), "{m} {p}: no 400 with the envelope");
+            }
+            if m == "post" || m == "put" {
+                assert!(has("413"), "{m} {p}: no 413");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(has("422"), "{m} {p}: no 422");
+            }
+            for (code, r) in responses {
+                if code.starts_with('4') || code.starts_with('5') {
+                    assert!(has(code), "{m} {p} {code}: no envelope: {r}");
+                }
+            }
+        }
+    }
+    assert!(pagers >= 10, "{pagers} operations page");
     // the document round-trips through utoipa's model (it is well-formed)
     let _: utoipa::openapi::OpenApi = serde_json::from_value(doc).unwrap();
 }
@@ -139,6 +184,21 @@ async fn health_is_public_and_minimal() {
     let (s, v) = h.call(Method::GET, "/health", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v, json!({"status": "ok", "ready": true}));
+    // HEAD on the public GET routes is public too (monitors probe with it)
+    for p in ["/health", "/"] {
+        let (s, body) = h.raw(Method::HEAD, p, None, None, None).await;
+        assert_eq!(s, StatusCode::OK, "HEAD {p}");
+        assert!(body.is_empty(), "HEAD {p} has no body");
+    }
+    // and only those
+    let (s, _) = h
+        .raw(Method::HEAD, "/health/summary", None, None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = h
+        .raw(Method::HEAD, "/health/summary", Some(ADMIN), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -454,12 +514,17 @@ async fn tenant_isolation_across_id_taking_routes() {
         assert_eq!(s, StatusCode::OK, "{p}");
         assert_eq!(v["total"], 0, "{p} leaks: {v}");
     }
-    // and the owner still reaches everything
+    // and the owner still reaches everything but the admin-only quick
+    // actions (403 there)
     for (m, p, body) in &routes {
         if *m == Method::DELETE || p.ends_with("/resolve") {
             continue;
         }
         let (s, v) = h.call(m.clone(), p, Some(ACME), body.clone()).await;
+        if p.contains("/actions/") || p.ends_with("/logs") {
+            assert_eq!(s, StatusCode::FORBIDDEN, "{m} {p} as acme → {v}");
+            continue;
+        }
         // the recheck above passed and resolved the alert: 409, not 404
         let ok = s.is_success() || (p.ends_with("/acknowledge") && s == StatusCode::CONFLICT);
         assert!(ok, "{m} {p} as acme → {s} {v}");
@@ -505,6 +570,7 @@ async fn checks_upsert_and_disable() {
     let (s, v) = h.delete("/targets/w1/checks/port", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["spec"]["enabled"], false);
+    assert_eq!(v["disabled"], true, "seed 002's answer: {v}");
     let (s, _) = h.delete("/targets/w1/checks/none", ADMIN).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = h.put("/targets/ghost/checks/tcp", ADMIN, json!({})).await;
@@ -576,6 +642,11 @@ async fn reports_events_and_stalled() {
             Some("status"),
         ),
         (
+            json!({"mac_address": "00:11:22:33:44:55", "status": "weird"}),
+            422,
+            Some("status"),
+        ),
+        (
             json!({"mac_address": "00:11:22:33:44:55", "ip_address": "300.1.1.1"}),
             422,
             Some("ip_address"),
@@ -602,10 +673,37 @@ async fn reports_events_and_stalled() {
         .post("/report", ACME, json!({"mac_address": "00:11:22:33:44:55"}))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // made public (healthd's public_reports), a report needs no token; a
+    // tenant token is still held to its tenant
+    let public = healthcore_http::router(healthcore_http::ApiState::new(
+        h.engine.clone(),
+        auth().public(Method::POST, "/report"),
+    ));
+    let send = |token: Option<&str>| {
+        let mut req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/report")
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req
+            .body(axum::body::Body::from(
+                json!({"mac_address": "00:11:22:33:44:55", "event": "heartbeat"}).to_string(),
+            ))
+            .unwrap();
+        tower::ServiceExt::oneshot(public.clone(), req)
+    };
+    assert_eq!(send(None).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        send(Some(ACME)).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     h.engine.flush().await;
     let (s, v) = h.get("/targets/node-1/events", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["total"], 3, "{v}");
+    // the event form, the legacy form, two heartbeats (one public)
+    assert_eq!(v["total"], 4, "{v}");
     assert_eq!(v["data"][0]["event_type"], "heartbeat");
     let (_, v) = h
         .get("/targets/node-1/events?event_type=install_started", ADMIN)
@@ -636,6 +734,28 @@ async fn alerts_acknowledge_resolve_and_channels() {
     assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
     let id = v["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(v["data"][0]["target_name"], "a1");
+    // seed 000's HealthAlertResponse names beside ours
+    assert_eq!(v["data"][0]["node_id"], "a1");
+    assert_eq!(v["data"][0]["node_name"], "a1");
+    assert_eq!(v["data"][0]["alert_type"], v["data"][0]["kind"]);
+    let (_, detail) = h.get("/targets/a1/health", ACME).await;
+    assert_eq!(detail["active_alerts"][0]["node_id"], "a1", "{detail}");
+    assert!(
+        detail["active_alerts"][0]["alert_type"].is_string(),
+        "{detail}"
+    );
+    // seed 000's HealthSummaryResponse: total_nodes beside total_targets
+    let (_, sum) = h.get("/health/summary", ACME).await;
+    assert_eq!(sum["total_nodes"], sum["total_targets"], "{sum}");
+    assert_eq!(sum["total_nodes"], 1, "{sum}");
+    for f in [
+        "by_status",
+        "average_score",
+        "active_alerts",
+        "critical_alerts",
+    ] {
+        assert!(sum.get(f).is_some(), "{f}: {sum}");
+    }
     let (_, v) = h
         .get("/health/alerts?severity=critical&node_id=a1", ADMIN)
         .await;
@@ -659,6 +779,20 @@ async fn alerts_acknowledge_resolve_and_channels() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "acknowledged");
     assert_eq!(v["acknowledged_by"], "acme-bot");
+    // read-your-writes: every read right after the 200 shows it
+    let (_, v) = h.get("/health/alerts?target=a1", ACME).await;
+    let listed = v["data"].as_array().unwrap();
+    let row = listed.iter().find(|a| a["id"] == id.as_str()).unwrap();
+    assert_eq!(row["status"], "acknowledged", "{v}");
+    let (_, v) = h.get("/health/alerts?status=active&target=a1", ACME).await;
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["id"] != id.as_str()),
+        "{v}"
+    );
     let (s, v) = h
         .post(
             &format!("/health/alerts/{id}/acknowledge"),
@@ -667,6 +801,10 @@ async fn alerts_acknowledge_resolve_and_channels() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        format!("cannot acknowledge alert {id}: it is already acknowledged")
+    );
     let (s, _) = h
         .post(
             &format!("/health/alerts/{id}/acknowledge"),
@@ -685,7 +823,18 @@ async fn alerts_acknowledge_resolve_and_channels() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "resolved");
-    let (s, _) = h
+    let (_, v) = h
+        .get("/health/alerts?target=a1&status=resolved", ADMIN)
+        .await;
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id.as_str()),
+        "resolved at once: {v}"
+    );
+    let (s, v) = h
         .call(
             Method::POST,
             &format!("/health/alerts/{id}/resolve"),
@@ -694,6 +843,25 @@ async fn alerts_acknowledge_resolve_and_channels() {
         )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["error"]["message"],
+        format!("cannot resolve alert {id}: it is already resolved")
+    );
+    let (s, v) = h
+        .call(
+            Method::POST,
+            &format!("/health/alerts/{id}/acknowledge"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(
+        v["error"]["message"],
+        format!(
+            "cannot acknowledge alert {id}: it is resolved; only an active alert can be acknowledged"
+        )
+    );
     // channels
     let (s, v) = h
         .put(
@@ -893,11 +1061,28 @@ async fn slo_budget_and_burn_rates() {
 async fn quick_actions_logs_and_checklist() {
     let h = harness().await;
     h.target("a1", "acme").await;
+    // seed 004: every action is admin-only; a tenant token gets 403 on its
+    // own target (404 on another's, see tenant_isolation_across_id_taking_routes)
+    for (m, p, body) in [
+        (
+            Method::POST,
+            "/targets/a1/actions/restart",
+            Some(json!({"confirm": "a1"})),
+        ),
+        (Method::POST, "/targets/a1/actions/recheck", None),
+        (Method::POST, "/targets/a1/actions/diagnose", None),
+        (Method::GET, "/targets/a1/logs", None),
+        (Method::GET, "/targets/a1/logs?lines=5", None),
+    ] {
+        let (s, v) = h.call(m.clone(), p, Some(ACME), body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{m} {p} as a tenant → {v}");
+        assert_eq!(v["error"]["code"], "forbidden");
+    }
     let (s, v) = h
         .call(
             Method::POST,
             "/targets/a1/actions/restart",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
@@ -906,7 +1091,7 @@ async fn quick_actions_logs_and_checklist() {
     let (s, v) = h
         .post(
             "/targets/a1/actions/restart",
-            ACME,
+            ADMIN,
             json!({"confirm": "a1"}),
         )
         .await;
@@ -915,7 +1100,7 @@ async fn quick_actions_logs_and_checklist() {
         .call(
             Method::POST,
             "/targets/a1/actions/recheck",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
@@ -924,7 +1109,7 @@ async fn quick_actions_logs_and_checklist() {
     let (s, _) = h
         .post(
             "/targets/a1/actions/recheck",
-            ACME,
+            ADMIN,
             json!({"check": "nope"}),
         )
         .await;
@@ -933,7 +1118,7 @@ async fn quick_actions_logs_and_checklist() {
         .call(
             Method::POST,
             "/targets/a1/actions/diagnose",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
@@ -942,19 +1127,59 @@ async fn quick_actions_logs_and_checklist() {
         .call(
             Method::POST,
             "/targets/a1/actions/reformat",
-            Some(ACME),
+            Some(ADMIN),
             None,
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, v) = h.get("/targets/a1/logs?lines=5", ACME).await;
+    let (s, v) = h.get("/targets/a1/logs?lines=5", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["lines"].as_array().unwrap().len(), 5);
-    for bad in ["lines=0", "lines=1001", "lines=many"] {
-        let (s, v) = h.get(&format!("/targets/a1/logs?{bad}"), ACME).await;
+    // seed 004: the last 100 lines by default; more than the cap is the cap
+    let (s, v) = h.get("/targets/a1/logs", ADMIN).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["limit"], 100);
+    for many in ["lines=1001", "lines=5000"] {
+        let (s, v) = h.get(&format!("/targets/a1/logs?{many}"), ADMIN).await;
+        assert_eq!(s, StatusCode::OK, "{many}: {v}");
+        assert_eq!(v["limit"], 1000, "{many}");
+    }
+    for bad in ["lines=0", "lines=many", "lines=-3"] {
+        let (s, v) = h.get(&format!("/targets/a1/logs?{bad}"), ADMIN).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(v["error"]["field"], "lines");
     }
+    // a passive (heartbeat) check cannot be rechecked: 409, and nothing is fed
+    h.post(
+        "/targets",
+        ADMIN,
+        json!({"id": "node-1", "name": "node 1", "mac_address": "00:11:22:33:44:66"}),
+    )
+    .await;
+    let (s, v) = h
+        .put("/targets/node-1/checks/heartbeat", ADMIN, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let before = h.engine.target_view(&"node-1".parse().unwrap()).unwrap();
+    let (s, v) = h
+        .post(
+            "/targets/node-1/actions/recheck",
+            ADMIN,
+            json!({"check": "heartbeat"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "passive_check");
+    assert_eq!(v["error"]["field"], "check");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("passive"),
+        "{v}"
+    );
+    let after = h.engine.target_view(&"node-1".parse().unwrap()).unwrap();
+    assert_eq!(
+        before.checks[0].state.total_checks, after.checks[0].state.total_checks,
+        "no observation was fed"
+    );
     let (s, v) = h.get("/checklist", ADMIN).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["ready"], true);
@@ -966,10 +1191,24 @@ async fn quick_actions_logs_and_checklist() {
     let (s, v) = h.get("/activity?type=audit", ACME).await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["total"].as_u64().unwrap() >= 4, "{v}");
-    for bad in ["type=gossip", "since=yesterday", "limit=400&offset=200"] {
-        let (s, _) = h.get(&format!("/activity?{bad}"), ACME).await;
+    for bad in [
+        "type=gossip",
+        "since=yesterday",
+        "offset=10001",
+        "node_id=",
+        "target=",
+    ] {
+        let (s, v) = h.get(&format!("/activity?{bad}"), ACME).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(v["error"]["field"].is_string(), "{bad}: {v}");
     }
+    // a deep page is an (empty) page, not a 400
+    let (s, v) = h.get("/activity?limit=400&offset=200", ACME).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h.get("/activity?limit=500&offset=5000", ACME).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"].as_array().unwrap().len(), 0);
+    assert_eq!(v["offset"], 5000);
 }
 
 #[tokio::test]
@@ -1229,10 +1468,10 @@ async fn every_list_endpoint_pages_with_limit_offset_and_total() {
             assert_eq!(second["offset"], 1);
             assert_ne!(first["data"][0], second["data"][0], "{path}: offset moves");
         }
-        // past the end is an empty page (the merged activity feed caps
-        // offset + limit at 500)
+        // past the end is an empty page (the merged activity feed reads
+        // offsets up to 10000)
         let far = if path == "/activity" {
-            "limit=1&offset=499"
+            "limit=500&offset=10000"
         } else {
             "limit=500&offset=100000"
         };
@@ -1243,5 +1482,168 @@ async fn every_list_endpoint_pages_with_limit_offset_and_total() {
             assert_eq!(s, StatusCode::BAD_REQUEST, "{path}?{bad}: {v}");
             assert!(v["error"]["field"].is_string(), "{path}?{bad}: {v}");
         }
+    }
+}
+
+#[tokio::test]
+async fn activity_feed_speaks_seed_000() {
+    let h = harness().await;
+    h.target("a1", "acme").await;
+    h.target("a2", "acme").await;
+    h.feed("a1", Outcome::Fail, 3).await;
+    h.feed("a2", Outcome::Pass, 1).await;
+    h.post(
+        "/targets",
+        ADMIN,
+        json!({"id": "n1", "name": "n1", "tenant": "acme", "mac_address": "00:11:22:33:44:77"}),
+    )
+    .await;
+    let (s, v) = h
+        .post(
+            "/report",
+            ADMIN,
+            json!({"mac_address": "00:11:22:33:44:77", "event": "boot_started"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    h.engine.flush().await;
+    // seed 000's type names, and this API's first names, filter alike
+    for (seed, legacy) in [
+        ("health_alert", "alert"),
+        ("node_event", "lifecycle"),
+        ("heal_event", "heal"),
+    ] {
+        let (s, a) = h.get(&format!("/activity?type={seed}"), ACME).await;
+        assert_eq!(s, StatusCode::OK, "{seed}: {a}");
+        let (_, b) = h.get(&format!("/activity?type={legacy}"), ACME).await;
+        assert_eq!(a["total"], b["total"], "{seed} = {legacy}");
+        for item in a["data"].as_array().unwrap() {
+            assert_eq!(item["activity_type"], seed, "{item}");
+            assert_eq!(item["type"], legacy, "{item}");
+        }
+    }
+    let (_, v) = h.get("/activity?type=health_alert", ACME).await;
+    assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
+    let item = &v["data"][0];
+    assert_eq!(item["node_id"], "a1");
+    assert_eq!(item["triggered_by"], "health_monitor");
+    assert!(item["details"]["severity"].is_string(), "{item}");
+    assert_eq!(item["data"]["target"], "a1", "the alert itself: {item}");
+    let (_, v) = h.get("/activity?type=node_event", ACME).await;
+    assert_eq!(v["data"][0]["category"], "boot_started", "{v}");
+    // status changes (status windows) are state_change items
+    let (_, v) = h.get("/activity?type=state_change", ACME).await;
+    assert!(v["total"].as_u64().unwrap() >= 1, "{v}");
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["activity_type"] == "state_change")
+    );
+    // node_id and target filter to one target
+    for q in ["node_id=a1", "target=a1"] {
+        let (s, v) = h.get(&format!("/activity?{q}"), ACME).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        assert!(v["total"].as_u64().unwrap() >= 2, "{q}: {v}");
+        for item in v["data"].as_array().unwrap() {
+            assert_eq!(item["node_id"], "a1", "{q}: {item}");
+        }
+    }
+    let (_, all) = h.get("/activity", ACME).await;
+    let (_, one) = h.get("/activity?node_id=a1", ACME).await;
+    assert!(
+        all["total"].as_u64() > one["total"].as_u64(),
+        "{all} vs {one}"
+    );
+    // another tenant's target: an empty feed, as an unknown one's
+    let (s, v) = h.get("/activity?node_id=a1", GLOBEX).await;
+    assert_eq!((s, v["total"].clone()), (StatusCode::OK, json!(0)));
+    // deep pages: every item is reachable past the old 500-item window
+    let (_, v) = h.get("/activity?limit=1&offset=2", ACME).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+}
+
+#[tokio::test]
+async fn missing_fields_are_named_and_ids_are_generated() {
+    let h = harness().await;
+    h.target("a1", "acme").await;
+    for (m, p, body, field) in [
+        (Method::POST, "/targets", json!({"id": "t2"}), "name"),
+        (Method::PUT, "/targets/t2", json!({}), "name"),
+        (
+            Method::POST,
+            "/report",
+            json!({"event": "heartbeat"}),
+            "mac_address",
+        ),
+        (Method::POST, "/heal/policies", json!({}), "name"),
+        (Method::PUT, "/heal/policies/p1", json!({}), "name"),
+        (
+            Method::POST,
+            "/maintenance",
+            json!({"name": "w"}),
+            "schedule",
+        ),
+        (Method::PUT, "/targets/a1/slo", json!({}), "objective"),
+        (
+            Method::POST,
+            "/maintenance",
+            json!({"name": "w", "schedule": {"type": "one_off", "start": "2030-01-01T00:00:00Z"}}),
+            "schedule.end",
+        ),
+    ] {
+        let (s, v) = h.call(m.clone(), p, Some(ADMIN), Some(body.clone())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{m} {p} {body} → {v}");
+        assert_eq!(v["error"]["field"], field, "{m} {p} {body} → {v}");
+    }
+    // seed 002 creates a policy without an id: one is generated and returned
+    let (s, v) = h
+        .post("/heal/policies", ACME, json!({"name": "restart acme"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert!(
+        id.starts_with("policy-") && id.len() == "policy-".len() + 16,
+        "{id}"
+    );
+    let (s, v) = h.get(&format!("/heal/policies/{id}"), ACME).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "restart acme");
+    let (_, again) = h
+        .post("/heal/policies", ACME, json!({"name": "restart acme"}))
+        .await;
+    assert_ne!(again["id"], id.as_str(), "a new id each time");
+    let (s, v) = h
+        .post(
+            "/maintenance",
+            ACME,
+            json!({"name": "patching",
+                   "schedule": {"type": "one_off", "start": "2030-01-01T00:00:00Z", "end": "2030-01-01T01:00:00Z"},
+                   "selector": {"targets": ["a1"]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let wid = v["id"].as_str().unwrap().to_owned();
+    assert!(wid.starts_with("maintenance-"), "{wid}");
+    let (s, _) = h.get(&format!("/maintenance/{wid}"), ACME).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn result_counts_cover_the_window_past_the_listed_results() {
+    let h = harness().await;
+    // past the listed 100, the counts still cover every result, filtered or not
+    h.target("a2", "acme").await;
+    h.feed("a2", Outcome::Fail, 4).await;
+    h.feed("a2", Outcome::Pass, 320).await;
+    for q in ["hours=1", "hours=1&check=tcp"] {
+        let (s, v) = h.get(&format!("/targets/a2/results?{q}"), ACME).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {v}");
+        assert_eq!(v["total_checks"], 324, "{q}");
+        assert_eq!(v["healthy_checks"], 320, "{q}");
+        assert_eq!(v["results_limit"], 100, "{q}");
+        assert_eq!(v["results"].as_array().unwrap().len(), 100, "{q}");
+        assert_eq!(v["counts_complete"], true, "{q}");
     }
 }

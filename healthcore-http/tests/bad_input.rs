@@ -212,3 +212,68 @@ fn bad_input_is_a_4xx_in_the_envelope_never_a_5xx() {
     }
     rt.block_on(h.engine.shutdown());
 }
+
+#[tokio::test]
+async fn routes_without_a_body_keep_the_limit_and_refuse_content() {
+    let h = harness().await; // body limit 16 KiB
+    h.target("a1", "acme").await;
+    h.feed("a1", Outcome::Fail, 3).await;
+    let (_, v) = h.get("/health/alerts?target=a1", ADMIN).await;
+    let alert = v["data"][0]["id"].as_str().unwrap().to_owned();
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(64 * 1024));
+    let routes = [
+        "/targets/a1/heal/reset".to_owned(),
+        "/events/ticket".to_owned(),
+        "/checklist/db/override".to_owned(),
+        format!("/health/alerts/{alert}/resolve"),
+    ];
+    for p in &routes {
+        // past the limit: 413 in the envelope, the handler never runs
+        let (s, bytes) = h
+            .raw(Method::POST, p, Some(ADMIN), Some(big.clone()), None)
+            .await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{p}");
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["error"]["code"], "payload_too_large", "{p}");
+        // content where none is taken: a 400 naming the body
+        let (s, v) = h
+            .call(Method::POST, p, Some(ADMIN), Some(json!({"force": true})))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{p}: {v}");
+        assert_eq!(v["error"]["field"], "body", "{p}");
+        let (s, _) = h
+            .raw(
+                Method::POST,
+                p,
+                Some(ADMIN),
+                Some("reset!".into()),
+                Some("text/plain"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{p}");
+    }
+    // none, or {}, is fine
+    let (s, v) = h
+        .call(Method::POST, "/targets/a1/heal/reset", Some(ADMIN), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h.post("/events/ticket", ADMIN, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h
+        .post(&format!("/health/alerts/{alert}/resolve"), ADMIN, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // a declared length past the limit is refused on any route, even one
+    // whose handler reads no body
+    let req = axum::http::Request::builder()
+        .method(Method::DELETE)
+        .uri("/maintenance/none")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-length", (2 * 1024 * 1024).to_string())
+        .body(axum::body::Body::from(vec![b' '; 2 * 1024 * 1024]))
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(h.app.clone(), req)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}

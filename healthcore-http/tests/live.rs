@@ -97,6 +97,11 @@ async fn sse_delivers_a_status_change_within_a_second() {
     let v: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert_eq!(v["target"], "a1");
     assert_eq!(v["to"], "healthy");
+    // seed 000's payload names ride along
+    assert_eq!(v["node_id"], "a1", "{v}");
+    assert_eq!(v["old_status"], "unknown", "{v}");
+    assert_eq!(v["new_status"], "healthy", "{v}");
+    assert!(v.get("health_score").is_some(), "{v}");
 
     // globex does not see acme's change; its first change is its own
     h.feed("g1", Outcome::Pass, 1).await;

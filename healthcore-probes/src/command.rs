@@ -178,7 +178,7 @@ async fn drain<R: AsyncRead + Unpin>(pipe: Option<R>, into: &Mutex<Captured>) {
 
 /// Kills the process group led by `pid` (the child and anything it
 /// spawned). Errors (group already gone) are ignored.
-fn kill_group(pid: Option<u32>) {
+pub(crate) fn kill_group(pid: Option<u32>) {
     #[cfg(unix)]
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
         let _ = nix::sys::signal::killpg(

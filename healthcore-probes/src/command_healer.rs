@@ -141,7 +141,11 @@ impl HealCommand {
 }
 
 /// One `{…}` placeholder's value, or `None` when it is not one we know.
-fn placeholder(name: &str, target: Option<&Target>, action: Option<&HealAction>) -> Option<String> {
+pub(crate) fn placeholder(
+    name: &str,
+    target: Option<&Target>,
+    action: Option<&HealAction>,
+) -> Option<String> {
     let t = |f: fn(&Target) -> String| target.map(f).unwrap_or_default();
     match name {
         "target.id" => Some(t(|t| t.id.to_string())),
@@ -165,7 +169,7 @@ fn placeholder(name: &str, target: Option<&Target>, action: Option<&HealAction>)
 }
 
 /// Walks a template: literal text and placeholders, in order.
-fn walk(
+pub(crate) fn walk(
     template: &str,
     mut on_text: impl FnMut(&str),
     mut on_placeholder: impl FnMut(&str) -> Result<(), String>,

@@ -17,7 +17,8 @@
 //!
 //! With the `command` feature, [`CommandHealer`] carries out heal actions
 //! by running operator-configured argv commands with the same process
-//! handling.
+//! handling, and [`ConfiguredLogs`] serves the "last N log lines" quick
+//! action from a log file or a command per target.
 //!
 //! The `all` feature turns every probe on. The HTTP probe lives in
 //! `healthcore-http` and the Postgres probe in `healthcore-sqlx`.
@@ -77,6 +78,9 @@ pub mod dns;
 #[cfg(feature = "icmp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "icmp")))]
 pub mod icmp;
+#[cfg(feature = "command")]
+#[cfg_attr(docsrs, doc(cfg(feature = "command")))]
+pub mod logs;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
@@ -100,6 +104,8 @@ pub use disk::{ByteSize, DiskChecker, DiskParams};
 pub use dns::{DnsChecker, DnsParams};
 #[cfg(feature = "icmp")]
 pub use icmp::{IcmpChecker, IcmpParams};
+#[cfg(feature = "command")]
+pub use logs::{ConfiguredLogs, LogSpec};
 #[cfg(feature = "redis")]
 pub use redis::{RedisChecker, RedisParams};
 #[cfg(feature = "ssh")]

@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use healthcore::alert::{Alert, AlertStatus};
 use healthcore::model::{CheckKey, CheckSpec, Target, TargetId};
-use healthcore::rollup::Granularity;
+use healthcore::rollup::{Bucket, Granularity};
 use healthcore::store::{
-    AlertQuery, Capabilities, Doc, DocQuery, Entry, EntryQuery, InsertAlert, Page, PurgeReport,
-    ResultBatch, ResultQuery, Retention, RollupQuery, StateRecord, Store, StoreError, StoreResult,
-    StoredResult, TargetBucket, TargetQuery,
+    AlertQuery, Capabilities, CheckCountsQuery, Doc, DocQuery, Entry, EntryQuery, InsertAlert,
+    Page, PurgeReport, ResultBatch, ResultQuery, Retention, RollupQuery, StateRecord, Store,
+    StoreError, StoreResult, StoredResult, TargetBucket, TargetQuery,
 };
 
 use crate::codec::{gran_code, ns, to_json};
@@ -172,7 +172,9 @@ fn chunk_of(r: &Retention) -> i64 {
 #[async_trait]
 impl Store for SqliteStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.persistent(self.path.is_some())
+        Capabilities::NONE
+            .persistent(self.path.is_some())
+            .check_counts(true)
     }
 
     async fn put_target(&self, target: &Target) -> StoreResult<()> {
@@ -261,6 +263,14 @@ impl Store for SqliteStore {
     async fn rollups(&self, query: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
         let q = query.clone();
         self.threads.read(move |c| results::rollups(c, &q)).await
+    }
+
+    async fn check_counts(&self, query: &CheckCountsQuery) -> StoreResult<Option<Bucket>> {
+        let q = query.clone();
+        self.threads
+            .read(move |c| results::check_counts(c, &q))
+            .await
+            .map(Some)
     }
 
     async fn put_states(&self, records: &[StateRecord]) -> StoreResult<()> {
@@ -405,6 +415,14 @@ impl Store for SqliteStore {
                 .await?;
             rep.rollups = rep.rollups.saturating_add(n);
         }
+
+        let cut = ns(Retention::cutoff(now, r.hour_rollups));
+        rep.check_counts = self
+            .drain(
+                move |tx, _| retention::check_counts_chunk(tx, cut, chunk),
+                chunk,
+            )
+            .await?;
 
         let cut = ns(Retention::cutoff(now, r.resolved_alerts));
         rep.alerts = self

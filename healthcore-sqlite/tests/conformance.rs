@@ -38,7 +38,9 @@ async fn reopen(old: Arc<dyn Store>) -> Arc<dyn Store> {
 healthcore::store_conformance!(
     sqlite,
     crate::fresh().await,
-    caps = healthcore::store::Capabilities::NONE.persistent(true),
+    caps = healthcore::store::Capabilities::NONE
+        .persistent(true)
+        .check_counts(true),
     reopen = crate::reopen
 );
 
@@ -47,5 +49,5 @@ healthcore::store_conformance!(
     healthcore_sqlite::SqliteStore::open_in_memory()
         .await
         .expect("open in memory"),
-    caps = healthcore::store::Capabilities::NONE
+    caps = healthcore::store::Capabilities::NONE.check_counts(true)
 );

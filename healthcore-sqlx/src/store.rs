@@ -729,6 +729,72 @@ static ROLLUP_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// The upsert of per-check hourly counts (counters added, saturating).
+static CHECK_COUNTS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    const SAT: &str = "9223372036854775807";
+    let sets = [
+        "checks_total",
+        "checks_healthy",
+        "checks_failed",
+        "latency_count",
+        "latency_sum_us",
+    ]
+    .map(|c| format!("{c} = LEAST(hc_check_counts.{c}::numeric + excluded.{c}, {SAT})::bigint"))
+    .join(", ");
+    format!(
+        "INSERT INTO hc_check_counts (target_id, check_id, start, checks_total, checks_healthy, \
+         checks_failed, latency_count, latency_sum_us, latency_min_us, latency_max_us) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::int8[], $5::int8[], \
+         $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[]) \
+         ON CONFLICT (target_id, check_id, start) DO UPDATE SET {sets}, \
+         latency_min_us = LEAST(hc_check_counts.latency_min_us, excluded.latency_min_us), \
+         latency_max_us = GREATEST(hc_check_counts.latency_max_us, excluded.latency_max_us)"
+    )
+});
+
+/// Merges a batch's per-check hourly counts ([`ResultBatch::check_hour_deltas`]).
+async fn merge_check_counts(conn: &mut PgConnection, batch: &ResultBatch) -> StoreResult<()> {
+    let deltas = batch.check_hour_deltas();
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let n = deltas.len();
+    let mut targets = Vec::with_capacity(n);
+    let mut checks = Vec::with_capacity(n);
+    let mut starts = Vec::with_capacity(n);
+    let mut cols: [Vec<i64>; 5] = Default::default();
+    let mut mins = Vec::with_capacity(n);
+    let mut maxs = Vec::with_capacity(n);
+    // deltas are one per (check, hour) already: no row is touched twice
+    for (key, b) in &deltas {
+        targets.push(key.target.as_str());
+        checks.push(key.check.as_str());
+        starts.push(b.start);
+        let c = BucketCols::of(b);
+        for (col, v) in cols.iter_mut().zip(c.counters.iter().skip(5)) {
+            col.push(*v);
+        }
+        mins.push(c.min);
+        maxs.push(c.max);
+    }
+    let [tot, ok, fail, lc, ls] = cols;
+    sqlx::query(CHECK_COUNTS_SQL.as_str())
+        .bind(targets)
+        .bind(checks)
+        .bind(starts)
+        .bind(tot)
+        .bind(ok)
+        .bind(fail)
+        .bind(lc)
+        .bind(ls)
+        .bind(mins)
+        .bind(maxs)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+    Ok(())
+}
+
 async fn merge_rollups(conn: &mut PgConnection, rollups: &[TargetBucket]) -> StoreResult<()> {
     if rollups.is_empty() {
         return Ok(());
@@ -835,7 +901,10 @@ macro_rules! purge_chunks {
 #[async_trait]
 impl Store for PgStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.persistent(true).claims(true)
+        Capabilities::NONE
+            .persistent(true)
+            .claims(true)
+            .check_counts(true)
     }
 
     // ---- targets and checks -------------------------------------------
@@ -991,6 +1060,7 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await.db()?;
         if !batch.results.is_empty() {
             copy_results(&mut tx, &batch.results).await?;
+            merge_check_counts(&mut tx, batch).await?;
         }
         merge_rollups(&mut tx, &batch.rollups).await?;
         tx.commit().await.db()
@@ -1046,6 +1116,40 @@ impl Store for PgStore {
                 .into_result()
             })
             .collect()
+    }
+
+    async fn check_counts(
+        &self,
+        q: &CheckCountsQuery,
+    ) -> StoreResult<Option<healthcore::rollup::Bucket>> {
+        let row = sqlx::query(
+            "SELECT LEAST(COALESCE(SUM(checks_total), 0), 9223372036854775807)::bigint, \
+             LEAST(COALESCE(SUM(checks_healthy), 0), 9223372036854775807)::bigint, \
+             LEAST(COALESCE(SUM(checks_failed), 0), 9223372036854775807)::bigint, \
+             LEAST(COALESCE(SUM(latency_count), 0), 9223372036854775807)::bigint, \
+             LEAST(COALESCE(SUM(latency_sum_us), 0), 9223372036854775807)::bigint, \
+             MIN(latency_min_us), MAX(latency_max_us) FROM hc_check_counts \
+             WHERE target_id = $1 AND check_id = $2 AND start >= $3 AND start < $4",
+        )
+        .bind(q.key.target.as_str())
+        .bind(q.key.check.as_str())
+        .bind(clamp(q.from))
+        .bind(clamp(q.to))
+        .fetch_one(&self.pool)
+        .await
+        .db()?;
+        let mut counters = [0i64; 10];
+        for (i, c) in counters.iter_mut().skip(5).enumerate() {
+            *c = row.try_get(i).db()?;
+        }
+        let cols = BucketCols {
+            counters,
+            min: row.try_get(5).db()?,
+            max: row.try_get(6).db()?,
+        };
+        Ok(Some(
+            cols.bucket(healthcore::rollup::Granularity::Hour, q.from),
+        ))
     }
 
     async fn rollups(&self, q: &RollupQuery) -> StoreResult<Vec<TargetBucket>> {
@@ -1385,6 +1489,16 @@ impl Store for PgStore {
             );
             rep.rollups = rep.rollups.saturating_add(n);
         }
+        let cut = clamp(Retention::cutoff(now, r.hour_rollups));
+        rep.check_counts = purge_chunks!(
+            &self.pool,
+            chunk,
+            sqlx::query(
+                "DELETE FROM hc_check_counts WHERE (target_id, check_id, start) IN \
+                 (SELECT target_id, check_id, start FROM hc_check_counts WHERE start < $1 LIMIT $2)"
+            )
+            .bind(cut)
+        );
         let cut = clamp(Retention::cutoff(now, r.resolved_alerts));
         rep.alerts = purge_chunks!(
             &self.pool,

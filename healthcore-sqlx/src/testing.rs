@@ -219,8 +219,11 @@ pub fn conformance_caps() -> healthcore::store::Capabilities {
         healthcore::store::Capabilities::NONE
             .persistent(true)
             .claims(true)
+            .check_counts(true)
     } else {
-        healthcore::store::Capabilities::NONE.claims(true)
+        healthcore::store::Capabilities::NONE
+            .claims(true)
+            .check_counts(true)
     }
 }
 

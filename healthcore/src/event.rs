@@ -30,8 +30,11 @@ pub enum Event {
         from: Status,
         /// After.
         to: Status,
-        /// Why.
+        /// Why (after).
         cause: Cause,
+        /// Why it was what it was before (`stale` before `offline`, say).
+        #[serde(default)]
+        from_cause: Cause,
         /// The target's score after, when known.
         score: Option<u8>,
         /// When.

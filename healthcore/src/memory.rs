@@ -24,6 +24,8 @@ struct Data {
     results: VecDeque<StoredResult>,
     /// Our own ids as keys: the fast hasher, not SipHash.
     rollups: FastMap<(TargetId, u8, i64), crate::rollup::Bucket>,
+    /// Per-check hourly counts, by (check, hour start).
+    check_counts: FastMap<(CheckKey, i64), crate::rollup::Bucket>,
     states: BTreeMap<String, StateRecord>,
     alerts: Vec<Alert>,
     docs: BTreeMap<(String, String), Doc>,
@@ -227,7 +229,7 @@ impl Data {
 #[async_trait]
 impl Store for InMemoryStore {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.claims(true)
+        Capabilities::NONE.claims(true).check_counts(true)
     }
 
     async fn put_target(&self, target: &Target) -> StoreResult<()> {
@@ -327,7 +329,28 @@ impl Store for InMemoryStore {
                 .and_modify(|b| b.merge(&tb.bucket))
                 .or_insert(tb.bucket);
         }
+        for (key, delta) in batch.check_hour_deltas() {
+            d.check_counts
+                .entry((key, delta.start.timestamp()))
+                .and_modify(|b| b.merge(&delta))
+                .or_insert(delta);
+        }
         Ok(())
+    }
+
+    async fn check_counts(
+        &self,
+        q: &CheckCountsQuery,
+    ) -> StoreResult<Option<crate::rollup::Bucket>> {
+        let d = self.lock();
+        let mut sum = crate::rollup::Bucket::new(Granularity::Hour, q.from);
+        sum.start = q.from;
+        for ((key, start), b) in d.check_counts.iter() {
+            if key == &q.key && *start >= q.from.timestamp() && *start < q.to.timestamp() {
+                sum.merge_counts(b);
+            }
+        }
+        Ok(Some(sum))
     }
 
     async fn recent_results(&self, q: &ResultQuery) -> StoreResult<Vec<StoredResult>> {
@@ -513,6 +536,10 @@ impl Store for InMemoryStore {
         d.rollups
             .retain(|_, b| b.start >= Retention::cutoff(now, r.for_granularity(b.granularity)));
         rep.rollups = (before - d.rollups.len()) as u64;
+        let cut = Retention::cutoff(now, r.hour_rollups).timestamp();
+        let before = d.check_counts.len();
+        d.check_counts.retain(|(_, start), _| *start >= cut);
+        rep.check_counts = (before - d.check_counts.len()) as u64;
         let cut = Retention::cutoff(now, r.resolved_alerts);
         let before = d.alerts.len();
         d.alerts

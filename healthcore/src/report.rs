@@ -124,7 +124,9 @@ impl ReportBody {
     }
 
     /// Validates the body into a [`LifecycleReport`]; `client_ip` is the
-    /// address the report came from, if known. Text fields are capped at
+    /// address the report came from, if known. `status` must be `success`,
+    /// `failed` or `in_progress` in every form (the legacy form derives the
+    /// event's status from `installation_status`). Text fields are capped at
     /// [`MAX_REPORT_TEXT`] bytes, `ip_address` must parse, progress must
     /// be 0..=100, `event_metadata` must be an object; the hardware facts
     /// join the metadata (without overriding keys it already has).
@@ -149,12 +151,15 @@ impl ReportBody {
                 return Err(ValidationError::new("ip_address", "not an IP address"));
             }
         }
+        // seed 001 validates `status` in every form (a Literal with a
+        // default), not only beside an `event`
+        let status = self.status.as_deref().map(EventStatus::parse).transpose()?;
         let progress = self.progress.or(self.installation_progress);
         let mut r = match (&self.event, &self.installation_status) {
             (Some(e), _) => {
                 let mut r = LifecycleReport::try_new(e, progress)?;
-                if let Some(s) = &self.status {
-                    r = r.with_status(EventStatus::parse(s)?);
+                if let Some(s) = status {
+                    r = r.with_status(s);
                 }
                 if let Some(m) = self.message.clone().or(self.installation_error.clone()) {
                     r = r.with_message(m);
@@ -173,7 +178,13 @@ impl ReportBody {
                 }
                 r
             }
-            (None, None) => LifecycleReport::try_new("heartbeat", progress)?,
+            (None, None) => {
+                let mut r = LifecycleReport::try_new("heartbeat", progress)?;
+                if let Some(s) = status {
+                    r = r.with_status(s);
+                }
+                r
+            }
         };
         let mut meta = match self.event_metadata {
             None => serde_json::Map::new(),
@@ -279,6 +290,12 @@ mod tests {
             (json!({"mac_address": m, "event": "reboot"}), "event"),
             (
                 json!({"mac_address": m, "event": "heartbeat", "status": "meh"}),
+                "status",
+            ),
+            // without an event too (a heartbeat, or the legacy form)
+            (json!({"mac_address": m, "status": "weird"}), "status"),
+            (
+                json!({"mac_address": m, "installation_status": "started", "status": "weird"}),
                 "status",
             ),
             (

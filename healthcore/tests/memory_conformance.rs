@@ -3,5 +3,7 @@
 healthcore::store_conformance!(
     memory,
     healthcore::memory::InMemoryStore::new(),
-    caps = healthcore::store::Capabilities::NONE.claims(true)
+    caps = healthcore::store::Capabilities::NONE
+        .claims(true)
+        .check_counts(true)
 );

@@ -18,6 +18,7 @@ use healthcore_http::Auth;
 use healthcore_http::client::{EgressPolicy, HttpProbe};
 use healthcore_http::server::{ApiConfig, CheckPolicy};
 use healthcore_probes::command_healer::CommandHealer;
+use healthcore_probes::logs::ConfiguredLogs;
 use healthcore_sqlite::SqliteStore;
 use healthcore_sqlx::{PgStore, PgStoreOptions, PostgresChecker, PostgresParams};
 
@@ -244,6 +245,10 @@ pub fn engine(plan: &Plan, store: &StoreHandle) -> Result<Engine, HealthdError> 
         .config(plan.config.engine.clone())
         .healer(Arc::new(plan.healer.clone()))
         .checklist(plan.config.checklist.clone());
+    let logs = log_sources(&plan.config)?;
+    if !logs.is_empty() {
+        b = b.log_source(Arc::new(logs));
+    }
     for c in checkers.into_values() {
         b = b.checker(c);
     }
@@ -251,6 +256,20 @@ pub fn engine(plan: &Plan, store: &StoreHandle) -> Result<Engine, HealthdError> 
         b = b.notifier(n.clone());
     }
     Ok(b.build()?)
+}
+
+/// The targets' configured log sources (`[[targets]] logs`), for the logs
+/// quick action; targets without one answer "not configured".
+pub fn log_sources(config: &Config) -> Result<ConfiguredLogs, HealthdError> {
+    let mut logs = ConfiguredLogs::new();
+    for t in &config.targets {
+        if let Some(spec) = &t.logs {
+            logs = logs
+                .target(t.id.clone(), spec.clone())
+                .map_err(|e| HealthdError::Engine(e.into()))?;
+        }
+    }
+    Ok(logs)
 }
 
 /// Puts the configured targets (parents first), checks, SLOs, heal

@@ -131,11 +131,16 @@ impl Daemon {
         let (stop, stop_rx) = watch::channel(false);
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                })
-                .await
+            // with the peer address, so POST /report records the client IP
+            // (seed 001), falling back to the body's ip_address
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
         });
         let reporters = plan
             .config

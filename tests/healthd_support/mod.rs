@@ -38,11 +38,11 @@ fn dechunk(body: &str) -> String {
 
 /// `GET path` with an optional bearer token (blocking, 10 s deadline).
 pub fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Response {
-    send(addr, "GET", path, token, None)
+    request(addr, "GET", path, token, None)
 }
 
-/// `METHOD path` with an optional bearer token and JSON body (blocking,
-/// 10 s deadline).
+/// `METHOD path` with an optional bearer token and JSON value as the body
+/// (blocking, 10 s deadline).
 pub fn send(
     addr: SocketAddr,
     method: &str,
@@ -50,23 +50,41 @@ pub fn send(
     token: Option<&str>,
     json: Option<&serde_json::Value>,
 ) -> Response {
+    let body = json.map(|j| j.to_string());
+    request(addr, method, path, token, body.as_deref())
+}
+
+/// `POST path` with a JSON body and an optional bearer token (blocking,
+/// 10 s deadline).
+pub fn post(addr: SocketAddr, path: &str, token: Option<&str>, json: &str) -> Response {
+    request(addr, "POST", path, token, Some(json))
+}
+
+/// One request with an optional bearer token and JSON body (blocking,
+/// 10 s deadline).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> Response {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let body = json.map(|j| j.to_string()).unwrap_or_default();
-    let content = if json.is_some() {
-        format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        )
-    } else {
-        String::new()
-    };
+    let body = json
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )
+        })
+        .unwrap_or_else(|| "\r\n".to_owned());
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{content}Connection: close\r\n\r\n{body}"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n{body}"
     )
     .unwrap();
     let mut raw = String::new();

@@ -5,7 +5,8 @@
 //! Tokens are kept only as SHA-256 digests and compared in constant time
 //! against every stored digest (no early exit); a missing, unknown or
 //! wrong token gets one identical 401. Public routes are an explicit list
-//! of (method, path pattern): by default `GET /health` and the dashboard
+//! of (method, path pattern), `HEAD` going wherever `GET` goes: by default
+//! `GET /health` and the dashboard
 //! page, `GET /` and `GET /assets/{file}` (which hold no data; see
 //! [`dashboard`](super::dashboard)). `GET /events` and `GET /ws` also accept
 //! a single-use ticket from `POST /events/ticket` in place of the header
@@ -62,8 +63,12 @@ pub struct PublicRoute {
 }
 
 impl PublicRoute {
+    /// Whether `method path` is this route; `HEAD` is public wherever `GET`
+    /// is (it is the same answer without the body).
     fn matches(&self, method: &Method, path: &str) -> bool {
-        if self.method != *method {
+        let same =
+            self.method == *method || (*method == Method::HEAD && self.method == Method::GET);
+        if !same {
             return false;
         }
         let want = self.path.trim_end_matches('/');
@@ -436,6 +441,12 @@ mod tests {
             .public(Method::POST, "/report")
             .public(Method::GET, "/pages/{id}");
         assert!(a.is_public(&Method::GET, "/health"));
+        // HEAD follows GET, and only GET
+        assert!(a.is_public(&Method::HEAD, "/health"));
+        assert!(a.is_public(&Method::HEAD, "/pages/x"));
+        assert!(a.is_public(&Method::HEAD, "/"));
+        assert!(!a.is_public(&Method::HEAD, "/report"));
+        assert!(!a.is_public(&Method::HEAD, "/health/summary"));
         assert!(a.is_public(&Method::GET, "/health/"));
         assert!(!a.is_public(&Method::GET, "/health/summary"));
         assert!(!a.is_public(&Method::POST, "/health"));

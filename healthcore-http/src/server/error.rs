@@ -36,6 +36,26 @@ struct Body<'a> {
     field: Option<&'a str>,
 }
 
+/// The error envelope every non-2xx answer has (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorEnvelope {
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// The body of [`ErrorEnvelope`].
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDetail {
+    /// A stable machine code (`invalid_field`, `not_found`, `conflict`, …).
+    code: String,
+    /// What was wrong, for people.
+    message: String,
+    /// The field (dotted path) or query/path parameter to blame, if one is.
+    field: Option<String>,
+}
+
 /// The one 401 body, identical for missing, unknown and wrong tokens.
 pub(crate) const UNAUTHORIZED_MESSAGE: &str = "missing or invalid bearer token";
 
@@ -244,6 +264,18 @@ impl From<EngineError> for ApiError {
                 "not_configured",
                 format!("no {what} is configured on this server"),
             ),
+            EngineError::PassiveCheck { key } => ApiError::new(
+                StatusCode::CONFLICT,
+                "passive_check",
+                format!(
+                    "check {key} is passive (a heartbeat): it is judged from the reports it \
+                     receives and cannot be run on demand; send a report instead"
+                ),
+            )
+            .with_field("check"),
+            EngineError::Unavailable(what) => {
+                ApiError::unavailable(format!("{what} failed; see the server log"))
+            }
             EngineError::Store(s) => from_store(s),
             other => {
                 tracing::error!(error = %other, "engine error");

@@ -1,8 +1,9 @@
 //! Extractors that answer bad input with [`ApiError`]s naming the field:
 //! [`JsonBody`] (JSON bodies, 400 for syntax, 422 for a wrong or unknown
 //! field, 413 past the body limit, 415 for another content type),
-//! [`OptionalJson`] (the same, an empty body meaning the default) and
-//! [`Params`] (query strings, 400 naming the parameter).
+//! [`OptionalJson`] (the same, an empty body meaning the default),
+//! [`NoBody`] (routes that take none: empty or `{}` only, under the same
+//! limit) and [`Params`] (query strings, 400 naming the parameter).
 //!
 //! They hold no API rules besides paging bounds ([`page`]).
 
@@ -27,6 +28,12 @@ pub struct OptionalJson<T>(pub T);
 /// Query parameters, deserialised with the failing parameter reported.
 #[derive(Debug, Clone)]
 pub struct Params<T>(pub T);
+
+/// The body of a route that takes none: read (so the body limit applies,
+/// 413 beyond it) and accepted only when empty, `{}` or `null`; anything
+/// else is a 400 naming `body` (415 for a non-JSON content type).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBody;
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
@@ -82,12 +89,7 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
         ),
         Category::Data => {
             let msg = e.to_string();
-            // the path already ends with an unknown field's name
-            let field = if path != "." {
-                Some(path.to_owned())
-            } else {
-                unknown_field(&msg)
-            };
+            let field = field_of(path, &msg);
             let msg = strip_position(&msg);
             let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg);
             if let Some(f) = field {
@@ -98,10 +100,32 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
     }
 }
 
-/// `unknown field `x`, expected …` → `x`.
-fn unknown_field(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("unknown field `")?;
-    Some(rest.split('`').next()?.to_owned())
+/// The field a serde error blames, as a dotted path: serde_path_to_error's
+/// path (which already ends with an unknown field's name), extended with
+/// the name of a missing field (serde reports it at its parent, the root
+/// being `.`); `None` when nothing narrower than the whole body is to
+/// blame.
+pub(crate) fn field_of(path: &str, msg: &str) -> Option<String> {
+    let root = path.is_empty() || path == ".";
+    if let Some(missing) = backquoted_after(msg, "missing field `") {
+        return Some(if root {
+            missing
+        } else {
+            format!("{path}.{missing}")
+        });
+    }
+    if !root {
+        return Some(path.to_owned());
+    }
+    backquoted_after(msg, "unknown field `")
+}
+
+/// `<prefix>x` … → `x`, the back-quoted name after `prefix` at the start of
+/// `msg`.
+fn backquoted_after(msg: &str, prefix: &str) -> Option<String> {
+    let rest = msg.strip_prefix(prefix)?;
+    let name = rest.split('`').next()?;
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Drops serde_json's " at line 1 column 9" suffix.
@@ -136,17 +160,32 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(NoBody);
+        }
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Null) => Ok(NoBody),
+            Ok(serde_json::Value::Object(m)) if m.is_empty() => Ok(NoBody),
+            _ => Err(
+                ApiError::bad_request("this route takes no body: send none (or {})")
+                    .with_field("body"),
+            ),
+        }
+    }
+}
+
 /// Deserialises a query string, naming the failing parameter.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.into_inner().to_string();
-        let field = if path != "." {
-            path
-        } else {
-            unknown_field(&msg).unwrap_or_else(|| "query".to_owned())
-        };
+        let field = field_of(&path, &msg).unwrap_or_else(|| "query".to_owned());
         ApiError::invalid_query(field, msg)
     })
 }
@@ -212,6 +251,12 @@ mod tests {
         assert!(!e.message().contains("line"), "{}", e.message());
         let e = parse_json::<Outer>(br#"{"name": "a", "inner": {"m": 1}}"#).unwrap_err();
         assert_eq!(e.field(), Some("inner.m"));
+        // a missing field is named, at the root and nested
+        let e = parse_json::<Outer>(br#"{}"#).unwrap_err();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.field(), Some("name"), "{}", e.message());
+        let e = parse_json::<Outer>(br#"{"name": "a", "inner": {}}"#).unwrap_err();
+        assert_eq!(e.field(), Some("inner.n"), "{}", e.message());
         let e = parse_json::<Outer>(br#"{"name": "a"} x"#).unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert!(parse_json::<Outer>(br#"{"name": "a"}"#).is_ok());

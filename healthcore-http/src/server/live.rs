@@ -3,9 +3,11 @@
 //! `data:`) and as a WebSocket (`GET /ws`, one JSON text message
 //! `{"event": name, "data": …}` per event). Both are tenant-filtered:
 //! a tenant token gets only its tenant's events; fleet-wide events
-//! (`health:summary_updated`) go to admins only. A subscriber too slow to
-//! keep up is told how many events it missed (`health:lagged`), never
-//! slows the engine. Both authenticate with the bearer header or, for
+//! (`health:summary_updated`) go to admins only. Payloads carry seed
+//! 000's field names beside the core's (`node_id`, `old_status`,
+//! `new_status`, `health_score`; `alert_type`, `node_id`, `node_name`;
+//! `total_nodes`). A subscriber too slow to keep up is told how many
+//! events it missed (`health:lagged`), never slows the engine. Both authenticate with the bearer header or, for
 //! browsers, a single-use `?ticket=` (see `POST /events/ticket`).
 
 use std::convert::Infallible;
@@ -17,6 +19,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use healthcore::event::Event;
+use healthcore::summary::display_status;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::Receiver;
@@ -92,17 +95,70 @@ impl Filter {
     }
 }
 
+/// An event's JSON as sent: the core's fields plus seed 000's names beside
+/// them: `health:status_changed` also carries `node_id`, `old_status`,
+/// `new_status` (the passive vocabulary: `stale`, `offline`, …) and
+/// `health_score`; an alert event's `alert` also `alert_type`, `node_id`,
+/// `node_name` (and `target_name`); `health:summary_updated`'s `summary`
+/// also `total_nodes`.
+fn wire_data(state: &ApiState, e: &Event) -> String {
+    let mut v = serde_json::to_value(e).unwrap_or_else(|_| json!({}));
+    match e {
+        Event::StatusChanged {
+            target,
+            from,
+            to,
+            cause,
+            from_cause,
+            score,
+            ..
+        } => {
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("node_id".into(), json!(target));
+                m.insert(
+                    "old_status".into(),
+                    json!(display_status(*from, *from_cause)),
+                );
+                m.insert("new_status".into(), json!(display_status(*to, *cause)));
+                m.insert("health_score".into(), json!(score));
+            }
+        }
+        Event::AlertCreated { alert, .. }
+        | Event::AlertAcknowledged { alert, .. }
+        | Event::AlertResolved { alert, .. }
+        | Event::AlertEscalated { alert, .. } => {
+            let name = state
+                .engine
+                .target_view(&alert.target)
+                .map(|t| t.target.name);
+            if let Some(a) = v.get_mut("alert") {
+                super::routes::add_alert_seed_fields(a, name);
+            }
+        }
+        Event::SummaryUpdated { summary } => {
+            if let Some(serde_json::Value::Object(m)) = v.get_mut("summary") {
+                m.insert("total_nodes".into(), json!(summary.total_targets));
+            }
+        }
+        _ => {}
+    }
+    v.to_string()
+}
+
 /// The next event the filter lets through, or a lag notice; `None` when
 /// the bus is closed.
-async fn next_event(rx: &mut Receiver<Event>, filter: &Filter) -> Option<(String, String)> {
+async fn next_event(
+    state: &ApiState,
+    rx: &mut Receiver<Event>,
+    filter: &Filter,
+) -> Option<(String, String)> {
     loop {
         match rx.recv().await {
             Ok(e) => {
                 if !filter.wants(&e) {
                     continue;
                 }
-                let data = serde_json::to_string(&e).unwrap_or_else(|_| "{}".to_owned());
-                return Some((e.name().to_owned(), data));
+                return Some((e.name().to_owned(), wire_data(state, &e)));
             }
             Err(RecvError::Lagged(n)) => {
                 return Some(("health:lagged".to_owned(), json!({"missed": n}).to_string()));
@@ -123,10 +179,14 @@ async fn sse(
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     let filter = Filter::new(caller, q.types)?;
     let rx = state.engine.subscribe();
-    let stream = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
-        let (name, data) = next_event(&mut rx, &filter).await?;
-        Some((Ok(SseEvent::default().event(name).data(data)), (rx, filter)))
-    });
+    let stream =
+        futures_util::stream::unfold((state, rx, filter), |(state, mut rx, filter)| async move {
+            let (name, data) = next_event(&state, &mut rx, &filter).await?;
+            Some((
+                Ok(SseEvent::default().event(name).data(data)),
+                (state, rx, filter),
+            ))
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
@@ -156,13 +216,13 @@ async fn ws(
     let rx = state.engine.subscribe();
     upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| pump(socket, rx, filter))
+        .on_upgrade(move |socket| pump(state, socket, rx, filter))
 }
 
-async fn pump(mut socket: WebSocket, mut rx: Receiver<Event>, filter: Filter) {
+async fn pump(state: ApiState, mut socket: WebSocket, mut rx: Receiver<Event>, filter: Filter) {
     loop {
         tokio::select! {
-            next = next_event(&mut rx, &filter) => {
+            next = next_event(&state, &mut rx, &filter) => {
                 let Some((name, data)) = next else { break };
                 let text = format!("{{\"event\":{},\"data\":{}}}", json!(name), data);
                 if socket.send(Message::Text(text.into())).await.is_err() {
@@ -192,6 +252,7 @@ mod tests {
             from: Status::Healthy,
             to: Status::Down,
             cause: Cause::None,
+            from_cause: Cause::None,
             score: None,
             at: chrono::Utc::now(),
         }

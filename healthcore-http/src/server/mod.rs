@@ -31,13 +31,29 @@
 //! let auth = Auth::new().with_token("ops", "a-long-random-admin-token", Scope::Admin);
 //! let app = axum::Router::new().nest("/api/v1", healthcore_http::router(ApiState::new(engine, auth)));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).await?;
+//! // with the peer address, so POST /report records the client IP
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
 //! # Ok(()) }
 //! ```
+//!
+//! **Client addresses.** `POST /report` records the address a report came
+//! from (seed 001: the client's IP, else the body's `ip_address`). The
+//! router learns it only from axum's `ConnectInfo<SocketAddr>`: serve it
+//! with `into_make_service_with_connect_info::<SocketAddr>()` as above;
+//! served with plain `axum::serve(listener, app)` (or through `oneshot`)
+//! every report falls back to its body's `ip_address`. Behind a reverse
+//! proxy the peer is the proxy; forwarded headers are not trusted, so
+//! have the proxy pass the node's address in the body, or insert your
+//! own `ConnectInfo` from a header you trust with a middleware.
 
 mod auth;
 mod check_policy;
 pub mod dashboard;
+mod doc;
 mod error;
 mod extract;
 mod live;
@@ -61,7 +77,7 @@ pub use check_policy::{
     COMMAND_KIND, CheckPolicy, DEFAULT_API_CHECK_KINDS, RESOLVE_TIMEOUT, is_server_side_param,
 };
 pub use error::{ApiError, ApiResult};
-pub use extract::{JsonBody, OptionalJson, Params};
+pub use extract::{JsonBody, NoBody, OptionalJson, Params};
 pub use ticket::{MAX_OUTSTANDING as MAX_EVENT_TICKETS, TICKET_TTL as EVENT_TICKET_TTL};
 
 /// Request limits.
@@ -73,7 +89,8 @@ pub struct ApiConfig {
     /// Time a request may take before a 503 (streams excepted once their
     /// headers are sent); default 30 s.
     pub request_timeout: Duration,
-    /// Most log lines one logs request may ask for; default 1000.
+    /// Most log lines one logs request is served (a larger `lines` is
+    /// clamped to it); default 1000.
     pub max_log_lines: usize,
     /// Whether [`router`] serves the dashboard page at `GET /` (and its
     /// assets at `GET /assets/{file}`) as public routes; default `true`.
@@ -199,6 +216,7 @@ impl ApiState {
                        Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
     ),
     modifiers(&SecurityAddon),
+    components(schemas(error::ErrorEnvelope, error::ErrorDetail)),
     tags(
         (name = "health", description = "Summary, overview, per-target health and history"),
         (name = "targets", description = "Targets and their checks"),
@@ -233,10 +251,17 @@ fn api_routes() -> OpenApiRouter<ApiState> {
     metrics::register(r)
 }
 
+/// The routes and their finished document ([`doc::finish`]).
+fn documented_routes() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (api, mut doc) = api_routes().split_for_parts();
+    doc::finish(&mut doc);
+    (api, doc)
+}
+
 /// The OpenAPI document of [`router`] as a value (the same document
 /// `GET /openapi.json` serves).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    documented_routes().1
 }
 
 /// The API router over `state`, mountable under any prefix with
@@ -256,7 +281,7 @@ pub fn router_with(mut state: ApiState, extra: Router) -> Router {
     if !state.config.dashboard {
         state.auth = Arc::new(state.auth.as_ref().clone().without_dashboard());
     }
-    let (api, doc) = api_routes().split_for_parts();
+    let (api, doc) = documented_routes();
     let json = doc
         .to_json()
         .unwrap_or_else(|_| "{\"openapi\":\"3.1.0\"}".to_owned());
@@ -267,6 +292,9 @@ pub fn router_with(mut state: ApiState, extra: Router) -> Router {
         .merge(extra)
         .fallback(move |req: Request| fallback(dashboard_on, req))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            declared_length_limit(limit, req, next)
+        }))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(middleware::from_fn_with_state(state, auth::middleware))
@@ -324,6 +352,22 @@ async fn json_errors(req: Request, next: Next) -> Response {
         out.headers_mut().insert(axum::http::header::ALLOW, a);
     }
     out
+}
+
+/// 413 for a request whose `Content-Length` is past the body limit, on
+/// every route, before any handler runs: a handler that reads no body would
+/// otherwise let it through (a streamed body without a length is limited
+/// where it is read).
+async fn declared_length_limit(limit: usize, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::too_large().into_response();
+    }
+    next.run(req).await
 }
 
 async fn timeout(State(state): State<ApiState>, req: Request, next: Next) -> Response {

@@ -30,6 +30,7 @@ use utoipa_axum::routes;
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
+use super::extract::NoBody;
 
 /// How long a ticket may wait to be redeemed.
 pub const TICKET_TTL: Duration = Duration::from_secs(60);
@@ -104,11 +105,12 @@ pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
 
 /// A single-use ticket for `GET /events?ticket=…` or `GET /ws?ticket=…`,
 /// for clients that cannot send an `Authorization` header (a browser's
-/// `EventSource`). Valid 60 s, bound to the caller's scope.
+/// `EventSource`). Valid 60 s, bound to the caller's scope. Takes no body
+/// (none, or `{}`).
 #[utoipa::path(post, path = "/events/ticket", tag = "meta", security(("bearer" = [])),
     responses((status = 200, description = "`{\"ticket\": string, \"expires_in\": seconds}`"),
               (status = 503, description = "Too many outstanding tickets")))]
-async fn issue(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+async fn issue(State(state): State<ApiState>, caller: Caller, _: NoBody) -> ApiResult<Json<Value>> {
     let ticket = state.tickets.issue(&caller)?;
     Ok(Json(
         json!({"ticket": ticket, "expires_in": TICKET_TTL.as_secs()}),

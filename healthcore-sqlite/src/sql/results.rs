@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use healthcore::model::{CheckId, CheckKey, Observation, TargetId};
 use healthcore::rollup::Bucket;
 use healthcore::store::{
-    ResultBatch, ResultQuery, RollupQuery, StoreError, StoreResult, StoredResult, TargetBucket,
+    CheckCountsQuery, ResultBatch, ResultQuery, RollupQuery, StoreError, StoreResult, StoredResult,
+    TargetBucket,
 };
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
@@ -37,6 +38,8 @@ pub(crate) struct RawRow {
 pub(crate) struct EncodedBatch {
     rows: Vec<RawRow>,
     rollups: Vec<TargetBucket>,
+    /// Per-check hourly count deltas of `rows`.
+    check_counts: Vec<(CheckKey, Bucket)>,
 }
 
 pub(crate) fn encode(batch: &ResultBatch) -> StoreResult<EncodedBatch> {
@@ -58,6 +61,7 @@ pub(crate) fn encode(batch: &ResultBatch) -> StoreResult<EncodedBatch> {
     Ok(EncodedBatch {
         rows,
         rollups: batch.rollups.clone(),
+        check_counts: batch.check_hour_deltas(),
     })
 }
 
@@ -150,7 +154,87 @@ pub(crate) fn append(
         write_pointers(tx, cache, cap, fresh)?;
         cache.next_seq = Some(seq);
     }
+    merge_check_counts(tx, cache, &batch.check_counts)?;
     merge_rollups(tx, cache, &batch.rollups)
+}
+
+/// Merges per-check hourly count deltas into `check_counts` (one read and
+/// one write per check and hour of the batch).
+fn merge_check_counts(
+    tx: &Transaction<'_>,
+    cache: &mut WriterCache,
+    deltas: &[(CheckKey, Bucket)],
+) -> StoreResult<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let doing = "merge check counts";
+    let mut keyed: Vec<(i64, i64, &Bucket)> = Vec::with_capacity(deltas.len());
+    for (key, b) in deltas {
+        keyed.push((series_id(tx, cache, key)?, ns(b.start), b));
+    }
+    // In key order: consecutive writes land on neighbouring b-tree pages.
+    keyed.sort_unstable_by_key(|(series, start, _)| (*series, *start));
+    let mut get = tx
+        .prepare_cached("SELECT counts FROM check_counts WHERE series = ?1 AND start = ?2")
+        .ctx(doing)?;
+    let mut put = tx
+        .prepare_cached(
+            "INSERT INTO check_counts (series, start, counts) VALUES (?1, ?2, ?3)
+             ON CONFLICT (series, start) DO UPDATE SET counts = excluded.counts",
+        )
+        .ctx(doing)?;
+    let mut blob = Vec::with_capacity(48);
+    for (series, start, delta) in keyed {
+        let stored: Option<Vec<u8>> = get
+            .query_row(params![series, start], |r| r.get(0))
+            .optional()
+            .ctx(doing)?;
+        let mut b = *delta;
+        if let Some(counts) = stored {
+            let mut s = *delta;
+            decode_counts(&counts, &mut s)?;
+            b = s;
+            b.merge_counts(delta);
+        }
+        blob.clear();
+        encode_counts(&b, &mut blob);
+        put.execute(params![series, start, blob]).ctx(doing)?;
+    }
+    Ok(())
+}
+
+/// One check's counts over the hours starting in `[from, to)`, summed
+/// (zero when the check never wrote a result).
+pub(crate) fn check_counts(conn: &Connection, q: &CheckCountsQuery) -> StoreResult<Bucket> {
+    let doing = "read check counts";
+    let mut sum = Bucket::new(healthcore::rollup::Granularity::Hour, q.from);
+    sum.start = q.from;
+    let series: Option<i64> = conn
+        .prepare_cached("SELECT id FROM series WHERE target = ?1 AND check_id = ?2")
+        .and_then(|mut s| {
+            s.query_row([q.key.target.as_str(), q.key.check.as_str()], |r| r.get(0))
+                .optional()
+        })
+        .ctx(doing)?;
+    let Some(series) = series else {
+        return Ok(sum);
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT counts FROM check_counts WHERE series = ?1 AND start >= ?2 AND start < ?3",
+        )
+        .ctx(doing)?;
+    let mut rows = stmt
+        .query(params![series, ns(q.from), ns(q.to)])
+        .ctx(doing)?;
+    while let Some(r) = rows.next().ctx(doing)? {
+        let blob: Vec<u8> = r.get(0).ctx(doing)?;
+        let mut b = Bucket::new(healthcore::rollup::Granularity::Hour, q.from);
+        decode_counts(&blob, &mut b)?;
+        sum.merge_counts(&b);
+    }
+    Ok(sum)
 }
 
 /// Adds `fresh` pointers to each series' list, keeping the newest `cap`.

@@ -167,6 +167,18 @@ pub(crate) fn rollups_chunk(
     .ctx("purge rollups")
 }
 
+/// Deletes up to `chunk` per-check hourly counts of hours starting before
+/// `cut`.
+pub(crate) fn check_counts_chunk(tx: &Transaction<'_>, cut: i64, chunk: i64) -> StoreResult<u64> {
+    tx.prepare_cached(
+        "DELETE FROM check_counts WHERE (series, start) IN
+           (SELECT series, start FROM check_counts WHERE start < ?1 LIMIT ?2)",
+    )
+    .and_then(|mut s| s.execute(params![cut, chunk]))
+    .map(changed)
+    .ctx("purge check counts")
+}
+
 /// Deletes up to `chunk` alerts resolved before `cut` (open alerts and
 /// resolved ones without a resolution time are kept).
 pub(crate) fn alerts_chunk(tx: &Transaction<'_>, cut: i64, chunk: i64) -> StoreResult<u64> {

@@ -28,7 +28,9 @@ pub struct RestartReport {
 
 impl Engine {
     /// Runs a check now, outside its schedule (waiting if it is running),
-    /// and feeds the result through the rules. Audited.
+    /// and feeds the result through the rules. Audited. A passive
+    /// (heartbeat) check is refused with [`EngineError::PassiveCheck`]: it
+    /// has nothing to run, and feeding it an `unknown` would be a lie.
     pub async fn recheck(
         &self,
         key: &CheckKey,
@@ -38,6 +40,11 @@ impl Engine {
             .check_spec(key)
             .cloned()
             .ok_or_else(|| EngineError::not_found("check", key))?;
+        if spec.kind == crate::fleet::HEARTBEAT_KIND {
+            return Err(EngineError::PassiveCheck {
+                key: key.to_string(),
+            });
+        }
         let run_lock = scheduler::run_lock(&self.inner, key);
         let obs = {
             let _guard = run_lock.lock().await;
@@ -177,10 +184,17 @@ impl Engine {
                 }
                 ("ok".to_owned(), Ok(v))
             }
-            Err(e) => (
+            Err(e @ crate::healer::LogError::NotConfigured(_)) => (
                 format!("failed: {e}"),
                 Err(EngineError::NotConfigured("log source")),
             ),
+            Err(e) => {
+                tracing::warn!(target_id = %target, error = %e, "reading logs failed");
+                (
+                    format!("failed: {e}"),
+                    Err(EngineError::Unavailable("reading the target's logs")),
+                )
+            }
         };
         self.audit(
             actor,

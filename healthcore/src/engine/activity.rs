@@ -1,12 +1,22 @@
 //! The activity feed (seed 000 task 12): lifecycle events, status changes
-//! (status windows), alerts and heal events merged newest first.
+//! (status windows), alerts, heal events and audited actions merged newest
+//! first.
+//!
+//! Each source is read newest first, page by page, only as deep as the
+//! requested page needs (`offset + limit` items of each), so any offset
+//! works; the cost grows with it, which is why callers bound it
+//! ([`MAX_ACTIVITY_OFFSET`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError};
 use crate::model::{TargetId, TenantId};
-use crate::store::{AlertQuery, EntryQuery, PageRequest, StoreExt, entry_kind};
+use crate::store::{AlertQuery, Entry, EntryQuery, MAX_PAGE, Page, PageRequest, entry_kind};
+
+/// The deepest `offset` the feed is meant to be read at (the HTTP API
+/// refuses more): each source is read that far.
+pub const MAX_ACTIVITY_OFFSET: u64 = 10_000;
 
 /// Which kinds of entry to include.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,17 +31,43 @@ pub enum ActivityType {
     HealthAlert,
     /// A heal decision.
     HealEvent,
+    /// An audited action (quick action, heal reset, checklist override).
+    Audit,
 }
 
 impl ActivityType {
-    /// Parses the snake_case name.
+    /// Every type, in the order the feed lists them when merged.
+    pub const ALL: [ActivityType; 5] = [
+        ActivityType::StateChange,
+        ActivityType::NodeEvent,
+        ActivityType::HealthAlert,
+        ActivityType::HealEvent,
+        ActivityType::Audit,
+    ];
+
+    /// Parses seed 000's names (`state_change`, `node_event`,
+    /// `health_alert`), `heal_event` and `audit`, and the shorter names the
+    /// HTTP API used first as aliases: `lifecycle` (node events), `alert`
+    /// (health alerts) and `heal` (heal events).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "state_change" => Some(Self::StateChange),
-            "node_event" => Some(Self::NodeEvent),
-            "health_alert" => Some(Self::HealthAlert),
-            "heal_event" => Some(Self::HealEvent),
+            "node_event" | "lifecycle" => Some(Self::NodeEvent),
+            "health_alert" | "alert" => Some(Self::HealthAlert),
+            "heal_event" | "heal" => Some(Self::HealEvent),
+            "audit" => Some(Self::Audit),
             _ => None,
+        }
+    }
+
+    /// The snake_case name (seed 000's for the first three).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::StateChange => "state_change",
+            Self::NodeEvent => "node_event",
+            Self::HealthAlert => "health_alert",
+            Self::HealEvent => "heal_event",
+            Self::Audit => "audit",
         }
     }
 }
@@ -61,7 +97,7 @@ pub struct ActivityEntry {
     /// Which type.
     #[serde(rename = "type")]
     pub kind: ActivityType,
-    /// Sub-type: alert kind, event type, new status, heal action.
+    /// Sub-type: alert kind, event type, new status, heal or audited action.
     pub category: String,
     /// The target.
     pub target: Option<TargetId>,
@@ -71,92 +107,63 @@ pub struct ActivityEntry {
     pub details: serde_json::Value,
     /// Who or what caused it.
     pub triggered_by: String,
+    /// The source record as stored (the alert, lifecycle event, heal
+    /// event, status window or audit entry).
+    #[serde(default)]
+    pub record: serde_json::Value,
 }
 
 impl Engine {
-    /// The merged activity feed, newest first.
-    pub async fn activity(
-        &self,
-        q: &ActivityQuery,
-    ) -> Result<crate::store::Page<ActivityEntry>, EngineError> {
-        let store = self.store();
+    /// The merged activity feed, newest first; `total` counts every
+    /// matching entry of every included source.
+    pub async fn activity(&self, q: &ActivityQuery) -> Result<Page<ActivityEntry>, EngineError> {
         // enough of each source to fill the requested page after merging
-        let want = (q.page.offset_usize() + q.page.limit_usize()).min(5_000) as u32;
-        let per_source = PageRequest::new(want.min(crate::store::MAX_PAGE), 0);
+        let want = q.page.offset_usize().saturating_add(q.page.limit_usize());
         let wants = |k: ActivityType| q.kind.is_none_or(|x| x == k);
         let mut entries: Vec<ActivityEntry> = Vec::new();
         let mut total = 0u64;
-        let journal = |kind: &str| EntryQuery {
-            kind: kind.to_owned(),
-            target: q.target.clone(),
-            tenant: q.tenant.clone(),
-            since: q.since,
-            page: per_source,
-            ..Default::default()
-        };
-        if wants(ActivityType::NodeEvent) {
-            let page: crate::store::Page<crate::store::LifecycleEventRecord> = store
-                .entries_of(journal(entry_kind::LIFECYCLE_EVENT))
-                .await?;
-            total += page.total;
-            entries.extend(page.items.into_iter().map(|e| ActivityEntry {
-                id: format!("event_{}", e.id),
-                timestamp: e.created_at,
-                kind: ActivityType::NodeEvent,
-                category: e.event_type.clone(),
-                target: Some(e.target.clone()),
-                message: e.message.clone().unwrap_or_else(|| format!("{} ({})", e.event_type, e.status)),
-                details: serde_json::json!({ "status": e.status, "progress": e.progress, "ip_address": e.ip_address, "metadata": e.metadata }),
-                triggered_by: "node".into(),
-            }));
-        }
-        if wants(ActivityType::StateChange) {
-            let page = store
-                .query_entries(&journal(entry_kind::STATUS_WINDOW))
-                .await?;
-            total += page.total;
-            for e in page.items {
-                if let Ok(w) = serde_json::from_value::<crate::uptime::StatusWindow>(e.body) {
-                    entries.push(ActivityEntry {
-                        id: format!("state_{}", e.id),
-                        timestamp: w.started_at,
-                        kind: ActivityType::StateChange,
-                        category: w.status.as_str().to_owned(),
-                        target: e.target,
-                        message: format!("status {} ({})", w.status, w.cause),
-                        details: serde_json::json!({ "cause": w.cause, "in_maintenance": w.in_maintenance, "attributed_to": w.attributed_to }),
-                        triggered_by: "health_monitor".into(),
-                    });
-                }
+        for kind in ActivityType::ALL {
+            if !wants(kind) {
+                continue;
             }
+            let t = match kind {
+                ActivityType::HealthAlert => self.alert_activity(q, want, &mut entries).await?,
+                _ => self.journal_activity(kind, q, want, &mut entries).await?,
+            };
+            total += t;
         }
-        if wants(ActivityType::HealEvent) {
-            let page: crate::store::Page<crate::heal::HealEvent> =
-                store.entries_of(journal(entry_kind::HEAL_EVENT)).await?;
-            total += page.total;
-            entries.extend(page.items.into_iter().map(|h| ActivityEntry {
-                id: format!("heal_{}", h.id),
-                timestamp: h.triggered_at,
-                kind: ActivityType::HealEvent,
-                category: h.action.to_string(),
-                target: Some(h.target.clone()),
-                message: format!("{} {}: {}", h.action, h.result.as_str(), h.reason),
-                details: serde_json::json!({ "result": h.result.as_str(), "error": h.error_message, "previous_status": h.previous_status, "new_status": h.new_status }),
-                triggered_by: "auto_heal".into(),
-            }));
-        }
-        if wants(ActivityType::HealthAlert) {
-            let page = store
+        entries.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
+        let items = entries
+            .into_iter()
+            .skip(q.page.offset_usize())
+            .take(q.page.limit_usize())
+            .collect();
+        Ok(Page { items, total })
+    }
+
+    /// The newest `want` alerts matching `q` into `out`; their total.
+    async fn alert_activity(
+        &self,
+        q: &ActivityQuery,
+        want: usize,
+        out: &mut Vec<ActivityEntry>,
+    ) -> Result<u64, EngineError> {
+        let mut offset = 0u64;
+        let mut total = 0u64;
+        while (offset as usize) < want {
+            let page = self
+                .store()
                 .list_alerts(&AlertQuery {
                     target: q.target.clone(),
                     tenant: q.tenant.clone(),
                     since: q.since,
-                    page: per_source,
+                    page: PageRequest::new(MAX_PAGE, offset),
                     ..Default::default()
                 })
                 .await?;
-            total += page.total;
-            entries.extend(page.items.into_iter().map(|a| ActivityEntry {
+            total = page.total;
+            let n = page.items.len() as u64;
+            out.extend(page.items.into_iter().map(|a| ActivityEntry {
                 id: format!("alert_{}", a.id),
                 timestamp: a.created_at,
                 kind: ActivityType::HealthAlert,
@@ -165,14 +172,132 @@ impl Engine {
                 message: a.message.clone(),
                 details: serde_json::json!({ "severity": a.severity.as_str(), "alert_status": a.status.as_str(), "suppressed": a.suppressed }),
                 triggered_by: "health_monitor".into(),
+                record: serde_json::to_value(&a).unwrap_or_default(),
             }));
+            offset += n;
+            if n == 0 || offset >= total {
+                break;
+            }
         }
-        entries.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then_with(|| b.id.cmp(&a.id)));
-        let items = entries
-            .into_iter()
-            .skip(q.page.offset_usize())
-            .take(q.page.limit_usize())
-            .collect();
-        Ok(crate::store::Page { items, total })
+        Ok(total)
     }
+
+    /// The newest `want` journal entries of `kind` matching `q` into `out`;
+    /// their total.
+    async fn journal_activity(
+        &self,
+        kind: ActivityType,
+        q: &ActivityQuery,
+        want: usize,
+        out: &mut Vec<ActivityEntry>,
+    ) -> Result<u64, EngineError> {
+        let journal = match kind {
+            ActivityType::NodeEvent => entry_kind::LIFECYCLE_EVENT,
+            ActivityType::StateChange => entry_kind::STATUS_WINDOW,
+            ActivityType::HealEvent => entry_kind::HEAL_EVENT,
+            _ => entry_kind::AUDIT,
+        };
+        let mut offset = 0u64;
+        let mut total = 0u64;
+        while (offset as usize) < want {
+            let page = self
+                .store()
+                .query_entries(&EntryQuery {
+                    kind: journal.to_owned(),
+                    target: q.target.clone(),
+                    tenant: q.tenant.clone(),
+                    since: q.since,
+                    page: PageRequest::new(MAX_PAGE, offset),
+                    ..Default::default()
+                })
+                .await?;
+            total = page.total;
+            let n = page.items.len() as u64;
+            out.extend(
+                page.items
+                    .into_iter()
+                    .filter_map(|e| journal_entry(kind, e)),
+            );
+            offset += n;
+            if n == 0 || offset >= total {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// One journal entry as a feed entry (`None` when its body does not decode:
+/// logged, skipped).
+fn journal_entry(kind: ActivityType, e: Entry) -> Option<ActivityEntry> {
+    fn decode<T: serde::de::DeserializeOwned>(e: &Entry) -> Option<T> {
+        match serde_json::from_value(e.body.clone()) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                tracing::warn!(kind = %e.kind, id = %e.id, error = %err, "journal entry does not decode; left out of the feed");
+                None
+            }
+        }
+    }
+    Some(match kind {
+        ActivityType::NodeEvent => {
+            let ev: crate::store::LifecycleEventRecord = decode(&e)?;
+            ActivityEntry {
+                id: format!("event_{}", ev.id),
+                timestamp: ev.created_at,
+                kind,
+                category: ev.event_type.clone(),
+                target: Some(ev.target.clone()),
+                message: ev
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("{} ({})", ev.event_type, ev.status)),
+                details: serde_json::json!({ "status": ev.status, "progress": ev.progress, "ip_address": ev.ip_address, "metadata": ev.metadata }),
+                triggered_by: "node".into(),
+                record: e.body,
+            }
+        }
+        ActivityType::StateChange => {
+            let w: crate::uptime::StatusWindow = decode(&e)?;
+            ActivityEntry {
+                id: format!("state_{}", e.id),
+                timestamp: w.started_at,
+                kind,
+                category: w.status.as_str().to_owned(),
+                target: e.target,
+                message: format!("status {} ({})", w.status, w.cause),
+                details: serde_json::json!({ "cause": w.cause, "in_maintenance": w.in_maintenance, "attributed_to": w.attributed_to }),
+                triggered_by: "health_monitor".into(),
+                record: e.body,
+            }
+        }
+        ActivityType::HealEvent => {
+            let h: crate::heal::HealEvent = decode(&e)?;
+            ActivityEntry {
+                id: format!("heal_{}", h.id),
+                timestamp: h.triggered_at,
+                kind,
+                category: h.action.to_string(),
+                target: Some(h.target.clone()),
+                message: format!("{} {}: {}", h.action, h.result.as_str(), h.reason),
+                details: serde_json::json!({ "result": h.result.as_str(), "error": h.error_message, "previous_status": h.previous_status, "new_status": h.new_status }),
+                triggered_by: "auto_heal".into(),
+                record: e.body,
+            }
+        }
+        _ => {
+            let a: crate::store::AuditEntry = decode(&e)?;
+            ActivityEntry {
+                id: format!("audit_{}", a.id),
+                timestamp: a.at,
+                kind: ActivityType::Audit,
+                category: a.action.clone(),
+                target: a.target.clone(),
+                message: format!("{} by {}: {}", a.action, a.actor, a.result),
+                details: serde_json::json!({ "actor": a.actor, "result": a.result, "details": a.details }),
+                triggered_by: a.actor.clone(),
+                record: e.body,
+            }
+        }
+    })
 }

@@ -127,6 +127,7 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                         from: from.status,
                         to: to.status,
                         cause: to.cause,
+                        from_cause: from.cause,
                         score,
                         at,
                     },
@@ -463,11 +464,21 @@ async fn apply(inner: &Inner, effect: &Effect) -> Result<(), StoreError> {
 
 /// Waits until every effect queued so far has been written.
 pub(crate) async fn drain(inner: &Arc<Inner>) {
+    drain_within(inner, Duration::from_secs(30)).await;
+}
+
+/// Waits, at most `limit`, until every effect queued so far has been
+/// written (or failed for good, logged); `false` when the limit passed
+/// first. Before [`Engine::start`](super::Engine::start) the queue does not
+/// run (writes wait for the start) and this answers `true` at once.
+pub(crate) async fn drain_within(inner: &Arc<Inner>, limit: Duration) -> bool {
     if !inner.started.load(std::sync::atomic::Ordering::SeqCst) {
-        return;
+        return true;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if inner.effects_tx.send(Effect::Barrier(tx)).is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(30), rx).await;
+    if inner.effects_tx.send(Effect::Barrier(tx)).is_err() {
+        // the effects task is gone (shut down): nothing more is written
+        return true;
     }
+    matches!(tokio::time::timeout(limit, rx).await, Ok(Ok(())))
 }

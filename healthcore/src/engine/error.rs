@@ -44,6 +44,17 @@ pub enum EngineError {
     /// The feature is not configured (no log source, no healer).
     #[error("not configured: {0}")]
     NotConfigured(&'static str),
+    /// The check is passive (a heartbeat): it is judged from reports and
+    /// cannot be run on demand.
+    #[error("check {key} is passive: it is judged from the reports it receives and cannot be run")]
+    PassiveCheck {
+        /// The check (`target/check`).
+        key: String,
+    },
+    /// A collaborator the operation needs (the log source) failed; the
+    /// detail is logged, not returned.
+    #[error("{0} failed; see the server log")]
+    Unavailable(&'static str),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

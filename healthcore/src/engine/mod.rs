@@ -54,12 +54,12 @@ mod uptime;
 mod writer;
 
 pub use actions::{DiagnoseReport, RestartReport};
-pub use activity::{ActivityEntry, ActivityQuery, ActivityType};
+pub use activity::{ActivityEntry, ActivityQuery, ActivityType, MAX_ACTIVITY_OFFSET};
 pub use checklist::{ChecklistItem, ChecklistResult, ChecklistStatus};
 pub use config::{ClaimsConfig, ClaimsMode, EngineConfig, JobIntervals, Limits};
 pub use error::EngineError;
 pub use metrics::{EngineMetrics, LATENCY_BUCKETS, MetricsSnapshot};
-pub use uptime::{ResultHistory, UptimeView};
+pub use uptime::{COUNT_FALLBACK_LIMIT, RESULTS_LIMIT, ResultHistory, UptimeView};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -276,6 +276,38 @@ pub(crate) struct Inner {
 /// that a panic elsewhere cannot leave half-written in a harmful way).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How long [`Engine::acknowledge`] and [`Engine::resolve_alert`] wait for
+/// the store to hold their change before answering.
+pub const ALERT_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The 409 message for an alert operation refused by the alert's status:
+/// what was asked and the status it is in.
+fn not_active_message(id: &str, status: crate::alert::AlertStatus, asked: &str) -> String {
+    use crate::alert::AlertStatus;
+    match (asked, status) {
+        ("resolve", AlertStatus::Resolved) => {
+            format!("cannot resolve alert {id}: it is already resolved")
+        }
+        ("acknowledge", AlertStatus::Acknowledged) => {
+            format!("cannot acknowledge alert {id}: it is already acknowledged")
+        }
+        (_, s) => format!(
+            "cannot {asked} alert {id}: it is {}; only an {} alert can be {}",
+            s.as_str(),
+            if asked == "resolve" {
+                "active or acknowledged"
+            } else {
+                "active"
+            },
+            if asked == "resolve" {
+                "resolved"
+            } else {
+                "acknowledged"
+            },
+        ),
+    }
 }
 
 fn random_instance_id() -> String {
@@ -763,6 +795,17 @@ impl Engine {
     }
 
     /// Acknowledges an active alert.
+    ///
+    /// Read-your-writes: it returns once the store holds the change (the
+    /// effects queue has written everything up to it), so every read after
+    /// an `Ok` sees the alert acknowledged. When the store does not confirm
+    /// within [`ALERT_WRITE_WAIT`] the change stays recorded in memory (and
+    /// is written when the store comes back) but the answer is
+    /// [`StoreError::Unavailable`](crate::store::StoreError::Unavailable).
+    ///
+    /// Errors: [`EngineError::NotFound`] for an unknown id,
+    /// [`EngineError::Conflict`] naming the alert's current status when it
+    /// is not active.
     pub async fn acknowledge(&self, alert_id: &str, by: &str) -> Result<Alert, EngineError> {
         if by.trim().is_empty() || by.len() > 100 {
             return Err(
@@ -775,27 +818,35 @@ impl Engine {
         match res {
             Ok(alert) => {
                 effects::dispatch(&self.inner, out);
+                self.await_alert_write("acknowledgement").await?;
                 Ok(alert)
             }
-            Err(e) => {
-                // not open in memory: maybe resolved (conflict) or unknown (404)
-                match self.inner.store.get_alert(alert_id).await? {
-                    Some(a) => Err(EngineError::Conflict(format!(
-                        "alert {alert_id} is {}, not active",
-                        a.status.as_str()
+            Err(crate::fleet::FleetError::Alert(crate::alert::AlertError::NotActive {
+                status,
+            })) => Err(EngineError::Conflict(not_active_message(
+                alert_id,
+                status,
+                "acknowledge",
+            ))),
+            Err(crate::fleet::FleetError::Alert(crate::alert::AlertError::NotFound { .. })) => {
+                // not open in memory: resolved (maybe not yet written) or unknown
+                match self.stored_alert(alert_id).await? {
+                    Some(a) => Err(EngineError::Conflict(not_active_message(
+                        alert_id,
+                        a.status,
+                        "acknowledge",
                     ))),
-                    None => Err(match e {
-                        crate::fleet::FleetError::Alert(crate::alert::AlertError::NotFound {
-                            ..
-                        }) => EngineError::not_found("alert", alert_id),
-                        other => other.into(),
-                    }),
+                    None => Err(EngineError::not_found("alert", alert_id)),
                 }
             }
+            Err(other) => Err(other.into()),
         }
     }
 
-    /// Resolves an open alert by hand.
+    /// Resolves an open (active or acknowledged) alert by hand, with the
+    /// same read-your-writes guarantee as [`acknowledge`](Self::acknowledge).
+    /// Errors: [`EngineError::NotFound`] for an unknown id,
+    /// [`EngineError::Conflict`] when it is already resolved.
     pub async fn resolve_alert(&self, alert_id: &str) -> Result<Alert, EngineError> {
         let now = self.inner.clock.now();
         let mut out = Vec::new();
@@ -803,15 +854,44 @@ impl Engine {
         match res {
             Ok(a) => {
                 effects::dispatch(&self.inner, out);
+                self.await_alert_write("resolution").await?;
                 Ok(a)
             }
-            Err(_) => match self.inner.store.get_alert(alert_id).await? {
-                Some(a) => Err(EngineError::Conflict(format!(
-                    "alert {alert_id} is already {}",
-                    a.status.as_str()
+            Err(_) => match self.stored_alert(alert_id).await? {
+                Some(a) => Err(EngineError::Conflict(not_active_message(
+                    alert_id, a.status, "resolve",
                 ))),
                 None => Err(EngineError::not_found("alert", alert_id)),
             },
+        }
+    }
+
+    /// One alert: the engine's in-memory copy while it is open (newer than
+    /// the store's when a write is still queued), else the store's.
+    pub async fn alert(&self, alert_id: &str) -> Result<Option<Alert>, EngineError> {
+        if let Some(a) = lock(&self.inner.fleet).open_alert(alert_id).cloned() {
+            return Ok(Some(a));
+        }
+        Ok(self.inner.store.get_alert(alert_id).await?)
+    }
+
+    /// The stored alert once every queued write is done (so a resolution
+    /// decided a moment ago is what it shows).
+    async fn stored_alert(&self, alert_id: &str) -> Result<Option<Alert>, EngineError> {
+        effects::drain_within(&self.inner, ALERT_WRITE_WAIT).await;
+        Ok(self.inner.store.get_alert(alert_id).await?)
+    }
+
+    /// Waits until the effects queue has written what was dispatched so far.
+    async fn await_alert_write(&self, what: &str) -> Result<(), EngineError> {
+        if effects::drain_within(&self.inner, ALERT_WRITE_WAIT).await {
+            Ok(())
+        } else {
+            Err(crate::store::StoreError::Unavailable(format!(
+                "the {what} is recorded but the store has not confirmed it yet; \
+                 it is written when the store recovers"
+            ))
+            .into())
         }
     }
 

@@ -361,6 +361,132 @@ async fn store_outage_is_buffered_then_drained() {
     engine.shutdown().await;
 }
 
+/// An alert down on target `a` of an engine over `mem` behind an outage
+/// switch; the store holds it (active).
+async fn alert_behind_outage() -> (Engine, Arc<InMemoryStore>, Arc<Switch>, String) {
+    let mem = Arc::new(InMemoryStore::new());
+    let (outage, switch) = OutageStore::new(mem.clone());
+    let engine = Engine::builder(Arc::new(outage))
+        .clock(Arc::new(TokioClock::new(start())))
+        .checker(ScriptedChecker::new("fake"))
+        .without_scheduler()
+        .build()
+        .expect("build");
+    engine.start().await.expect("start");
+    engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
+    let key = engine
+        .add_check(&tid("a"), spec("s", 30, 5))
+        .await
+        .expect("check");
+    for _ in 0..3 {
+        engine
+            .ingest(&key, Observation::new(engine.now(), Outcome::Fail))
+            .expect("ingest");
+    }
+    engine.flush().await;
+    let id = engine.target_view(&tid("a")).expect("view").alerts[0]
+        .id
+        .clone();
+    let stored = mem.get_alert(&id).await.expect("get").expect("stored");
+    assert_eq!(stored.status, AlertStatus::Active);
+    (engine, mem, switch, id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn acknowledge_and_resolve_answer_once_the_store_holds_them() {
+    let (engine, mem, switch, id) = alert_behind_outage().await;
+    // the store is slow to take the change: the acknowledgement waits for it
+    switch.set_down(true);
+    let (e2, id2) = (engine.clone(), id.clone());
+    let ack = tokio::spawn(async move { e2.acknowledge(&id2, "alice").await });
+    advance(Duration::from_secs(1)).await;
+    assert!(!ack.is_finished(), "answered before the store held it");
+    switch.set_down(false);
+    advance(Duration::from_secs(3)).await;
+    let acked = ack.await.expect("join").expect("ack");
+    assert_eq!(acked.status, AlertStatus::Acknowledged);
+    let stored = mem.get_alert(&id).await.expect("get").expect("stored");
+    assert_eq!(stored.status, AlertStatus::Acknowledged);
+    assert_eq!(stored.acknowledged_by.as_deref(), Some("alice"));
+    // resolving: the store shows it resolved as soon as the call returns
+    engine.resolve_alert(&id).await.expect("resolve");
+    let stored = mem.get_alert(&id).await.expect("get").expect("stored");
+    assert_eq!(stored.status, AlertStatus::Resolved);
+    engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn alert_conflicts_name_the_current_status_and_the_request() {
+    let (engine, _mem, _switch, id) = alert_behind_outage().await;
+    let conflict = |r: Result<Alert, EngineError>| match r {
+        Err(EngineError::Conflict(m)) => m,
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    // two acknowledgements at once: the second learns it is acknowledged
+    let (a, b) = tokio::join!(
+        engine.acknowledge(&id, "alice"),
+        engine.acknowledge(&id, "bob")
+    );
+    let m = match (a, b) {
+        (Ok(_), e) | (e, Ok(_)) => conflict(e),
+        other => panic!("one must win: {other:?}"),
+    };
+    assert_eq!(
+        m,
+        format!("cannot acknowledge alert {id}: it is already acknowledged")
+    );
+    // two resolutions at once: the second learns it is resolved (not the
+    // status the store held a moment before)
+    let (a, b) = tokio::join!(engine.resolve_alert(&id), engine.resolve_alert(&id));
+    let m = match (a, b) {
+        (Ok(_), e) | (e, Ok(_)) => conflict(e),
+        other => panic!("one must win: {other:?}"),
+    };
+    assert_eq!(
+        m,
+        format!("cannot resolve alert {id}: it is already resolved")
+    );
+    let m = conflict(engine.acknowledge(&id, "carol").await);
+    assert_eq!(
+        m,
+        format!(
+            "cannot acknowledge alert {id}: it is resolved; only an active alert can be acknowledged"
+        )
+    );
+    assert!(!m.contains("active, not active"));
+    assert!(matches!(
+        engine.resolve_alert("nope").await,
+        Err(EngineError::NotFound { .. })
+    ));
+    engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alert_change_the_store_never_confirms_is_not_a_success() {
+    let (engine, mem, switch, id) = alert_behind_outage().await;
+    switch.set_down(true);
+    let (e2, id2) = (engine.clone(), id.clone());
+    let ack = tokio::spawn(async move { e2.acknowledge(&id2, "alice").await });
+    advance(ALERT_WRITE_WAIT + Duration::from_secs(1)).await;
+    match ack.await.expect("join") {
+        Err(EngineError::Store(crate::store::StoreError::Unavailable(m))) => {
+            assert!(m.contains("not confirmed"), "{m}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    // the change is kept and written once the store is back
+    switch.set_down(false);
+    engine.flush().await;
+    advance(Duration::from_secs(40)).await;
+    engine.flush().await;
+    let stored = mem.get_alert(&id).await.expect("get").expect("stored");
+    assert_eq!(stored.status, AlertStatus::Acknowledged);
+    engine.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn restart_restores_state_and_does_not_refire_alerts() {
     let store = Arc::new(InMemoryStore::new());
@@ -1162,5 +1288,133 @@ async fn parents_never_form_a_cycle() {
         .add_target(node("d", None, &["b", "c"]))
         .await
         .expect("d");
+    r.engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn activity_pages_past_one_store_page_and_takes_seed_names() {
+    let r = rig();
+    let rows: Vec<AuditEntry> = (0..620)
+        .map(|i| AuditEntry {
+            id: format!("a{i:04}"),
+            at: start() + chrono::Duration::seconds(i),
+            actor: "ops".into(),
+            action: "recheck".into(),
+            target: Some(tid("t")),
+            tenant: None,
+            result: "ok".into(),
+            details: serde_json::Value::Null,
+        })
+        .collect();
+    r.store.put_audit(&rows).await.expect("audit");
+    let feed = r
+        .engine
+        .activity(&ActivityQuery {
+            kind: ActivityType::parse("audit"),
+            page: PageRequest::new(10, 600),
+            ..Default::default()
+        })
+        .await
+        .expect("feed");
+    assert_eq!(feed.total, 620);
+    let ids: Vec<&str> = feed.items.iter().map(|e| e.id.as_str()).collect();
+    // newest first: offset 600 is the 601st newest, a0019
+    assert_eq!(ids.first(), Some(&"audit_a0019"));
+    assert_eq!(ids.len(), 10);
+    assert_eq!(
+        ActivityType::parse("lifecycle"),
+        Some(ActivityType::NodeEvent)
+    );
+    assert_eq!(
+        ActivityType::parse("health_alert"),
+        Some(ActivityType::HealthAlert)
+    );
+    assert_eq!(
+        ActivityType::parse("state_change"),
+        Some(ActivityType::StateChange)
+    );
+    assert_eq!(ActivityType::parse("gossip"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn result_history_of_one_check_counts_every_result_of_the_window() {
+    let r = rig_with(
+        Arc::new(InMemoryStore::new()),
+        EngineConfig::default(),
+        EngineBuilder::without_scheduler,
+    );
+    r.engine.start().await.expect("start");
+    r.engine
+        .add_target(Target::new(tid("a"), "a"))
+        .await
+        .expect("target");
+    let tcp = r
+        .engine
+        .add_check(&tid("a"), spec("tcp", 30, 5))
+        .await
+        .expect("check");
+    let other = r
+        .engine
+        .add_check(
+            &tid("a"),
+            spec("other", 30, 5).named(CheckId::new("other").expect("id")),
+        )
+        .await
+        .expect("check");
+    for i in 0..324u32 {
+        let outcome = if i % 4 == 0 {
+            Outcome::Fail
+        } else {
+            Outcome::Pass
+        };
+        let obs = Observation::new(r.engine.now(), outcome).with_latency(Duration::from_millis(20));
+        r.engine.ingest(&tcp, obs).expect("ingest");
+        if i % 3 == 0 {
+            r.engine
+                .ingest(&other, Observation::new(r.engine.now(), Outcome::Pass))
+                .expect("ingest");
+        }
+    }
+    r.engine.flush().await;
+    let h = r
+        .engine
+        .result_history(&tid("a"), 1, Some(tcp.check.clone()))
+        .await
+        .expect("history");
+    assert_eq!(
+        h.total_checks, 324,
+        "every result of the check, not the listed 100"
+    );
+    assert_eq!(h.healthy_checks, 243);
+    assert_eq!(h.unhealthy_checks, 81);
+    assert_eq!(h.avg_latency_ms, Some(20.0));
+    assert!(h.counts_complete);
+    assert_eq!(h.results_limit, RESULTS_LIMIT);
+    assert_eq!(h.results.len(), RESULTS_LIMIT as usize);
+    // results still buffered count too
+    r.engine
+        .ingest(&tcp, Observation::new(r.engine.now(), Outcome::Pass))
+        .expect("ingest");
+    let h = r
+        .engine
+        .result_history(&tid("a"), 1, Some(tcp.check.clone()))
+        .await
+        .expect("history");
+    assert_eq!(h.total_checks, 325);
+    r.engine.flush().await;
+    let h = r
+        .engine
+        .result_history(&tid("a"), 1, Some(tcp.check.clone()))
+        .await
+        .expect("history");
+    assert_eq!(h.total_checks, 325, "counted once when written");
+    // the whole target: both checks (from the rollups, up to now)
+    advance(Duration::from_secs(30)).await;
+    let all = r
+        .engine
+        .result_history(&tid("a"), 1, None)
+        .await
+        .expect("all");
+    assert_eq!(all.total_checks, 325 + 108);
     r.engine.shutdown().await;
 }

@@ -23,6 +23,16 @@ pub struct UptimeView {
 
 /// Seed 002's result history: recent results with count uptime and
 /// average latency.
+///
+/// The counts, uptime and average latency cover every result of the
+/// window: of the target, from its rollups; of one check, from the store's
+/// per-check hourly counts ([`Store::check_counts`](crate::store::Store::check_counts))
+/// plus the results not yet written. The window starts at the beginning of
+/// the minute (of the hour, for one check or beyond two days) `hours` ago.
+/// The `results` list is capped at [`RESULTS_LIMIT`] (said in
+/// `results_limit`), newest first. Over a store that keeps no per-check
+/// counts, one check's counts are those of its newest
+/// [`COUNT_FALLBACK_LIMIT`] results, and `counts_complete` is `false`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultHistory {
     /// Whose.
@@ -41,9 +51,26 @@ pub struct ResultHistory {
     pub healthy_checks: u64,
     /// Of which not.
     pub unhealthy_checks: u64,
-    /// The most recent results (at most 100), newest first.
+    /// Whether the counts cover every result of the window (`false` only
+    /// for one check over a store without per-check counts).
+    #[serde(default = "yes")]
+    pub counts_complete: bool,
+    /// The most results `results` holds ([`RESULTS_LIMIT`]).
+    #[serde(default)]
+    pub results_limit: u32,
+    /// The most recent results (at most `results_limit`), newest first.
     pub results: Vec<StoredResult>,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// Most results a [`ResultHistory`] lists (its counts cover them all).
+pub const RESULTS_LIMIT: u32 = 100;
+
+/// Results counted for one check over a store without per-check counts.
+pub const COUNT_FALLBACK_LIMIT: u32 = 1000;
 
 /// Minute buckets for short ranges, hour buckets up to 90 days, days beyond.
 fn granularity_for(from: DateTime<Utc>, to: DateTime<Utc>) -> Granularity {
@@ -263,29 +290,27 @@ impl Engine {
                 target: target.clone(),
                 check: check.clone(),
                 since: Some(since),
-                limit: 100,
+                limit: RESULTS_LIMIT,
             })
             .await?;
-        let (total, healthy, avg) = if check.is_some() {
-            // per-check counts come from the recent results themselves
-            let total = results.len() as u64;
-            let healthy = results
-                .iter()
-                .filter(|r| r.observation.outcome.is_success())
-                .count() as u64;
-            let lat: Vec<f64> = results
-                .iter()
-                .filter_map(|r| r.observation.latency.map(|d| d.as_secs_f64() * 1000.0))
-                .collect();
-            let avg = (!lat.is_empty()).then(|| lat.iter().sum::<f64>() / lat.len() as f64);
-            (total, healthy, avg)
-        } else {
-            let view = self.uptime(target, since, now).await?;
-            (
-                view.report.checks_total,
-                view.report.checks_healthy,
-                view.report.latency.avg_ms,
-            )
+        let mut complete = true;
+        let (total, healthy, avg) = match &check {
+            Some(c) => {
+                let key = crate::model::CheckKey::new(target.clone(), c.clone());
+                let (counts, kept) = self.check_window_counts(&key, since, now).await?;
+                complete = kept;
+                let avg = (counts.latency_count > 0)
+                    .then(|| counts.latency_sum_us as f64 / counts.latency_count as f64 / 1000.0);
+                (counts.checks_total, counts.checks_healthy, avg)
+            }
+            None => {
+                let view = self.uptime(target, since, now).await?;
+                (
+                    view.report.checks_total,
+                    view.report.checks_healthy,
+                    view.report.latency.avg_ms,
+                )
+            }
         };
         Ok(ResultHistory {
             target: target.clone(),
@@ -296,7 +321,63 @@ impl Engine {
             total_checks: total,
             healthy_checks: healthy,
             unhealthy_checks: total.saturating_sub(healthy),
+            counts_complete: complete,
+            results_limit: RESULTS_LIMIT,
             results,
         })
+    }
+
+    /// One check's counts over the hours from `since`'s to `now`'s: the
+    /// store's per-check counts plus the results still buffered for it,
+    /// and `true`; or, when the store keeps none, the counts of its newest
+    /// [`COUNT_FALLBACK_LIMIT`] results and `false`.
+    async fn check_window_counts(
+        &self,
+        key: &crate::model::CheckKey,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(Bucket, bool), EngineError> {
+        let from = Granularity::Hour.bucket_start(since);
+        let stored = self
+            .inner
+            .store
+            .check_counts(&crate::store::CheckCountsQuery {
+                key: key.clone(),
+                from,
+                // the current hour included
+                to: Granularity::Hour.bucket_start(now) + chrono::Duration::hours(1),
+            })
+            .await?;
+        let mut counts = Bucket::new(Granularity::Hour, from);
+        match stored {
+            Some(b) => {
+                counts.merge_counts(&b);
+                // not written yet: counted here, and by the store once written
+                let buffered = lock(&self.inner.buffer);
+                for r in buffered
+                    .iter()
+                    .filter(|r| &r.key == key && r.observation.at >= from)
+                {
+                    counts.add_observation(r.observation.outcome, r.observation.latency);
+                }
+                Ok((counts, true))
+            }
+            None => {
+                let recent = self
+                    .inner
+                    .store
+                    .recent_results(&ResultQuery {
+                        target: key.target.clone(),
+                        check: Some(key.check.clone()),
+                        since: Some(since),
+                        limit: COUNT_FALLBACK_LIMIT,
+                    })
+                    .await?;
+                for r in &recent {
+                    counts.add_observation(r.observation.outcome, r.observation.latency);
+                }
+                Ok((counts, false))
+            }
+        }
     }
 }

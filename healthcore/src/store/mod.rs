@@ -45,6 +45,8 @@ pub struct Capabilities {
     pub persistent: bool,
     /// [`Store::claim_due`] works (multi-instance leases).
     pub claims: bool,
+    /// [`Store::check_counts`] answers (per-check hourly counts are kept).
+    pub check_counts: bool,
 }
 
 impl Capabilities {
@@ -52,6 +54,7 @@ impl Capabilities {
     pub const NONE: Capabilities = Capabilities {
         persistent: false,
         claims: false,
+        check_counts: false,
     };
 
     /// Sets `persistent`.
@@ -65,6 +68,13 @@ impl Capabilities {
     #[must_use]
     pub const fn claims(mut self, yes: bool) -> Self {
         self.claims = yes;
+        self
+    }
+
+    /// Sets `check_counts`.
+    #[must_use]
+    pub const fn check_counts(mut self, yes: bool) -> Self {
+        self.check_counts = yes;
         self
     }
 }
@@ -110,6 +120,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Rollup buckets of one granularity in `[from, to)`, ordered by
     /// target then start.
     async fn rollups(&self, query: &RollupQuery) -> StoreResult<Vec<TargetBucket>>;
+
+    /// The counts of one check's results (total, healthy, failed, latency
+    /// count, sum, min and max) over the hours starting in `[from, to)`,
+    /// summed into one bucket (hour granularity, start `from`, no time
+    /// fields): what a per-check result history counts over a window
+    /// without reading raw results. A store with
+    /// [`Capabilities::check_counts`] keeps them per check and hour, merged
+    /// in [`append_results`](Store::append_results) from the batch's raw
+    /// results ([`ResultBatch::check_hour_deltas`]), kept as long as hour
+    /// rollups, and answers `Some` (all zero for a check without results);
+    /// the default answers `None`: not kept.
+    async fn check_counts(
+        &self,
+        query: &CheckCountsQuery,
+    ) -> StoreResult<Option<crate::rollup::Bucket>> {
+        let _ = query;
+        Ok(None)
+    }
 
     /// One summed bucket per target over the buckets [`rollups`](Store::rollups)
     /// would return (counters added, latency min and max combined; `start`

@@ -123,6 +123,29 @@ impl ResultBatch {
     pub fn is_empty(&self) -> bool {
         self.results.is_empty() && self.rollups.is_empty()
     }
+
+    /// The raw results counted per check and hour (one hour-granularity
+    /// bucket per check and hour, counts and latency only, in first-seen
+    /// order): the deltas a store with
+    /// [`Capabilities::check_counts`](super::Capabilities::check_counts)
+    /// merges into what [`Store::check_counts`](super::Store::check_counts)
+    /// reads.
+    pub fn check_hour_deltas(&self) -> Vec<(CheckKey, Bucket)> {
+        let mut out: Vec<(CheckKey, Bucket)> = Vec::new();
+        let mut index: std::collections::HashMap<(&CheckKey, DateTime<Utc>), usize> =
+            std::collections::HashMap::new();
+        for r in &self.results {
+            let start = Granularity::Hour.bucket_start(r.observation.at);
+            let i = *index.entry((&r.key, start)).or_insert_with(|| {
+                out.push((r.key.clone(), Bucket::new(Granularity::Hour, start)));
+                out.len() - 1
+            });
+            if let Some((_, b)) = out.get_mut(i) {
+                b.add_observation(r.observation.outcome, r.observation.latency);
+            }
+        }
+        out
+    }
 }
 
 /// Filter for [`Store::recent_results`](super::Store::recent_results).
@@ -136,6 +159,18 @@ pub struct ResultQuery {
     pub since: Option<DateTime<Utc>>,
     /// At most this many (clamped to 1..=1000 by stores).
     pub limit: u32,
+}
+
+/// Filter for [`Store::check_counts`](super::Store::check_counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckCountsQuery {
+    /// The check.
+    pub key: CheckKey,
+    /// Hours starting at or after (align it with
+    /// [`Granularity::bucket_start`](crate::rollup::Granularity::bucket_start)).
+    pub from: DateTime<Utc>,
+    /// Hours starting before.
+    pub to: DateTime<Utc>,
 }
 
 /// Filter for [`Store::rollups`](super::Store::rollups).
@@ -397,6 +432,10 @@ pub struct PurgeReport {
     pub rollups: u64,
     /// Resolved alerts.
     pub alerts: u64,
+    /// Per-check hourly counts ([`Store::check_counts`](super::Store::check_counts)),
+    /// kept as long as hour rollups.
+    #[serde(default)]
+    pub check_counts: u64,
 }
 
 /// A request to claim due checks (multi-instance scale-out).

@@ -196,6 +196,107 @@ fn result(target: &str, check: &str, at: DateTime<Utc>, outcome: Outcome) -> Sto
     }
 }
 
+/// Per-check hourly counts ([`Store::check_counts`]): merged across
+/// batches from the raw results, per check, summed over the hours asked
+/// for (far more results than `recent_results` returns), zero for a check
+/// without results, purged with hour rollups.
+pub async fn check_counts_per_hour(s: &dyn Store) {
+    if !s.capabilities().check_counts {
+        skipped(
+            "check_counts_per_hour",
+            "the store keeps no per-check counts",
+        );
+        assert_eq!(
+            s.check_counts(&CheckCountsQuery {
+                key: CheckKey::new(tid("a"), CheckId::new("tcp").expect("id")),
+                from: t0(),
+                to: t0() + chrono::Duration::hours(1),
+            })
+            .await
+            .expect("counts"),
+            None
+        );
+        return;
+    }
+    s.put_target(&target("a", "t1")).await.expect("put");
+    let hour = Granularity::Hour.bucket_start(t0());
+    let key = |c: &str| CheckKey::new(tid("a"), CheckId::new(c).expect("id"));
+    // three hours of `tcp` (1,500 results: more than any recent list) and
+    // some `http`, in two batches that share an hour
+    let mut first = Vec::new();
+    for i in 0..1_000i64 {
+        let outcome = if i % 10 == 0 {
+            Outcome::Fail
+        } else {
+            Outcome::Pass
+        };
+        first.push(result("a", "tcp", hour + secs(i * 5), outcome));
+    }
+    first.push(result("a", "http", hour + secs(30), Outcome::Unknown));
+    let mut second = Vec::new();
+    for i in 0..500i64 {
+        second.push(result(
+            "a",
+            "tcp",
+            hour + secs(5_000 + i * 10),
+            Outcome::Pass,
+        ));
+    }
+    for batch in [first, second] {
+        s.append_results(&ResultBatch {
+            results: batch,
+            rollups: vec![],
+        })
+        .await
+        .expect("append");
+    }
+    let counts = |c: &'static str, from: i64, to: i64| {
+        let q = CheckCountsQuery {
+            key: key(c),
+            from: hour + chrono::Duration::hours(from),
+            to: hour + chrono::Duration::hours(to),
+        };
+        async move { s.check_counts(&q).await }
+    };
+    let all = counts("tcp", 0, 3).await.expect("counts").expect("kept");
+    assert_eq!(all.checks_total, 1_500);
+    assert_eq!(all.checks_failed, 100);
+    assert_eq!(all.checks_healthy, 1_400);
+    assert_eq!(all.latency_count, 1_500);
+    assert_eq!(all.latency_sum_us, 1_500 * 10_000);
+    assert_eq!(
+        (all.latency_min_us, all.latency_max_us),
+        (Some(10_000), Some(10_000))
+    );
+    // hour by hour: 720, 280 + 220, 280
+    let first_hour = counts("tcp", 0, 1).await.expect("counts").expect("kept");
+    assert_eq!(first_hour.checks_total, 720);
+    let later = counts("tcp", 1, 3).await.expect("counts").expect("kept");
+    assert_eq!(later.checks_total, 780);
+    let http = counts("http", 0, 3).await.expect("counts").expect("kept");
+    assert_eq!(
+        (http.checks_total, http.checks_healthy, http.checks_failed),
+        (1, 0, 0)
+    );
+    let none = counts("dns", 0, 3).await.expect("counts").expect("kept");
+    assert_eq!(none.checks_total, 0);
+    // purged with hour rollups
+    let r = Retention {
+        hour_rollups: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let report = s
+        .purge(&r, hour + chrono::Duration::hours(3))
+        .await
+        .expect("purge");
+    assert_eq!(report.check_counts, 3, "tcp's first two hours and http's");
+    let left = counts("tcp", 0, 3).await.expect("counts").expect("kept");
+    assert_eq!(
+        left.checks_total, 280,
+        "only the third hour is left: {left:?}"
+    );
+}
+
 /// Results append in batches; rollup deltas merge into existing buckets.
 pub async fn results_and_rollups(s: &dyn Store) {
     s.put_target(&target("a", "t1")).await.expect("put");

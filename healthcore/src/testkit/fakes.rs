@@ -352,6 +352,13 @@ mod outage_impl {
             self.up()?;
             self.inner.rollups(q).await
         }
+        async fn check_counts(
+            &self,
+            q: &CheckCountsQuery,
+        ) -> StoreResult<Option<crate::rollup::Bucket>> {
+            self.up()?;
+            self.inner.check_counts(q).await
+        }
         async fn put_states(&self, r: &[StateRecord]) -> StoreResult<()> {
             self.up()?;
             self.inner.put_states(r).await

@@ -1,6 +1,7 @@
 //! `[[targets]]`: what is monitored, with its checks (`[[targets.checks]]`,
-//! each a [`CheckSpec`] with any probe kind and its thresholds) and an
-//! optional SLO.
+//! each a [`CheckSpec`] with any probe kind and its thresholds), an
+//! optional SLO and an optional log source for the logs quick action
+//! (`logs`, a [`LogSpec`]: a file to tail or a command printing the log).
 //!
 //! ```toml
 //! [[targets]]
@@ -10,6 +11,8 @@
 //! labels = { tier = "web" }
 //! parents = ["db-1"]
 //! slo = { objective = 0.999, period = "30d" }
+//! logs = { file = "/var/log/web-1/app.log" }
+//! # or: logs = { argv = ["journalctl", "-u", "{target.labels.unit}", "-n", "{lines}", "--no-pager"], timeout = "10s" }
 //!
 //! [[targets.checks]]
 //! kind = "http"
@@ -27,6 +30,7 @@ use healthcore::checker::Checker;
 use healthcore::fleet::{FleetConfig, HEARTBEAT_KIND};
 use healthcore::model::{CheckSpec, DEFAULT_TENANT, Target, TargetId, TenantId, normalize_mac};
 use healthcore::slo::Slo;
+use healthcore_probes::logs::LogSpec;
 use serde::Deserialize;
 
 use super::Problems;
@@ -66,6 +70,11 @@ pub struct TargetConfig {
     /// A service level objective.
     #[serde(default)]
     pub slo: Option<Slo>,
+    /// Where `GET /targets/{id}/logs` reads this target's last lines:
+    /// `{ file = "…" }` or `{ argv = [...], timeout = "10s" }`. Without
+    /// it the route answers 501 `not_configured` for the target.
+    #[serde(default)]
+    pub logs: Option<LogSpec>,
 }
 
 fn default_kind() -> String {
@@ -219,6 +228,11 @@ pub(crate) fn check_targets(
                 );
             }
             check_spec(&cat, spec, checkers, rules, true, p);
+        }
+        if let Some(logs) = &t.logs {
+            if let Err(e) = logs.validate() {
+                p.invalid(&format!("{at}.logs"), &e);
+            }
         }
         if let Some(slo) = &t.slo {
             if let Err(e) = slo.validate() {

@@ -6,16 +6,16 @@ use axum::extract::{Path, State};
 use healthcore::alert::{Alert, AlertStatus, Severity};
 use healthcore::store::{AlertChannelConfig, AlertQuery, StoreExt, doc_kind};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{PageQuery, list, paged, to_value, visible_view};
+use super::{PageQuery, alert_json, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::extract::{JsonBody, OptionalJson, Params, page, target_id};
+use crate::server::extract::{JsonBody, NoBody, OptionalJson, Params, page, target_id};
 
 pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     r.routes(routes!(list_alerts))
@@ -41,15 +41,6 @@ struct AlertsQuery {
     limit: Option<u32>,
     /// Items to skip.
     offset: Option<u64>,
-}
-
-fn alert_json(state: &ApiState, a: &Alert) -> ApiResult<Value> {
-    let mut v = to_value(a)?;
-    let name = state.engine.target_view(&a.target).map(|t| t.target.name);
-    if let Value::Object(m) = &mut v {
-        m.insert("target_name".into(), json!(name));
-    }
-    Ok(v)
 }
 
 /// Alerts, newest first, filtered by status, severity and target (000).
@@ -108,15 +99,15 @@ async fn list_alerts(
     Ok(list(items, page_.total, p))
 }
 
-/// Loads an alert the caller may see (404 otherwise).
+/// Loads an alert the caller may see (404 otherwise): the engine's copy
+/// while it is open, else the store's.
 async fn visible_alert(state: &ApiState, caller: &Caller, id: &str) -> ApiResult<Alert> {
     if id.is_empty() || id.len() > 256 {
         return Err(ApiError::not_found("alert"));
     }
     let a = state
         .engine
-        .store()
-        .get_alert(id)
+        .alert(id)
         .await?
         .ok_or_else(|| ApiError::not_found("alert"))?;
     if caller.is_admin() {
@@ -142,7 +133,10 @@ struct AckBody {
     by: Option<String>,
 }
 
-/// Acknowledges an active alert: 404 unknown, 409 if not active.
+/// Acknowledges an active alert: 404 unknown, 409 if not active (the
+/// message says its status). A 200 comes once the store holds the change,
+/// so every read after it shows the alert acknowledged; 503 when the store
+/// does not confirm in time (the change is kept and written later).
 #[utoipa::path(post, path = "/health/alerts/{id}/acknowledge", tag = "alerts", security(("bearer" = [])),
     params(("id" = String, Path, description = "Alert id")),
     request_body(content = AckBody, description = "Optional"),
@@ -154,19 +148,15 @@ async fn acknowledge(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<AckBody>,
 ) -> ApiResult<Json<Value>> {
-    let a = visible_alert(&state, &caller, &id).await?;
-    if a.status != AlertStatus::Active {
-        return Err(ApiError::conflict(format!(
-            "cannot acknowledge an alert that is {}",
-            a.status
-        )));
-    }
+    visible_alert(&state, &caller, &id).await?;
     let by = body.by.unwrap_or_else(|| caller.name.clone());
     let a = state.engine.acknowledge(&id, &by).await?;
     Ok(Json(alert_json(&state, &a)?))
 }
 
 /// Resolves an open alert by hand: 404 unknown, 409 if already resolved.
+/// Like acknowledging, a 200 means every later read shows it resolved.
+/// Takes no body (none, or `{}`).
 #[utoipa::path(post, path = "/health/alerts/{id}/resolve", tag = "alerts", security(("bearer" = [])),
     params(("id" = String, Path, description = "Alert id")),
     responses((status = 200, description = "Resolved"), (status = 404, description = "No such alert"),
@@ -175,11 +165,9 @@ async fn resolve(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
-    let a = visible_alert(&state, &caller, &id).await?;
-    if a.status == AlertStatus::Resolved {
-        return Err(ApiError::conflict("the alert is already resolved"));
-    }
+    visible_alert(&state, &caller, &id).await?;
     let a = state.engine.resolve_alert(&id).await?;
     Ok(Json(alert_json(&state, &a)?))
 }

@@ -15,7 +15,7 @@ use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::extract::{JsonBody, Params, page};
+use crate::server::extract::{JsonBody, NoBody, Params, page};
 
 pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     r.routes(routes!(list_policies, post_policy))
@@ -29,14 +29,8 @@ pub(crate) fn from_value<T: DeserializeOwned>(v: Value) -> ApiResult<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.inner().to_string();
-        // the path already ends with an unknown field's name
-        let field = if path != "." {
-            path
-        } else {
-            msg.strip_prefix("unknown field `")
-                .and_then(|r| r.split('`').next())
-                .map_or_else(|| "body".to_owned(), str::to_owned)
-        };
+        let field =
+            crate::server::extract::field_of(&path, &msg).unwrap_or_else(|| "body".to_owned());
         ApiError::invalid(field, msg)
     })
 }
@@ -116,16 +110,19 @@ async fn list_policies(
     Ok(paged(items, p))
 }
 
-/// Creates or updates a policy by its `id` (seed 002's POST).
+/// Creates or updates a policy by its `id` (seed 002's POST). Without an
+/// `id` a new policy is created under a generated one,
+/// `policy-<16 hex digits>`, returned in the answer.
 #[utoipa::path(post, path = "/heal/policies", tag = "healing", security(("bearer" = [])),
-    request_body(content = Object, description = "A heal policy: id, name, trigger_after_failures, action, cooldown, max_attempts, …"),
-    responses((status = 200, description = "Saved"), (status = 422, description = "A field is invalid")))]
+    request_body(content = Object, description = "A heal policy: id (optional: generated as `policy-<16 hex>` when absent), name, trigger_after_failures, action, cooldown, max_attempts, …"),
+    responses((status = 200, description = "Saved; the policy with its id"), (status = 422, description = "A field is invalid")))]
 async fn post_policy(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(mut body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
     scope_tenant(&caller, &mut body)?;
+    super::id_or_generated(&mut body, "policy")?;
     let p: HealPolicy = from_value(body)?;
     Ok(Json(save_policy(&state, &caller, p).await?))
 }
@@ -192,7 +189,8 @@ async fn heal_history(
     Ok(list(events.items, events.total, p))
 }
 
-/// Resets a target's heal attempts (audited).
+/// Resets a target's heal attempts (audited). Takes no body (none, or
+/// `{}`).
 #[utoipa::path(post, path = "/targets/{id}/heal/reset", tag = "healing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id")),
     responses((status = 200, description = "Reset"), (status = 404, description = "No such target")))]
@@ -200,6 +198,7 @@ async fn heal_reset(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let (id, _) = visible_view(&state, &caller, &id)?;
     state.engine.reset_heal(&id, &caller.name).await?;

@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{list, paged, to_value, visible_view};
+use super::{alert_json, list, paged, summary_json, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
@@ -43,9 +43,9 @@ async fn health(State(state): State<ApiState>) -> Json<Value> {
 /// Counts by status, average score and alert totals (seed 000), of the
 /// caller's tenant for tenant tokens.
 #[utoipa::path(get, path = "/health/summary", tag = "health", security(("bearer" = [])),
-    responses((status = 200, description = "total_targets, by_status, average_score, active_alerts, critical_alerts")))]
+    responses((status = 200, description = "total_targets (also as seed 000's total_nodes), by_status, average_score, active_alerts, critical_alerts")))]
 async fn summary(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(to_value(&state.engine.summary(caller.tenant()))?))
+    Ok(Json(summary_json(&state.engine.summary(caller.tenant()))?))
 }
 
 /// Seed 002's tenant-wide overview: counts and one row per target.
@@ -93,6 +93,11 @@ async fn target_health(
             })
         })
         .collect();
+    let active_alerts = v
+        .alerts
+        .iter()
+        .map(|a| alert_json(&state, a))
+        .collect::<ApiResult<Vec<_>>>()?;
     let lc = &v.lifecycle;
     Ok(Json(json!({
         "target_id": v.target.id,
@@ -113,7 +118,7 @@ async fn target_health(
         "previous_ip_address": lc.previous_ip_address,
         "checks": checks,
         "heal": v.heal,
-        "active_alerts": v.alerts,
+        "active_alerts": active_alerts,
     })))
 }
 
@@ -163,9 +168,15 @@ struct ResultsQuery {
 }
 
 /// Recent results with count-based uptime and average latency (seed 002).
+/// `total_checks`, `healthy_checks`, `unhealthy_checks`,
+/// `uptime_percentage` and `avg_latency_ms` count every result of the
+/// window (the target's, or with `check` that check's); `results` lists
+/// the newest of them, at most `results_limit` (100). `counts_complete` is
+/// `false` only for one check over a store that keeps no per-check counts.
 #[utoipa::path(get, path = "/targets/{id}/results", tag = "health", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id"), ResultsQuery),
-    responses((status = 200, description = "Result history"), (status = 404, description = "No such target")))]
+    responses((status = 200, description = "Result history: counts over the whole window, the newest results (at most results_limit)"),
+              (status = 404, description = "No such target")))]
 async fn target_results(
     State(state): State<ApiState>,
     caller: Caller,

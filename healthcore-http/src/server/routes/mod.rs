@@ -103,3 +103,65 @@ pub(super) fn id_from_path(body: &mut Value, id: &str) -> ApiResult<()> {
     }
     Ok(())
 }
+
+/// A fresh id `<prefix>-<16 lowercase hex digits>` (64 random bits from
+/// the operating system) for a create without one.
+pub(super) fn generated_id(prefix: &str) -> ApiResult<String> {
+    let mut raw = [0u8; 8];
+    getrandom::fill(&mut raw).map_err(|e| {
+        tracing::error!(error = %e, "no randomness for a generated id");
+        ApiError::internal()
+    })?;
+    let mut id = String::with_capacity(prefix.len() + 17);
+    id.push_str(prefix);
+    id.push('-');
+    for b in raw {
+        id.push_str(&format!("{b:02x}"));
+    }
+    Ok(id)
+}
+
+/// A POST body's `id`: a generated one ([`generated_id`]) when absent or
+/// null; a body that is not a JSON object is left for the parser to refuse.
+pub(super) fn id_or_generated(body: &mut Value, prefix: &str) -> ApiResult<()> {
+    if let Value::Object(m) = body {
+        if m.get("id").is_none_or(Value::is_null) {
+            m.insert("id".into(), Value::String(generated_id(prefix)?));
+        }
+    }
+    Ok(())
+}
+
+/// An alert as the API answers it: the core's fields, the target's name
+/// (`target_name`) and seed 000's `HealthAlertResponse` names beside them
+/// (`alert_type` = `kind`, `node_id` = `target`, `node_name` = the
+/// target's name).
+pub(crate) fn alert_json(state: &ApiState, a: &healthcore::alert::Alert) -> ApiResult<Value> {
+    let mut v = to_value(a)?;
+    let name = state.engine.target_view(&a.target).map(|t| t.target.name);
+    add_alert_seed_fields(&mut v, name);
+    Ok(v)
+}
+
+/// Adds `target_name` and seed 000's `alert_type`, `node_id` and
+/// `node_name` to a serialised alert.
+pub(crate) fn add_alert_seed_fields(v: &mut Value, name: Option<String>) {
+    if let Value::Object(m) = v {
+        let kind = m.get("kind").cloned().unwrap_or(Value::Null);
+        let target = m.get("target").cloned().unwrap_or(Value::Null);
+        m.insert("target_name".into(), json!(name));
+        m.insert("alert_type".into(), kind);
+        m.insert("node_id".into(), target);
+        m.insert("node_name".into(), json!(name));
+    }
+}
+
+/// Seed 000's summary (`HealthSummaryResponse`): the core's fields plus
+/// `total_nodes` (= `total_targets`).
+pub(crate) fn summary_json(s: &healthcore::summary::Summary) -> ApiResult<Value> {
+    let mut v = to_value(s)?;
+    if let Value::Object(m) = &mut v {
+        m.insert("total_nodes".into(), json!(s.total_targets));
+    }
+    Ok(v)
+}

@@ -9,10 +9,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use healthcore::engine::{ActivityQuery as EngineActivityQuery, ActivityType, MAX_ACTIVITY_OFFSET};
 use healthcore::maintenance::MaintenanceWindow;
-use healthcore::model::{CheckId, CheckKey};
+use healthcore::model::{CheckId, CheckKey, TargetId};
 use healthcore::slo::{DEFAULT_BURN_RULES, ErrorBudget, Slo, burn_rate_from_report, evaluate_burn};
-use healthcore::store::{Doc, EntryQuery, PageRequest, StoreExt, doc_kind, entry_kind};
+use healthcore::store::{Doc, StoreExt, doc_kind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -24,7 +25,7 @@ use super::{PageQuery, list, paged, to_value, visible_view};
 use crate::server::ApiState;
 use crate::server::auth::Caller;
 use crate::server::error::{ApiError, ApiResult};
-use crate::server::extract::{JsonBody, OptionalJson, Params, page};
+use crate::server::extract::{JsonBody, NoBody, OptionalJson, Params, page};
 
 pub(super) fn register(r: OpenApiRouter<ApiState>) -> OpenApiRouter<ApiState> {
     r.routes(routes!(list_maintenance, post_maintenance))
@@ -142,15 +143,18 @@ async fn list_maintenance(
     Ok(paged(items, p))
 }
 
-/// Creates or replaces a window by its `id`.
+/// Creates or replaces a window by its `id`; without one a new window is
+/// created under a generated id, `maintenance-<16 hex digits>`, returned in
+/// the answer.
 #[utoipa::path(post, path = "/maintenance", tag = "operations", security(("bearer" = [])),
-    request_body(content = Object, description = "id, name, schedule (one_off or recurring), selector"),
-    responses((status = 201, description = "Saved"), (status = 422, description = "A field is invalid")))]
+    request_body(content = Object, description = "id (optional: generated as `maintenance-<16 hex>` when absent), name, schedule (one_off or recurring), selector"),
+    responses((status = 201, description = "Saved; the window with its id"), (status = 422, description = "A field is invalid")))]
 async fn post_maintenance(
     State(state): State<ApiState>,
     caller: Caller,
-    JsonBody(body): JsonBody<Value>,
+    JsonBody(mut body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    super::id_or_generated(&mut body, "maintenance")?;
     let w = parse_window(&caller, body)?;
     Ok((
         StatusCode::CREATED,
@@ -338,7 +342,8 @@ async fn checklist(State(state): State<ApiState>, caller: Caller) -> ApiResult<J
     })))
 }
 
-/// Lets a failed checklist item through (admins only, audited).
+/// Lets a failed checklist item through (admins only, audited). Takes no
+/// body (none, or `{}`).
 #[utoipa::path(post, path = "/checklist/{check}/override", tag = "operations", security(("bearer" = [])),
     params(("check" = String, Path, description = "Checklist item name")),
     responses((status = 200, description = "Overridden"), (status = 404, description = "No such item"),
@@ -347,6 +352,7 @@ async fn override_checklist(
     State(state): State<ApiState>,
     caller: Caller,
     Path(check): Path<String>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     caller.require_admin()?;
     let r = state
@@ -371,12 +377,17 @@ struct ActionBody {
 }
 
 /// Runs a quick action (004): `restart` (needs `confirm` = the target id),
-/// `diagnose` or `recheck`. Every action is audited.
+/// `diagnose` or `recheck`. Admins only (seed 004: "all actions
+/// admin-only"): a tenant token gets 404 for another tenant's target and
+/// 403 for its own. Every action is audited. Rechecking a passive
+/// (heartbeat) check is a 409: it is judged from reports.
 #[utoipa::path(post, path = "/targets/{id}/actions/{action}", tag = "operations", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id"),
            ("action" = String, Path, description = "restart, diagnose or recheck")),
     request_body(content = ActionBody, description = "Optional except for restart"),
-    responses((status = 200, description = "What the action did"), (status = 404, description = "No such target or action"),
+    responses((status = 200, description = "What the action did"), (status = 403, description = "Not an admin token"),
+              (status = 404, description = "No such target or action"),
+              (status = 409, description = "Recheck of a passive (heartbeat) check"),
               (status = 422, description = "Restart not confirmed"), (status = 501, description = "No healer configured")))]
 async fn action(
     State(state): State<ApiState>,
@@ -385,6 +396,7 @@ async fn action(
     OptionalJson(body): OptionalJson<ActionBody>,
 ) -> ApiResult<Json<Value>> {
     let (id, view) = visible_view(&state, &caller, &id)?;
+    caller.require_admin()?;
     match action.as_str() {
         "restart" => {
             let r = state
@@ -430,33 +442,43 @@ async fn action(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct LogsQuery {
-    /// Lines, 1..=1000 (default 100).
-    lines: Option<usize>,
+    /// Lines wanted, at least 1 (default 100, seed 004); more than the cap
+    /// (1000 by default) is served as the cap.
+    #[param(minimum = 1, default = 100)]
+    lines: Option<u64>,
 }
 
-/// The target's last log lines (audited).
+/// The target's last log lines, oldest first (seed 004; admins only,
+/// audited). `lines` defaults to 100 and is capped at the server's
+/// `max_log_lines` (1000 by default): a larger value is served as the cap,
+/// and the answer says what was served (`limit`). 501 `not_configured` when
+/// no log source serves the target.
 #[utoipa::path(get, path = "/targets/{id}/logs", tag = "operations", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id"), LogsQuery),
-    responses((status = 200, description = "Lines, oldest first"), (status = 404, description = "No such target"),
-              (status = 501, description = "No log source configured")))]
+    responses((status = 200, description = "`{target, lines, limit}`: lines oldest first"),
+              (status = 403, description = "Not an admin token"), (status = 404, description = "No such target"),
+              (status = 501, description = "No log source configured for the target"),
+              (status = 503, description = "The log source failed")))]
 async fn logs(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
     Params(q): Params<LogsQuery>,
 ) -> ApiResult<Json<Value>> {
-    let lines = q.lines.unwrap_or(100);
-    let max = state.config.max_log_lines;
-    if lines == 0 || lines > max {
-        return Err(ApiError::invalid_query(
-            "lines",
-            format!("lines must be 1..={max}"),
-        ));
+    let requested = q.lines.unwrap_or(DEFAULT_LOG_LINES);
+    if requested == 0 {
+        return Err(ApiError::invalid_query("lines", "lines must be at least 1"));
     }
+    let max = state.config.max_log_lines;
+    let lines = usize::try_from(requested).unwrap_or(usize::MAX).min(max);
     let (id, _) = visible_view(&state, &caller, &id)?;
+    caller.require_admin()?;
     let out = state.engine.logs(&id, lines, &caller.name).await?;
-    Ok(Json(json!({"target": id, "lines": out})))
+    Ok(Json(json!({"target": id, "lines": out, "limit": lines})))
 }
+
+/// Log lines served when `lines` is not given (seed 004's "last 100").
+const DEFAULT_LOG_LINES: u64 = 100;
 
 // ---- activity -------------------------------------------------------------
 
@@ -464,18 +486,40 @@ async fn logs(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ActivityQuery {
-    /// Only `lifecycle`, `alert`, `heal` or `audit` items.
+    /// Only one type: seed 000's `state_change` (status changes),
+    /// `node_event` and `health_alert`, or `heal_event` and `audit`; the
+    /// older names `lifecycle`, `alert` and `heal` are aliases.
     r#type: Option<String>,
+    /// Only items about this target.
+    target: Option<String>,
+    /// Seed 000's name for `target`.
+    node_id: Option<String>,
     /// Only items at or after this RFC 3339 time.
     since: Option<String>,
-    /// Page size 1..=500 (default 50); `offset + limit` ≤ 500.
+    /// Page size 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500, default = 50)]
     limit: Option<u32>,
-    /// Items to skip.
+    /// Items to skip, 0..=10000.
+    #[param(minimum = 0, maximum = 10000)]
     offset: Option<u64>,
 }
 
-/// The activity feed (000): lifecycle events, alerts, heal events and
-/// audited actions merged, newest first.
+/// The name an activity type had in this API's first version (kept in
+/// `type`; seed 000's name is in `activity_type`).
+fn legacy_type(t: ActivityType) -> &'static str {
+    match t {
+        ActivityType::NodeEvent => "lifecycle",
+        ActivityType::HealthAlert => "alert",
+        ActivityType::HealEvent => "heal",
+        other => other.as_str(),
+    }
+}
+
+/// The activity feed (000): status changes, lifecycle events, alerts, heal
+/// events and audited actions merged, newest first. Each item carries seed
+/// 000's fields (`id`, `timestamp`, `activity_type`, `category`, `node_id`,
+/// `message`, `details`, `triggered_by`) and this API's first ones
+/// (`type`, `at`, `target`, `subtype`, `data`: the record itself).
 #[utoipa::path(get, path = "/activity", tag = "operations", security(("bearer" = [])),
     params(ActivityQuery),
     responses((status = 200, description = "A page of activity items")))]
@@ -485,11 +529,10 @@ async fn activity(
     Params(q): Params<ActivityQuery>,
 ) -> ApiResult<Json<Value>> {
     let p = page(q.limit, q.offset)?;
-    let window = u64::from(p.limit).saturating_add(p.offset);
-    if window > 500 {
+    if p.offset > MAX_ACTIVITY_OFFSET {
         return Err(ApiError::invalid_query(
             "offset",
-            "offset + limit must be at most 500 for the activity feed",
+            format!("offset must be at most {MAX_ACTIVITY_OFFSET} for the activity feed"),
         ));
     }
     let since = q
@@ -501,68 +544,63 @@ async fn activity(
                 .map_err(|_| ApiError::invalid_query("since", "since must be an RFC 3339 time"))
         })
         .transpose()?;
-    let kinds: Vec<&str> = match q.r#type.as_deref() {
-        None => vec!["lifecycle", "alert", "heal", "audit"],
-        Some(t @ ("lifecycle" | "alert" | "heal" | "audit")) => vec![t],
-        Some(_) => {
-            return Err(ApiError::invalid_query(
-                "type",
-                "type must be lifecycle, alert, heal or audit",
-            ));
-        }
-    };
-    let fetch = PageRequest::new(u32::try_from(window).unwrap_or(500), 0);
-    let store = state.engine.store();
-    let mut items: Vec<(DateTime<Utc>, Value)> = Vec::new();
-    let mut total = 0u64;
-    for kind in kinds {
-        if kind == "alert" {
-            let page_ = store
-                .list_alerts(&healthcore::store::AlertQuery {
-                    tenant: caller.tenant().cloned(),
-                    since,
-                    page: fetch,
-                    ..Default::default()
-                })
-                .await?;
-            total += page_.total;
-            for a in page_.items {
-                items.push((
-                    a.created_at,
-                    json!({"type": "alert", "at": a.created_at, "target": a.target,
-                           "subtype": a.kind, "message": a.message, "data": a}),
-                ));
-            }
-            continue;
-        }
-        let entry = match kind {
-            "lifecycle" => entry_kind::LIFECYCLE_EVENT,
-            "heal" => entry_kind::HEAL_EVENT,
-            _ => entry_kind::AUDIT,
-        };
-        let page_ = store
-            .query_entries(&EntryQuery {
-                kind: entry.into(),
-                tenant: caller.tenant().cloned(),
-                since,
-                page: fetch,
-                ..Default::default()
+    let kind = q
+        .r#type
+        .as_deref()
+        .map(|t| {
+            ActivityType::parse(t).ok_or_else(|| {
+                ApiError::invalid_query(
+                    "type",
+                    "type must be state_change, node_event, health_alert, heal_event or audit \
+                     (or lifecycle, alert, heal)",
+                )
             })
-            .await?;
-        total += page_.total;
-        for e in page_.items {
-            items.push((
-                e.at,
-                json!({"type": kind, "at": e.at, "target": e.target, "subtype": e.subtype, "data": e.body}),
-            ));
+        })
+        .transpose()?;
+    let (field, raw) = match (q.target, q.node_id) {
+        (Some(t), _) => ("target", Some(t)),
+        (None, n) => ("node_id", n),
+    };
+    let target = raw
+        .map(|t| TargetId::new(&t).map_err(|e| ApiError::invalid_query(field, e.to_string())))
+        .transpose()?;
+    if let Some(t) = &target {
+        // another tenant's target is invisible: its feed is empty, as an
+        // unknown target's
+        if !caller.is_admin() && super::visible_view(&state, &caller, t.as_str()).is_err() {
+            return Ok(list(Vec::<Value>::new(), 0, p));
         }
     }
-    items.sort_by_key(|i| std::cmp::Reverse(i.0));
-    let out: Vec<Value> = items
+    let feed = state
+        .engine
+        .activity(&EngineActivityQuery {
+            kind,
+            target,
+            tenant: caller.tenant().cloned(),
+            since,
+            page: p,
+        })
+        .await?;
+    let items: Vec<Value> = feed
+        .items
         .into_iter()
-        .skip(p.offset_usize())
-        .take(p.limit_usize())
-        .map(|(_, v)| v)
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "timestamp": e.timestamp,
+                "activity_type": e.kind.as_str(),
+                "category": e.category,
+                "node_id": e.target,
+                "message": e.message,
+                "details": e.details,
+                "triggered_by": e.triggered_by,
+                "type": legacy_type(e.kind),
+                "at": e.timestamp,
+                "target": e.target,
+                "subtype": e.category,
+                "data": e.record,
+            })
+        })
         .collect();
-    Ok(list(out, total, p))
+    Ok(list(items, feed.total, p))
 }

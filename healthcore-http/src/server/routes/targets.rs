@@ -415,11 +415,11 @@ async fn put_check(
     ))
 }
 
-/// Disables a check (seed 002's `DELETE …/health/config/{type}`); its
-/// history stays.
+/// Disables a check (seed 002's `DELETE …/health/config/{type}`, which
+/// answers `{"disabled": true}`); its history stays.
 #[utoipa::path(delete, path = "/targets/{id}/checks/{check}", tag = "targets", security(("bearer" = [])),
     params(("id" = String, Path, description = "Target id"), ("check" = String, Path, description = "Check name")),
-    responses((status = 200, description = "Disabled"), (status = 404, description = "No such target or check")))]
+    responses((status = 200, description = "Disabled: `{target, check, spec, disabled: true}`"), (status = 404, description = "No such target or check")))]
 async fn delete_check(
     State(state): State<ApiState>,
     caller: Caller,
@@ -437,6 +437,6 @@ async fn delete_check(
     let key = CheckKey::new(id.clone(), name);
     state.engine.add_check(&id, spec.clone()).await?;
     Ok(Json(
-        json!({"target": key.target, "check": key.check, "spec": spec}),
+        json!({"target": key.target, "check": key.check, "spec": spec, "disabled": true}),
     ))
 }
