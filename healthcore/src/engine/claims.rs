@@ -55,6 +55,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::metrics::EngineMetrics;
+use super::retry::{self, Backoff};
 use super::{Inner, effects, lock, scheduler};
 use crate::alert::{Alert, AlertChange, AlertStatus};
 use crate::fleet::{Decision, HEARTBEAT_KIND};
@@ -152,7 +153,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let cfg = inner.config.claims.clone();
     let mut stop = inner.stop.subscribe();
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut backoff = Duration::ZERO;
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        inner.config.limits.max_retry_backoff,
+    );
     let max = inner.config.limits.max_concurrency;
     loop {
         if *stop.borrow_and_update() {
@@ -175,7 +179,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let claimed_at = Instant::now();
         let pause = match inner.store.claim_due(&request).await {
             Ok(leases) => {
-                backoff = Duration::ZERO;
+                backoff.reset();
                 let full = leases.len() >= room;
                 if leases.is_empty() {
                     cfg.poll
@@ -199,8 +203,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                             // not run: the leases lapse and the checks are due again
                             EngineMetrics::add(&inner.metrics.store_errors, 1);
                             tracing::warn!(error = %e, claimed = leases.len(), "could not load state of claimed checks; they run again after their lease");
-                            backoff = next_backoff(backoff, inner.config.limits.max_retry_backoff);
-                            backoff
+                            backoff.next_delay()
                         }
                     }
                 }
@@ -208,8 +211,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             Err(e) => {
                 EngineMetrics::add(&inner.metrics.store_errors, 1);
                 tracing::warn!(error = %e, "claiming due checks failed; retrying");
-                backoff = next_backoff(backoff, inner.config.limits.max_retry_backoff);
-                backoff
+                backoff.next_delay()
             }
         };
         if !pause.is_zero() {
@@ -231,15 +233,6 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             tracing::warn!(error = %e, "releasing claims failed; they lapse with their leases")
         }
     }
-}
-
-fn next_backoff(prev: Duration, max: Duration) -> Duration {
-    let next = if prev.is_zero() {
-        Duration::from_millis(100)
-    } else {
-        prev.saturating_mul(2)
-    };
-    next.min(max).max(Duration::from_millis(10))
 }
 
 /// Loads what the claimed checks' previous owner left in the store.
@@ -463,7 +456,8 @@ async fn write_fenced(
     // 0: updates as decided; 1: the other open status (acknowledged
     // meanwhile); 2: without updates (the alert moved on elsewhere)
     let mut update_mode = 0u8;
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+    let mut tries = 0u32;
     loop {
         let mut writes: Vec<FencedWrite<'_>> = Vec::with_capacity(alerts.len() + 3);
         if !states.is_empty() {
@@ -504,13 +498,16 @@ async fn write_fenced(
             {
                 update_mode += 1;
             }
-            Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
+            Err(e) => {
+                tries += 1;
+                let delay = backoff.next_delay();
+                if !retry::should_retry(&e, tries) || Instant::now() + delay >= deadline {
+                    return Err(e);
+                }
                 EngineMetrics::add(&inner.metrics.store_errors, 1);
                 tracing::warn!(check = %lease.key, error = %e, "fenced write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e),
         }
     }
 }

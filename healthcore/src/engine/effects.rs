@@ -1,12 +1,17 @@
 //! Carrying out decisions: events are published at once; store writes of
 //! transitions (alerts, heal events, windows, lifecycle events, snapshots)
-//! go through one ordered queue with retries; notifications and heal
-//! actions run in their own tasks so they never block monitoring.
+//! go through one ordered, bounded queue (`limits.effects_capacity`; when
+//! it is full during an outage new writes are dropped, counted and
+//! logged), retried with capped, jittered backoff while the error is
+//! transient and given up on (counted) when it is permanent;
+//! notifications and heal actions run in their own tasks so they never
+//! block monitoring.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::metrics::EngineMetrics;
+use super::retry::{self, Backoff};
 use super::{Inner, lock};
 use crate::alert::{Alert, AlertChange, AlertStatus};
 use crate::event::Event;
@@ -297,8 +302,28 @@ fn publish(inner: &Inner, event: Event) {
 }
 
 fn queue(inner: &Inner, effect: Effect) {
-    if inner.effects_tx.send(effect).is_err() {
-        tracing::error!("effects queue closed; a store write was lost");
+    use tokio::sync::mpsc::error::TrySendError;
+    match inner.effects_tx.try_send(effect) {
+        Ok(()) => {}
+        Err(TrySendError::Full(effect)) => {
+            let n = inner
+                .metrics
+                .effects_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            // one line per doubling: an outage does not flood the log
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    effect = effect_name(&effect),
+                    dropped_total = n,
+                    capacity = inner.config.limits.effects_capacity,
+                    "effects queue full (store slow or down); store write dropped"
+                );
+            }
+        }
+        Err(TrySendError::Closed(_)) => {
+            tracing::error!("effects queue closed; a store write was lost");
+        }
     }
 }
 
@@ -355,7 +380,7 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
 }
 
 /// The effects task: writes in order, retrying transient failures.
-pub(crate) async fn run(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Effect>) {
+pub(crate) async fn run(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::Receiver<Effect>) {
     let mut stop = inner.stop.subscribe();
     loop {
         if *stop.borrow_and_update() {
@@ -386,20 +411,27 @@ async fn write(inner: &Arc<Inner>, effect: Effect) {
         let _ = tx.send(());
         return;
     }
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        inner.config.limits.max_retry_backoff,
+    );
     let mut tries = 0u32;
     loop {
         match apply(inner, &effect).await {
             Ok(()) => return,
-            Err(e) if e.is_transient() && !(*inner.stop.borrow() && tries >= 3) => {
+            Err(e) => {
                 tries += 1;
                 EngineMetrics::add(&inner.metrics.store_errors, 1);
-                tracing::warn!(error = %e, "store write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(inner.config.limits.max_retry_backoff);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, effect = effect_name(&effect), "store write failed");
+                // stopping: a few more tries, then leave (shutdown must end)
+                let stopping = *inner.stop.borrow() && tries > 3;
+                if retry::should_retry(&e, tries) && !stopping {
+                    tracing::warn!(error = %e, effect = effect_name(&effect), attempt = tries, "store write failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    continue;
+                }
+                EngineMetrics::add(&inner.metrics.effects_failed, 1);
+                tracing::error!(error = %e, effect = effect_name(&effect), attempts = tries,
+                    class = ?retry::classify(&e), "store write given up; dropped");
                 return;
             }
         }
@@ -469,7 +501,11 @@ pub(crate) async fn drain(inner: &Arc<Inner>) {
         return;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if inner.effects_tx.send(Effect::Barrier(tx)).is_ok() {
-        let _ = tokio::time::timeout(Duration::from_secs(30), rx).await;
-    }
+    // the queue may be full: waiting for room is part of the wait
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        if inner.effects_tx.send(Effect::Barrier(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    })
+    .await;
 }

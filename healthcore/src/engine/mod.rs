@@ -49,6 +49,7 @@ mod effects;
 mod error;
 mod jobs;
 mod metrics;
+mod retry;
 mod scheduler;
 mod uptime;
 mod writer;
@@ -193,7 +194,7 @@ impl EngineBuilder {
             _ => caps.claims && caps.persistent,
         } && self.schedule;
         let (events, _) = broadcast::channel(4096);
-        let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+        let (effects_tx, effects_rx) = mpsc::channel(self.config.limits.effects_capacity);
         let (stop_tx, _) = watch::channel(false);
         let (ready_tx, _) = watch::channel(self.checklist.is_empty());
         let fleet = Fleet::new(self.config.rules.clone(), instance.clone());
@@ -250,8 +251,8 @@ pub(crate) struct Inner {
     pub(crate) buffer: Mutex<VecDeque<StoredResult>>,
     pub(crate) flush: Notify,
     pub(crate) events: broadcast::Sender<Event>,
-    pub(crate) effects_tx: mpsc::UnboundedSender<effects::Effect>,
-    pub(crate) effects_rx: Mutex<Option<mpsc::UnboundedReceiver<effects::Effect>>>,
+    pub(crate) effects_tx: mpsc::Sender<effects::Effect>,
+    pub(crate) effects_rx: Mutex<Option<mpsc::Receiver<effects::Effect>>>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) check_tasks: Mutex<HashMap<CheckKey, JoinHandle<()>>>,
@@ -616,9 +617,12 @@ impl Engine {
     // ---- inputs -------------------------------------------------------
 
     /// Feeds an observation of a check as if the scheduler had run it
-    /// (push checks, replay). `at` is kept as given.
+    /// (push checks, replay). `at` is kept as given, but must be after
+    /// 1970 and at most a day ahead of the engine's clock: anything else
+    /// is refused as [`EngineError::Invalid`] naming `at`, and nothing is
+    /// counted.
     pub fn ingest(&self, key: &CheckKey, obs: Observation) -> Result<Status, EngineError> {
-        scheduler::ingest(&self.inner, key, obs)
+        scheduler::ingest_pushed(&self.inner, key, obs)
     }
 
     /// Ingests a passive report for a target.

@@ -16,6 +16,8 @@ use crate::notify::Audience;
 use crate::store::{AlertQuery, PageRequest};
 use crate::testkit::fakes::*;
 
+mod outage;
+
 fn start() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0)
         .single()
