@@ -27,8 +27,10 @@ pub struct RestartReport {
 }
 
 impl Engine {
-    /// Runs a check now, outside its schedule (waiting if it is running),
-    /// and feeds the result through the rules. Audited.
+    /// Runs a check now, outside its schedule, and feeds the result
+    /// through the rules. Like a scheduled run it never overlaps another
+    /// run of the same check (it waits for one in flight) and takes a
+    /// slot of the global concurrency bound. Audited.
     pub async fn recheck(
         &self,
         key: &CheckKey,
@@ -41,7 +43,9 @@ impl Engine {
         let run_lock = scheduler::run_lock(&self.inner, key);
         let obs = {
             let _guard = run_lock.lock().await;
+            let permit = self.inner.semaphore.acquire().await;
             let obs = scheduler::run_probe(&self.inner, &Arc::new(spec)).await;
+            drop(permit);
             let status = scheduler::ingest(&self.inner, key, obs.clone())?;
             (status, obs)
         };
@@ -57,7 +61,9 @@ impl Engine {
     }
 
     /// Runs every enabled check of a target in its extended form and
-    /// returns the output (not fed to the rules). Audited.
+    /// returns the output (not fed to the rules). Each run waits for a run
+    /// of the same check in flight (never overlapping it) and takes a
+    /// slot of the global concurrency bound. Audited.
     pub async fn diagnose(
         &self,
         target: &TargetId,
@@ -76,6 +82,9 @@ impl Engine {
         };
         let mut checks = Vec::with_capacity(specs.len());
         for (key, spec) in specs {
+            let run_lock = scheduler::run_lock(&self.inner, &key);
+            let _running = run_lock.lock().await;
+            let _permit = self.inner.semaphore.acquire().await;
             let obs = scheduler::probe(&self.inner, &Arc::new(spec), true).await;
             checks.push((key, obs));
         }

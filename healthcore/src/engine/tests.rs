@@ -16,6 +16,7 @@ use crate::notify::Audience;
 use crate::store::{AlertQuery, PageRequest};
 use crate::testkit::fakes::*;
 
+mod actions;
 mod outage;
 
 fn start() -> chrono::DateTime<Utc> {
@@ -31,6 +32,116 @@ fn tid(s: &str) -> TargetId {
 fn spec(script: &str, interval: u64, timeout: u64) -> CheckSpec {
     CheckSpec::new("fake")
         .with_params(serde_json::json!({ "script": script }))
+        .every(Duration::from_secs(interval), Duration::from_secs(timeout))
+}
+
+/// One run of a [`Timed`] checker.
+#[derive(Debug, Clone)]
+struct Run {
+    /// The spec's `params.script`.
+    script: String,
+    /// A diagnose run (else a plain check).
+    diagnose: bool,
+    start: tokio::time::Instant,
+    /// `None` while in flight.
+    end: Option<tokio::time::Instant>,
+}
+
+impl Run {
+    fn overlaps(&self, other: &Run) -> bool {
+        let far = tokio::time::Instant::now() + Duration::from_secs(1 << 30);
+        self.start < other.end.unwrap_or(far) && other.start < self.end.unwrap_or(far)
+    }
+}
+
+/// A checker of kind `fake` that records when each run starts and ends
+/// (also a run cut short by its timeout) and takes `params.secs` seconds.
+#[derive(Debug)]
+struct Timed {
+    runs: std::sync::Mutex<Vec<Run>>,
+    started: tokio::sync::watch::Sender<usize>,
+}
+
+impl Timed {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            runs: std::sync::Mutex::new(Vec::new()),
+            started: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    fn runs(&self) -> Vec<Run> {
+        lock(&self.runs).clone()
+    }
+
+    /// Waits (on paused time: lets time run) until `n` runs have started.
+    async fn started(&self, n: usize) {
+        let mut rx = self.started.subscribe();
+        rx.wait_for(|c| *c >= n).await.expect("checker alive");
+    }
+
+    /// Pairs of runs that overlapped in time.
+    fn overlaps(&self) -> Vec<(Run, Run)> {
+        let runs = self.runs();
+        let mut out = Vec::new();
+        for (i, a) in runs.iter().enumerate() {
+            for b in &runs[i + 1..] {
+                if a.overlaps(b) {
+                    out.push((a.clone(), b.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    async fn run(&self, spec: &CheckSpec, diagnose: bool) -> Observation {
+        struct End<'a>(&'a std::sync::Mutex<Vec<Run>>, usize);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                if let Some(r) = lock(self.0).get_mut(self.1) {
+                    r.end = Some(tokio::time::Instant::now());
+                }
+            }
+        }
+        let script = spec.params["script"].as_str().unwrap_or("").to_owned();
+        let secs = spec.params["secs"].as_u64().unwrap_or(0);
+        let i = {
+            let mut runs = lock(&self.runs);
+            runs.push(Run {
+                script,
+                diagnose,
+                start: tokio::time::Instant::now(),
+                end: None,
+            });
+            runs.len() - 1
+        };
+        self.started.send_modify(|c| *c += 1);
+        let _end = End(&self.runs, i);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        Observation::new(Utc::now(), Outcome::Pass)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::checker::Checker for Timed {
+    fn kind(&self) -> &str {
+        "fake"
+    }
+
+    async fn check(&self, spec: &CheckSpec) -> Observation {
+        self.run(spec, false).await
+    }
+
+    async fn diagnose(&self, spec: &CheckSpec) -> Observation {
+        self.run(spec, true).await
+    }
+}
+
+/// A spec for [`Timed`]: runs `secs`, every `interval` under `timeout`.
+fn timed_spec(script: &str, secs: u64, interval: u64, timeout: u64) -> CheckSpec {
+    CheckSpec::new("fake")
+        .named(CheckId::new(script).expect("id"))
+        .with_params(serde_json::json!({ "script": script, "secs": secs }))
         .every(Duration::from_secs(interval), Duration::from_secs(timeout))
 }
 
