@@ -47,6 +47,7 @@ mod claims;
 mod config;
 mod effects;
 mod error;
+mod instance;
 mod jobs;
 mod metrics;
 mod retry;
@@ -165,7 +166,10 @@ impl EngineBuilder {
         self
     }
 
-    /// Sets this instance's id prefix (default: random per process).
+    /// Sets this instance's id prefix (default `hc`). The id is the
+    /// prefix, a dash and 64 random bits drawn at build
+    /// ([`Engine::instance_id`]), so engines given the same prefix (two
+    /// processes, or two starts of one) never share a lease owner.
     #[must_use]
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance = Some(id.into());
@@ -179,7 +183,9 @@ impl EngineBuilder {
             item.validate()
                 .map_err(|e| e.within(&format!("checklist[{i}]")))?;
         }
-        let instance = self.instance.unwrap_or_else(random_instance_id);
+        let prefix = self.instance.as_deref().unwrap_or(instance::DEFAULT_PREFIX);
+        instance::validate_prefix(prefix)?;
+        let instance = instance::fresh(prefix);
         let caps = self.store.capabilities();
         let claims = match self.config.claims.mode {
             ClaimsMode::Off => false,
@@ -273,19 +279,6 @@ pub(crate) struct Inner {
 /// that a panic elsewhere cannot leave half-written in a harmful way).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn random_instance_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    format!("{:08x}", h.finish() as u32)
 }
 
 impl Engine {
@@ -843,7 +836,8 @@ impl Engine {
         m
     }
 
-    /// This instance's id.
+    /// This instance's id: the builder's prefix, a dash and 64 random
+    /// bits, fresh at every build.
     pub fn instance_id(&self) -> &str {
         &self.inner.instance
     }

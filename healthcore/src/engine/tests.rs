@@ -934,7 +934,7 @@ async fn replay_on_a_manual_clock_and_the_activity_feed() {
             .iter()
             .all(|e| e.kind == ActivityType::HealthAlert)
     );
-    // ids are deterministic under a fixed instance id
+    // ids carry the instance prefix
     assert!(view.alerts[0].id.contains("replay"));
     engine.shutdown().await;
 }
