@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, EngineError, lock, scheduler};
+use super::{Engine, EngineError, claims, lock, scheduler};
 use crate::heal::{HealAction, HealOutcome};
 use crate::model::{CheckKey, Observation, Status, TargetId};
 
@@ -30,7 +30,15 @@ impl Engine {
     /// Runs a check now, outside its schedule, and feeds the result
     /// through the rules. Like a scheduled run it never overlaps another
     /// run of the same check (it waits for one in flight) and takes a
-    /// slot of the global concurrency bound. Audited.
+    /// slot of the global concurrency bound. Audited, refusals and
+    /// failures included.
+    ///
+    /// In claims mode (several instances share the store) the recheck
+    /// first claims the check and runs through the same fenced path as a
+    /// claimed run, from the state the previous owner stored: when another
+    /// instance holds the check's lease it is refused with
+    /// [`EngineError::Conflict`] ("held by another instance … try again")
+    /// and nothing runs or changes.
     pub async fn recheck(
         &self,
         key: &CheckKey,
@@ -40,24 +48,43 @@ impl Engine {
             .check_spec(key)
             .cloned()
             .ok_or_else(|| EngineError::not_found("check", key))?;
-        let run_lock = scheduler::run_lock(&self.inner, key);
-        let obs = {
+        let done = if self.inner.claims.is_some() {
+            claims::recheck(&self.inner, key, spec).await
+        } else {
+            let run_lock = scheduler::run_lock(&self.inner, key);
             let _guard = run_lock.lock().await;
             let permit = self.inner.semaphore.acquire().await;
             let obs = scheduler::run_probe(&self.inner, &Arc::new(spec)).await;
             drop(permit);
-            let status = scheduler::ingest(&self.inner, key, obs.clone())?;
-            (status, obs)
+            scheduler::ingest(&self.inner, key, obs.clone()).map(|status| (status, obs))
         };
-        self.audit(
-            actor,
-            "recheck",
-            Some(&key.target),
-            obs.1.outcome.as_str(),
-            serde_json::json!({"check": key.check}),
-        )
-        .await?;
-        Ok(obs)
+        let details = serde_json::json!({"check": key.check});
+        match done {
+            Ok((status, obs)) => {
+                self.audit(
+                    actor,
+                    "recheck",
+                    Some(&key.target),
+                    obs.outcome.as_str(),
+                    details,
+                )
+                .await?;
+                Ok((status, obs))
+            }
+            Err(e) => {
+                let result = match &e {
+                    EngineError::Conflict(why) => format!("refused: {why}"),
+                    other => format!("failed: {other}"),
+                };
+                if let Err(audit) = self
+                    .audit(actor, "recheck", Some(&key.target), &result, details)
+                    .await
+                {
+                    tracing::warn!(error = %audit, "audit of a failed recheck could not be written");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Runs every enabled check of a target in its extended form and

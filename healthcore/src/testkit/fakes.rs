@@ -522,6 +522,15 @@ mod outage_impl {
             self.up()?;
             self.inner.claim_due(r).await
         }
+        async fn claim_check(
+            &self,
+            k: &CheckKey,
+            instance: &str,
+            lease: std::time::Duration,
+        ) -> StoreResult<CheckClaim> {
+            self.up()?;
+            self.inner.claim_check(k, instance, lease).await
+        }
         async fn complete_claim(&self, l: &Lease, next: DateTime<Utc>) -> StoreResult<()> {
             self.up()?;
             self.inner.complete_claim(l, next).await
