@@ -17,6 +17,7 @@ use crate::store::{AlertQuery, PageRequest};
 use crate::testkit::fakes::*;
 
 mod actions;
+mod jobs;
 mod outage;
 
 fn start() -> chrono::DateTime<Utc> {
