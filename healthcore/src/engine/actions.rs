@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, EngineError, claims, lock, scheduler};
+use super::{Engine, EngineError, claims, effects, lock, scheduler};
 use crate::heal::{HealAction, HealOutcome};
 use crate::model::{CheckKey, Observation, Status, TargetId};
 
@@ -156,17 +156,8 @@ impl Engine {
             .healer
             .clone()
             .ok_or(EngineError::NotConfigured("healer"))?;
-        let outcome = match tokio::time::timeout(
-            self.inner.config.limits.heal_timeout,
-            healer.heal(&t, &HealAction::Restart),
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(_) => HealOutcome::Failed {
-                error: "restart timed out".into(),
-            },
-        };
+        // retried while the target cannot be reached, within the heal timeout
+        let outcome = effects::heal(&self.inner, healer.as_ref(), &t, &HealAction::Restart).await;
         let result = match &outcome {
             HealOutcome::Success { .. } => "ok".to_owned(),
             HealOutcome::Failed { error } => format!("failed: {error}"),

@@ -5,7 +5,9 @@
 //! logged), retried with capped, jittered backoff while the error is
 //! transient and given up on (counted) when it is permanent;
 //! notifications and heal actions run in their own tasks so they never
-//! block monitoring.
+//! block monitoring, retried with capped, jittered backoff (a notification
+//! up to `limits.notify_attempts` times, a heal action that could not
+//! reach its target within `limits.heal_timeout`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,17 +209,7 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                 let me = inner.clone();
                 tokio::spawn(async move {
                     let outcome = match &me.healer {
-                        Some(h) => match tokio::time::timeout(
-                            me.config.limits.heal_timeout,
-                            h.heal(&target, &action),
-                        )
-                        .await
-                        {
-                            Ok(o) => o,
-                            Err(_) => HealOutcome::Failed {
-                                error: "heal action timed out".into(),
-                            },
-                        },
+                        Some(h) => heal(&me, h.as_ref(), &target, &action).await,
                         None => HealOutcome::Failed {
                             error: "no healer configured".into(),
                         },
@@ -354,7 +346,7 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
         let n = n.clone();
         tokio::spawn(async move {
             let attempts = me.config.limits.notify_attempts.max(1);
-            let mut delay = Duration::from_millis(200);
+            let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(60));
             for attempt in 1..=attempts {
                 match notifier.notify(&n).await {
                     Ok(()) => {
@@ -368,14 +360,58 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
                     Err(e) => {
                         tracing::warn!(channel = notifier.name(), attempt, error = %e, "notification failed");
                         if attempt < attempts {
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(60));
+                            tokio::time::sleep(backoff.next_delay()).await;
                         }
                     }
                 }
             }
             EngineMetrics::add(&me.metrics.notifications_failed, 1);
         });
+    }
+}
+
+/// Runs a heal action under `limits.heal_timeout`. An attempt that could
+/// not reach the target ([`HealError`](crate::healer::HealError)) is
+/// retried with capped, jittered backoff (from 1 s) as long as the next
+/// try still starts within the timeout; a definitive outcome, success or
+/// failure, ends it. Out of time, the heal is a failure that says how
+/// many attempts could not reach the target.
+pub(crate) async fn heal(
+    inner: &Inner,
+    healer: &dyn crate::healer::Healer,
+    target: &crate::model::Target,
+    action: &crate::heal::HealAction,
+) -> HealOutcome {
+    let deadline = tokio::time::Instant::now() + inner.config.limits.heal_timeout;
+    let mut backoff = Backoff::new(
+        Duration::from_secs(1),
+        inner.config.limits.max_retry_backoff,
+    );
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let error = match tokio::time::timeout_at(deadline, healer.try_heal(target, action)).await {
+            Ok(Ok(outcome)) => return outcome,
+            Ok(Err(e)) => e,
+            Err(_) if attempt == 1 => return HealOutcome::failed("heal action timed out"),
+            Err(_) => {
+                return HealOutcome::failed(format!(
+                    "heal action timed out (attempt {attempt}; the earlier ones could not reach the target)"
+                ));
+            }
+        };
+        let delay = backoff.next_delay();
+        if tokio::time::Instant::now() + delay >= deadline {
+            tracing::warn!(target_id = %target.id, action = %action, attempts = attempt, error = %error,
+                "heal could not reach the target within the heal timeout; recorded as failed");
+            return HealOutcome::failed(format!(
+                "{error} ({attempt} attempts within the heal timeout of {})",
+                humantime::format_duration(inner.config.limits.heal_timeout)
+            ));
+        }
+        tracing::warn!(target_id = %target.id, action = %action, attempt, error = %error,
+            retry_in = ?delay, "heal could not reach the target; retrying");
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -18,6 +18,7 @@ use crate::testkit::fakes::*;
 
 mod actions;
 mod events;
+mod heal;
 mod jobs;
 mod outage;
 

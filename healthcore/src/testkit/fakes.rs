@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::checker::Checker;
 use crate::heal::{HealAction, HealOutcome};
-use crate::healer::{Healer, LogError, LogSource};
+use crate::healer::{HealError, Healer, LogError, LogSource};
 use crate::model::{CheckSpec, Observation, Outcome, Target};
 use crate::notify::{Audience, Notification, Notifier, NotifyError};
 
@@ -129,6 +129,7 @@ pub struct RecordingNotifier {
     name: String,
     audience: Audience,
     sent: Mutex<Vec<Notification>>,
+    attempts: Mutex<Vec<(tokio::time::Instant, bool)>>,
     fail_next: AtomicUsize,
 }
 
@@ -139,6 +140,7 @@ impl RecordingNotifier {
             name: name.into(),
             audience,
             sent: Mutex::new(Vec::new()),
+            attempts: Mutex::new(Vec::new()),
             fail_next: AtomicUsize::new(0),
         })
     }
@@ -151,6 +153,12 @@ impl RecordingNotifier {
     /// What was delivered.
     pub fn sent(&self) -> Vec<Notification> {
         lock(&self.sent).clone()
+    }
+
+    /// Every delivery attempt: when (tokio's clock) and whether it
+    /// succeeded, in order.
+    pub fn attempts(&self) -> Vec<(tokio::time::Instant, bool)> {
+        lock(&self.attempts).clone()
     }
 }
 
@@ -170,19 +178,25 @@ impl Notifier for RecordingNotifier {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
             .is_ok()
         {
+            lock(&self.attempts).push((tokio::time::Instant::now(), false));
             return Err(NotifyError::Transient("scripted failure".into()));
         }
+        lock(&self.attempts).push((tokio::time::Instant::now(), true));
         lock(&self.sent).push(n.clone());
         Ok(())
     }
 }
 
 /// A healer that records calls and plays a list of results (repeating
-/// the last; success when empty).
+/// the last; success when empty). It can also fail the next calls with a
+/// transport error ([`FlakyHealer::unreachable_next`]), which
+/// [`Healer::try_heal`] reports as [`HealError::Unreachable`].
 #[derive(Debug, Default)]
 pub struct FlakyHealer {
     results: Mutex<VecDeque<bool>>,
     calls: Mutex<Vec<(String, HealAction)>>,
+    times: Mutex<Vec<tokio::time::Instant>>,
+    unreachable: AtomicUsize,
 }
 
 impl FlakyHealer {
@@ -196,16 +210,50 @@ impl FlakyHealer {
         *lock(&self.results) = r.into_iter().collect();
     }
 
-    /// Calls so far: (target id, action).
+    /// The next `n` calls cannot reach the target: the action does not
+    /// run (no result is played) and `try_heal` fails with
+    /// [`HealError::Unreachable`].
+    pub fn unreachable_next(&self, n: usize) {
+        self.unreachable.store(n, Ordering::SeqCst);
+    }
+
+    /// Calls so far: (target id, action), unreachable ones included.
     pub fn calls(&self) -> Vec<(String, HealAction)> {
         lock(&self.calls).clone()
+    }
+
+    /// When each call was made (tokio's clock), in order.
+    pub fn call_times(&self) -> Vec<tokio::time::Instant> {
+        lock(&self.times).clone()
     }
 }
 
 #[async_trait]
 impl Healer for FlakyHealer {
     async fn heal(&self, target: &Target, action: &HealAction) -> HealOutcome {
+        match self.try_heal(target, action).await {
+            Ok(outcome) => outcome,
+            Err(e) => HealOutcome::failed(e.to_string()),
+        }
+    }
+
+    async fn try_heal(
+        &self,
+        target: &Target,
+        action: &HealAction,
+    ) -> Result<HealOutcome, HealError> {
         lock(&self.calls).push((target.id.to_string(), action.clone()));
+        lock(&self.times).push(tokio::time::Instant::now());
+        if self
+            .unreachable
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+        {
+            return Err(HealError::Unreachable(format!(
+                "scripted: {} refused the connection",
+                target.id
+            )));
+        }
         let ok = {
             let mut r = lock(&self.results);
             if r.len() > 1 {
@@ -215,13 +263,13 @@ impl Healer for FlakyHealer {
             }
         }
         .unwrap_or(true);
-        if ok {
+        Ok(if ok {
             HealOutcome::Success { message: None }
         } else {
             HealOutcome::Failed {
                 error: "scripted heal failure".into(),
             }
-        }
+        })
     }
 }
 
