@@ -588,8 +588,11 @@ async fn a_recheck_claims_the_check_and_runs_fenced_or_is_refused_while_another_
     h.await.expect("join").expect("recheck on a");
     assert_eq!(stored_runtime(&store).await.state.total_checks, 3);
     assert_eq!(a.metrics().fenced + b.metrics().fenced, 0);
+    // b's memory of the check is a run behind: shutting down last, it
+    // must not write it back over what a stored
     a.shutdown().await;
     b.shutdown().await;
+    assert_eq!(stored_runtime(&store).await.state.total_checks, 3);
 }
 
 #[tokio::test(start_paused = true)]

@@ -396,8 +396,14 @@ impl Engine {
         writer::flush_all(inner).await;
         // State is written on transitions, but counters (total checks,
         // consecutive failures, …) move on every result: a graceful stop
-        // writes all of it, so a restart resumes exactly.
-        let states = lock(&inner.fleet).all_states(inner.clock.now());
+        // writes all of it, so a restart resumes exactly. Not in claims
+        // mode: there every run writes its state under its lease, and this
+        // instance's memory of checks others ran since is stale.
+        let states = if inner.claims.is_some() {
+            Vec::new()
+        } else {
+            lock(&inner.fleet).all_states(inner.clock.now())
+        };
         if !states.is_empty()
             && let Err(e) = inner.store.put_states(&states).await
         {
