@@ -334,8 +334,10 @@ impl PgStore {
     ) -> StoreResult<CheckClaim> {
         let us = micros(length, "lease")?;
         let mut tx = self.pool.begin().await.db()?;
-        let row: Option<(Option<String>, i64, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
-            "SELECT owner, epoch, expires_at, COALESCE(expires_at > now(), false) \
+        // holder, lease end, and whether it is still running on database time
+        type Holder = (Option<String>, Option<DateTime<Utc>>, bool);
+        let row: Option<Holder> = sqlx::query_as(
+            "SELECT owner, expires_at, COALESCE(expires_at > now(), false) \
              FROM hc_leases WHERE target_id = $1 AND check_id = $2 FOR UPDATE",
         )
         .bind(key.target.as_str())
@@ -343,7 +345,7 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await
         .db()?;
-        let Some((owner, _, expires_at, live)) = row else {
+        let Some((owner, expires_at, live)) = row else {
             let _ = tx.rollback().await;
             return Err(StoreError::not_found("check", key));
         };
