@@ -215,6 +215,7 @@ impl EngineBuilder {
             config: self.config,
             fleet: Mutex::new(fleet),
             buffer: Mutex::new(VecDeque::new()),
+            pending: Default::default(),
             flush: Notify::new(),
             events,
             effects_tx,
@@ -255,6 +256,8 @@ pub(crate) struct Inner {
     pub(crate) semaphore: Arc<Semaphore>,
     pub(crate) fleet: Mutex<Fleet>,
     pub(crate) buffer: Mutex<VecDeque<StoredResult>>,
+    /// What the writer took from the fleet and could not write yet.
+    pub(crate) pending: writer::SharedPending,
     pub(crate) flush: Notify,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) effects_tx: mpsc::Sender<effects::Effect>,

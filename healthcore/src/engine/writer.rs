@@ -41,10 +41,9 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         inner.config.limits.max_retry_backoff,
     );
     let mut failing = false;
-    let mut pending = Pending::default();
     loop {
         if *stop.borrow_and_update() {
-            let _ = write_once(&inner, &mut pending, true).await;
+            let _ = write_once(&inner, &mut *inner.pending.lock().await, true).await;
             return;
         }
         let wait = if failing {
@@ -58,6 +57,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             _ = stop.changed() => {}
         }
         let stopping = *stop.borrow();
+        let mut pending = inner.pending.lock().await;
         loop {
             let rollups_due = pending
                 .rollups_at
@@ -81,11 +81,18 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             let _ = write_once(&inner, &mut pending, true).await;
             return;
         }
+        drop(pending);
     }
 }
 
+/// What a failed write left behind for the next try, shared by the
+/// writer task and explicit flushes ([`flush_all`]): rollup deltas and
+/// state records taken from the fleet stay here until written, whoever
+/// tried; holding the lock also keeps two writes from interleaving.
+pub(crate) type SharedPending = tokio::sync::Mutex<Pending>;
+
 /// What a failed write left behind for the next try.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Pending {
     batch: ResultBatch,
     states: Vec<StateRecord>,
@@ -368,7 +375,7 @@ fn merge_states(into: &mut Vec<StateRecord>, new: Vec<StateRecord>) {
 
 /// Flushes everything now (shutdown, tests), retrying a few times.
 pub(crate) async fn flush_all(inner: &Arc<Inner>) {
-    let mut pending = Pending::default();
+    let mut pending = inner.pending.lock().await;
     for _ in 0..1000 {
         match write_once(inner, &mut pending, true).await {
             Ok(false) => {

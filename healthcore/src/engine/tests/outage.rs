@@ -269,3 +269,55 @@ async fn an_effect_the_store_refuses_is_given_up_at_once_and_the_queue_goes_on()
     assert_eq!(snaps("b").await, 1, "the write after it went through");
     f.engine.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_flush_during_an_outage_loses_no_rollup_or_state() {
+    let f = fed(EngineConfig::default()).await;
+    f.engine.flush().await;
+    f.switch.set_down(true);
+    for i in 0..5 {
+        f.engine
+            .ingest(&f.key, obs(&f.engine, &format!("r{i}")))
+            .expect("ingest");
+        advance(Duration::from_secs(1)).await;
+    }
+    // an explicit flush while the store is away writes nothing, and must
+    // keep what it took from the fleet (rollup deltas, changed state)
+    f.engine.flush().await;
+    advance(Duration::from_secs(6)).await;
+    f.engine.flush().await;
+    f.switch.set_down(false);
+    advance(Duration::from_secs(40)).await;
+    f.engine.flush().await;
+    assert_eq!(stored_messages(&f.mem, &f.key).await.len(), 5);
+    let buckets = f
+        .mem
+        .rollups(&crate::store::RollupQuery {
+            targets: vec![tid("a")],
+            granularity: crate::rollup::Granularity::Minute,
+            from: start() - chrono::Duration::hours(1),
+            to: start() + chrono::Duration::hours(1),
+        })
+        .await
+        .expect("rollups");
+    let checks: u64 = buckets.iter().map(|b| b.bucket.checks_total).sum();
+    assert_eq!(
+        checks, 5,
+        "every result counted in the rollups: {buckets:?}"
+    );
+    let stored_total = || async {
+        let states = f.mem.load_states().await.expect("states");
+        let check = states
+            .iter()
+            .find(|s| matches!(s.scope, crate::store::StateScope::Check { .. }))
+            .expect("check state");
+        let rt: crate::fleet::CheckRuntime =
+            serde_json::from_value(check.body.clone()).expect("decode");
+        (rt.state.total_checks, rt.state.status)
+    };
+    // state is written on transitions: the first result's (unknown →
+    // healthy) was taken during the outage and is written after it
+    assert_eq!(stored_total().await, (1, Status::Healthy));
+    f.engine.shutdown().await;
+    assert_eq!(stored_total().await, (5, Status::Healthy));
+}
