@@ -298,8 +298,10 @@ fn three_engines_run_every_check_once_per_interval() {
             "{t}: {} runs in {elapsed:?} at {interval_ms} ms",
             rs.len()
         );
+        // whole runs: the next run is due an interval after the claim, so
+        // claim latency (polling, two loaded cores) delays each a little
         assert!(
-            rs.len() as f64 >= expected - 2.0,
+            rs.len() as f64 >= expected.floor() - 2.0,
             "{t}: only {} runs in {elapsed:?} at {interval_ms} ms (expected ≈ {expected:.1})",
             rs.len()
         );
