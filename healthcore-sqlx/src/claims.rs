@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use healthcore::model::CheckKey;
-use healthcore::store::{ClaimRequest, FencedOutcome, FencedWrite, Lease, StoreError, StoreResult};
+use healthcore::store::{
+    CheckClaim, ClaimRequest, FencedOutcome, FencedWrite, Lease, StoreError, StoreResult,
+};
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Row};
 
@@ -315,6 +317,86 @@ impl PgStore {
             .collect();
         refused.dedup();
         Ok(refused)
+    }
+
+    /// Claims one check now, whatever its due time (a recheck in claims
+    /// mode), on database time and under the row's lock: a new lease
+    /// (next epoch of the sequence; the check leaves the due set until it
+    /// lapses) when nobody holds an unexpired one, the held lease extended
+    /// to `length` from now (same epoch) when `instance` holds it, and
+    /// [`CheckClaim::Held`] (nothing changed) when another instance does.
+    /// `NotFound` when the check does not exist.
+    pub async fn claim_check(
+        &self,
+        key: &CheckKey,
+        instance: &str,
+        length: Duration,
+    ) -> StoreResult<CheckClaim> {
+        let us = micros(length, "lease")?;
+        let mut tx = self.pool.begin().await.db()?;
+        // holder, lease end, and whether it is still running on database time
+        type Holder = (Option<String>, Option<DateTime<Utc>>, bool);
+        let row: Option<Holder> = sqlx::query_as(
+            "SELECT owner, expires_at, COALESCE(expires_at > now(), false) \
+             FROM hc_leases WHERE target_id = $1 AND check_id = $2 FOR UPDATE",
+        )
+        .bind(key.target.as_str())
+        .bind(key.check.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let Some((owner, expires_at, live)) = row else {
+            let _ = tx.rollback().await;
+            return Err(StoreError::not_found("check", key));
+        };
+        let claim = match (owner, expires_at) {
+            (Some(owner), Some(expires_at)) if live && owner != instance => {
+                let _ = tx.rollback().await;
+                return Ok(CheckClaim::Held { owner, expires_at });
+            }
+            (Some(_), Some(_)) if live => {
+                let (epoch, expires_at): (i64, DateTime<Utc>) = sqlx::query_as(
+                    "UPDATE hc_leases SET expires_at = now() + $3 * interval '1 microsecond', \
+                       next_due = GREATEST(next_due, now() + $3 * interval '1 microsecond') \
+                     WHERE target_id = $1 AND check_id = $2 RETURNING epoch, expires_at",
+                )
+                .bind(key.target.as_str())
+                .bind(key.check.as_str())
+                .bind(us as f64)
+                .fetch_one(&mut *tx)
+                .await
+                .db()?;
+                CheckClaim::Renewed(Lease {
+                    key: key.clone(),
+                    owner: instance.to_owned(),
+                    epoch,
+                    expires_at,
+                })
+            }
+            _ => {
+                let (epoch, expires_at): (i64, DateTime<Utc>) = sqlx::query_as(
+                    "UPDATE hc_leases SET owner = $3, epoch = nextval('hc_lease_epoch'), \
+                       expires_at = now() + $4 * interval '1 microsecond', \
+                       next_due = now() + $4 * interval '1 microsecond' \
+                     WHERE target_id = $1 AND check_id = $2 RETURNING epoch, expires_at",
+                )
+                .bind(key.target.as_str())
+                .bind(key.check.as_str())
+                .bind(instance)
+                .bind(us as f64)
+                .fetch_one(&mut *tx)
+                .await
+                .db()?;
+                CheckClaim::Claimed(Lease {
+                    key: key.clone(),
+                    owner: instance.to_owned(),
+                    epoch,
+                    expires_at,
+                })
+            }
+        };
+        tx.commit().await.db()?;
+        Ok(claim)
     }
 
     /// Extends a held lease to `length` from now (database time), keeping

@@ -1518,6 +1518,15 @@ impl Store for PgStore {
         crate::claims::claim_due(&self.pool, request).await
     }
 
+    async fn claim_check(
+        &self,
+        key: &CheckKey,
+        instance: &str,
+        lease: std::time::Duration,
+    ) -> StoreResult<CheckClaim> {
+        PgStore::claim_check(self, key, instance, lease).await
+    }
+
     async fn complete_claim(&self, lease: &Lease, next_due: DateTime<Utc>) -> StoreResult<()> {
         crate::claims::complete_claim(&self.pool, lease, next_due).await
     }

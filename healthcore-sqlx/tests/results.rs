@@ -267,3 +267,79 @@ async fn rollups_merge_filter_and_order() {
         .unwrap();
     assert_eq!(h[0].bucket.healthy_ms, i64::MAX as u64);
 }
+
+/// A result PostgreSQL refuses on its own (a NUL byte in its text, which
+/// `text` cannot hold: SQLSTATE 22021, a data error) reaches the engine's
+/// writer in a batch with good ones: the engine writes the good ones,
+/// drops and counts the bad one, and goes on writing (before, the batch
+/// was requeued forever and every later result stayed behind it).
+#[tokio::test]
+async fn the_engine_isolates_a_result_the_server_refuses() {
+    let Some(db) = TestDb::create("the_engine_isolates_a_result_the_server_refuses").await else {
+        return;
+    };
+    let store = std::sync::Arc::new(db.store().await);
+    let engine = healthcore::engine::Engine::builder(store.clone())
+        .claims(healthcore::engine::ClaimsMode::Off)
+        .without_scheduler()
+        .build()
+        .unwrap();
+    engine.start().await.unwrap();
+    let t = TargetId::new("a").unwrap();
+    engine
+        .add_target(healthcore::model::Target::new(t.clone(), "a"))
+        .await
+        .unwrap();
+    let k = engine
+        .add_check(&t, healthcore::model::CheckSpec::new("heartbeat"))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        let m = if i == 6 {
+            "probe said \0 and stopped".to_owned()
+        } else {
+            format!("r{i}")
+        };
+        engine
+            .ingest(
+                &k,
+                Observation::new(engine.now(), Outcome::Pass).with_message(m),
+            )
+            .unwrap();
+    }
+    engine.flush().await;
+    let m = engine.metrics();
+    assert_eq!((m.results_written, m.results_rejected), (9, 1), "{m:?}");
+    let mut got: Vec<String> = store
+        .recent_results(&q("a", 100))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.observation.message.unwrap_or_default())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..10)
+        .filter(|i| *i != 6)
+        .map(|i| format!("r{i}"))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // not wedged: the writer task writes what comes next
+    engine
+        .ingest(
+            &k,
+            Observation::new(engine.now(), Outcome::Pass).with_message("later"),
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.recent_results(&q("a", 100)).await.unwrap().len() < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "later result not written"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    engine.shutdown().await;
+    assert_eq!(engine.metrics().results_rejected, 1);
+    db.drop_schema().await;
+}

@@ -11,10 +11,41 @@ use crate::heal::{HealAction, HealOutcome};
 use crate::model::Target;
 
 /// Performs heal actions, shared as `Arc<dyn Healer>`.
+///
+/// The engine calls [`try_heal`](Healer::try_heal), whose default is
+/// [`heal`](Healer::heal) (every outcome definitive). A healer that can
+/// tell "the target could not be reached, the action did not run" (a
+/// refused SSH connection, an API endpoint down) from a definitive result
+/// overrides `try_heal` and returns [`HealError::Unreachable`] for it: the
+/// engine then retries with capped, jittered backoff within the heal
+/// timeout before recording the heal as failed. A definitive
+/// [`HealOutcome::Failed`] (the action ran and failed) is never retried.
 #[async_trait]
 pub trait Healer: Send + Sync + std::fmt::Debug {
     /// Carries out `action` on `target` and reports how it went.
     async fn heal(&self, target: &Target, action: &HealAction) -> HealOutcome;
+
+    /// Like [`heal`](Healer::heal), but a transport failure that kept the
+    /// action from running is an [`Err`] the engine retries. The default
+    /// calls `heal` and never fails.
+    async fn try_heal(
+        &self,
+        target: &Target,
+        action: &HealAction,
+    ) -> Result<HealOutcome, HealError> {
+        Ok(self.heal(target, action).await)
+    }
+}
+
+/// A heal attempt that did not get to run the action
+/// ([`Healer::try_heal`]); retrying may succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HealError {
+    /// The target (or the system that acts on it) could not be reached:
+    /// connection refused or reset, name resolution, a transport timeout.
+    #[error("target unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// Where the "last N log lines" quick action reads from.

@@ -588,6 +588,49 @@ impl Store for InMemoryStore {
         Ok(out)
     }
 
+    async fn claim_check(
+        &self,
+        key: &CheckKey,
+        instance: &str,
+        lease: std::time::Duration,
+    ) -> StoreResult<CheckClaim> {
+        let now = self.now();
+        let len = chrono::Duration::from_std(lease)
+            .map_err(|_| StoreError::Data("lease too long".into()))?;
+        let mut d = self.lock();
+        let row = d
+            .leases
+            .get_mut(key)
+            .ok_or_else(|| StoreError::not_found("check", key))?;
+        let live = row.expires_at.filter(|e| *e > now);
+        match (row.owner.as_deref(), live) {
+            (Some(owner), Some(_)) if owner == instance => {
+                row.expires_at = Some(now + len);
+                Ok(CheckClaim::Renewed(Lease {
+                    key: key.clone(),
+                    owner: instance.to_owned(),
+                    epoch: row.epoch,
+                    expires_at: now + len,
+                }))
+            }
+            (Some(owner), Some(expires_at)) => Ok(CheckClaim::Held {
+                owner: owner.to_owned(),
+                expires_at,
+            }),
+            _ => {
+                row.epoch += 1;
+                row.owner = Some(instance.to_owned());
+                row.expires_at = Some(now + len);
+                Ok(CheckClaim::Claimed(Lease {
+                    key: key.clone(),
+                    owner: instance.to_owned(),
+                    epoch: row.epoch,
+                    expires_at: now + len,
+                }))
+            }
+        }
+    }
+
     async fn complete_claim(&self, lease: &Lease, next_due: DateTime<Utc>) -> StoreResult<()> {
         let now = self.now();
         let mut d = self.lock();

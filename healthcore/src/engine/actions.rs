@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, EngineError, lock, scheduler};
+use super::{Engine, EngineError, claims, effects, lock, scheduler};
 use crate::heal::{HealAction, HealOutcome};
 use crate::model::{CheckKey, Observation, Status, TargetId};
 
@@ -27,10 +27,20 @@ pub struct RestartReport {
 }
 
 impl Engine {
-    /// Runs a check now, outside its schedule (waiting if it is running),
-    /// and feeds the result through the rules. Audited. A passive
-    /// (heartbeat) check is refused with [`EngineError::PassiveCheck`]: it
-    /// has nothing to run, and feeding it an `unknown` would be a lie.
+    /// Runs a check now, outside its schedule, and feeds the result
+    /// through the rules. Like a scheduled run it never overlaps another
+    /// run of the same check (it waits for one in flight) and takes a
+    /// slot of the global concurrency bound. Audited, refusals and
+    /// failures included. A passive (heartbeat) check is refused with
+    /// [`EngineError::PassiveCheck`]: it has nothing to run, and feeding
+    /// it an `unknown` would be a lie.
+    ///
+    /// In claims mode (several instances share the store) the recheck
+    /// first claims the check and runs through the same fenced path as a
+    /// claimed run, from the state the previous owner stored: when another
+    /// instance holds the check's lease it is refused with
+    /// [`EngineError::Conflict`] ("held by another instance … try again")
+    /// and nothing runs or changes.
     pub async fn recheck(
         &self,
         key: &CheckKey,
@@ -45,26 +55,49 @@ impl Engine {
                 key: key.to_string(),
             });
         }
-        let run_lock = scheduler::run_lock(&self.inner, key);
-        let obs = {
+        let done = if self.inner.claims.is_some() {
+            claims::recheck(&self.inner, key, spec).await
+        } else {
+            let run_lock = scheduler::run_lock(&self.inner, key);
             let _guard = run_lock.lock().await;
+            let permit = self.inner.semaphore.acquire().await;
             let obs = scheduler::run_probe(&self.inner, &Arc::new(spec)).await;
-            let status = scheduler::ingest(&self.inner, key, obs.clone())?;
-            (status, obs)
+            drop(permit);
+            scheduler::ingest(&self.inner, key, obs.clone()).map(|status| (status, obs))
         };
-        self.audit(
-            actor,
-            "recheck",
-            Some(&key.target),
-            obs.1.outcome.as_str(),
-            serde_json::json!({"check": key.check}),
-        )
-        .await?;
-        Ok(obs)
+        let details = serde_json::json!({"check": key.check});
+        match done {
+            Ok((status, obs)) => {
+                self.audit(
+                    actor,
+                    "recheck",
+                    Some(&key.target),
+                    obs.outcome.as_str(),
+                    details,
+                )
+                .await?;
+                Ok((status, obs))
+            }
+            Err(e) => {
+                let result = match &e {
+                    EngineError::Conflict(why) => format!("refused: {why}"),
+                    other => format!("failed: {other}"),
+                };
+                if let Err(audit) = self
+                    .audit(actor, "recheck", Some(&key.target), &result, details)
+                    .await
+                {
+                    tracing::warn!(error = %audit, "audit of a failed recheck could not be written");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Runs every enabled check of a target in its extended form and
-    /// returns the output (not fed to the rules). Audited.
+    /// returns the output (not fed to the rules). Each run waits for a run
+    /// of the same check in flight (never overlapping it) and takes a
+    /// slot of the global concurrency bound. Audited.
     pub async fn diagnose(
         &self,
         target: &TargetId,
@@ -83,6 +116,9 @@ impl Engine {
         };
         let mut checks = Vec::with_capacity(specs.len());
         for (key, spec) in specs {
+            let run_lock = scheduler::run_lock(&self.inner, &key);
+            let _running = run_lock.lock().await;
+            let _permit = self.inner.semaphore.acquire().await;
             let obs = scheduler::probe(&self.inner, &Arc::new(spec), true).await;
             checks.push((key, obs));
         }
@@ -127,17 +163,8 @@ impl Engine {
             .healer
             .clone()
             .ok_or(EngineError::NotConfigured("healer"))?;
-        let outcome = match tokio::time::timeout(
-            self.inner.config.limits.heal_timeout,
-            healer.heal(&t, &HealAction::Restart),
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(_) => HealOutcome::Failed {
-                error: "restart timed out".into(),
-            },
-        };
+        // retried while the target cannot be reached, within the heal timeout
+        let outcome = effects::heal(&self.inner, healer.as_ref(), &t, &HealAction::Restart).await;
         let result = match &outcome {
             HealOutcome::Success { .. } => "ok".to_owned(),
             HealOutcome::Failed { error } => format!("failed: {error}"),

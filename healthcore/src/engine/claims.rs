@@ -55,13 +55,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::metrics::EngineMetrics;
-use super::{Inner, effects, lock, scheduler};
+use super::retry::{self, Backoff};
+use super::{EngineError, Inner, effects, lock, scheduler};
 use crate::alert::{Alert, AlertChange, AlertStatus};
 use crate::fleet::{Decision, HEARTBEAT_KIND};
-use crate::model::{CheckKey, TargetId};
+use crate::model::{CheckKey, CheckSpec, Observation, Status, TargetId};
 use crate::store::{
-    AlertQuery, ClaimRequest, Entry, FencedOutcome, FencedWrite, InsertAlert, Lease, PageRequest,
-    StateRecord, Store, StoreError, StoreResult,
+    AlertQuery, CheckClaim, ClaimRequest, Entry, FencedOutcome, FencedWrite, InsertAlert, Lease,
+    PageRequest, StateRecord, Store, StoreError, StoreResult,
 };
 
 /// What the claim loop shares with the rest of the engine.
@@ -71,8 +72,8 @@ pub(crate) struct ClaimsState {
     owned: Mutex<HashMap<TargetId, Instant>>,
     /// Passive targets that reported to this instance.
     reported: Mutex<HashSet<TargetId>>,
-    /// Checks running here now.
-    in_flight: Mutex<HashSet<CheckKey>>,
+    /// Runs of checks here now (claimed runs and rechecks), by check.
+    in_flight: Mutex<HashMap<CheckKey, usize>>,
 }
 
 impl ClaimsState {
@@ -101,17 +102,34 @@ impl ClaimsState {
     }
 }
 
-/// Removes a check from the in-flight set when its run ends (or is
-/// aborted).
+/// Counts a run of a check as in flight until it ends (or is aborted).
 struct InFlight {
     inner: Arc<Inner>,
     key: CheckKey,
 }
 
+impl InFlight {
+    fn new(inner: &Arc<Inner>, key: &CheckKey) -> Self {
+        if let Some(c) = &inner.claims {
+            *lock(&c.in_flight).entry(key.clone()).or_default() += 1;
+        }
+        Self {
+            inner: inner.clone(),
+            key: key.clone(),
+        }
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(c) = &self.inner.claims {
-            lock(&c.in_flight).remove(&self.key);
+            let mut runs = lock(&c.in_flight);
+            if let Some(n) = runs.get_mut(&self.key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    runs.remove(&self.key);
+                }
+            }
         }
     }
 }
@@ -152,7 +170,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let cfg = inner.config.claims.clone();
     let mut stop = inner.stop.subscribe();
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let mut backoff = Duration::ZERO;
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        inner.config.limits.max_retry_backoff,
+    );
     let max = inner.config.limits.max_concurrency;
     loop {
         if *stop.borrow_and_update() {
@@ -175,22 +196,16 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let claimed_at = Instant::now();
         let pause = match inner.store.claim_due(&request).await {
             Ok(leases) => {
-                backoff = Duration::ZERO;
+                backoff.reset();
                 let full = leases.len() >= room;
                 if leases.is_empty() {
                     cfg.poll
                 } else {
                     EngineMetrics::add(&inner.metrics.claimed, leases.len() as u64);
-                    match prepare(&inner, &leases).await {
+                    match prepare(&inner, &leases, true).await {
                         Ok(()) => {
                             for lease in leases {
-                                if let Some(c) = &inner.claims {
-                                    lock(&c.in_flight).insert(lease.key.clone());
-                                }
-                                let guard = InFlight {
-                                    inner: inner.clone(),
-                                    key: lease.key.clone(),
-                                };
+                                let guard = InFlight::new(&inner, &lease.key);
                                 tasks.spawn(run_claimed(inner.clone(), lease, claimed_at, guard));
                             }
                             if full { Duration::ZERO } else { cfg.poll }
@@ -199,8 +214,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                             // not run: the leases lapse and the checks are due again
                             EngineMetrics::add(&inner.metrics.store_errors, 1);
                             tracing::warn!(error = %e, claimed = leases.len(), "could not load state of claimed checks; they run again after their lease");
-                            backoff = next_backoff(backoff, inner.config.limits.max_retry_backoff);
-                            backoff
+                            backoff.next_delay()
                         }
                     }
                 }
@@ -208,8 +222,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             Err(e) => {
                 EngineMetrics::add(&inner.metrics.store_errors, 1);
                 tracing::warn!(error = %e, "claiming due checks failed; retrying");
-                backoff = next_backoff(backoff, inner.config.limits.max_retry_backoff);
-                backoff
+                backoff.next_delay()
             }
         };
         if !pause.is_zero() {
@@ -233,17 +246,10 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     }
 }
 
-fn next_backoff(prev: Duration, max: Duration) -> Duration {
-    let next = if prev.is_zero() {
-        Duration::from_millis(100)
-    } else {
-        prev.saturating_mul(2)
-    };
-    next.min(max).max(Duration::from_millis(10))
-}
-
-/// Loads what the claimed checks' previous owner left in the store.
-async fn prepare(inner: &Arc<Inner>, leases: &[Lease]) -> StoreResult<()> {
+/// Loads what the claimed checks' previous owner left in the store; with
+/// `own`, this instance runs the periodic rules of their targets from now
+/// on (a claim of the loop, not a one-off recheck).
+async fn prepare(inner: &Arc<Inner>, leases: &[Lease], own: bool) -> StoreResult<()> {
     let store: &dyn Store = inner.store.as_ref();
     let mut targets: Vec<TargetId> = leases.iter().map(|l| l.key.target.clone()).collect();
     targets.sort();
@@ -285,7 +291,7 @@ async fn prepare(inner: &Arc<Inner>, leases: &[Lease]) -> StoreResult<()> {
     // targets with a run of ours in flight keep their (newer) memory
     let busy: HashSet<TargetId> = match &inner.claims {
         Some(c) => lock(&c.in_flight)
-            .iter()
+            .keys()
             .map(|k| k.target.clone())
             .collect(),
         None => HashSet::new(),
@@ -319,7 +325,7 @@ async fn prepare(inner: &Arc<Inner>, leases: &[Lease]) -> StoreResult<()> {
             }
         }
     }
-    if let Some(c) = &inner.claims {
+    if let Some(c) = inner.claims.as_ref().filter(|_| own) {
         let at = Instant::now();
         let mut owned = lock(&c.owned);
         for l in leases {
@@ -416,33 +422,137 @@ async fn run_claimed(inner: Arc<Inner>, lease: Lease, claimed: Instant, _guard: 
     let spec = Arc::new(spec);
     let obs = scheduler::run_probe(&inner, &spec).await;
     drop(permit);
+    let next_due = claimed_at + chrono::Duration::from_std(spec.interval).unwrap_or_default();
+    // failures are logged and counted inside
+    let _ = finish(&inner, &lease, obs, Some(next_due), deadline).await;
+}
+
+/// Feeds a claimed run's observation through the fleet, writes its
+/// effects under `lease` (completing the claim at `next_due` when given)
+/// and carries out what was written. A lost lease (`Fenced`) or a write
+/// that could not be made drops every effect of the run (logged,
+/// counted); the raw result goes to the batched writer either way.
+async fn finish(
+    inner: &Arc<Inner>,
+    lease: &Lease,
+    obs: Observation,
+    next_due: Option<chrono::DateTime<chrono::Utc>>,
+    deadline: Instant,
+) -> Result<Status, EngineError> {
+    let key = &lease.key;
     let now = obs.at;
     let mut decisions = Vec::new();
     let (status, states) = {
         let mut fleet = lock(&inner.fleet);
-        match fleet.observe(&key, &obs, &mut decisions) {
-            Ok(status) => (status, fleet.take_check_states(&key, now)),
+        match fleet.observe(key, &obs, &mut decisions) {
+            Ok(status) => (status, fleet.take_check_states(key, now)),
             Err(e) => {
                 tracing::debug!(check = %key, error = %e, "check removed while running");
-                return;
+                return Err(e.into());
             }
         }
     };
-    scheduler::record(&inner, &key, obs, status);
-    let next_due = claimed_at + chrono::Duration::from_std(spec.interval).unwrap_or_default();
-    match write_fenced(&inner, &lease, &states, &decisions, next_due, deadline).await {
+    scheduler::record(inner, key, obs, status);
+    match write_fenced(inner, lease, &states, &decisions, next_due, deadline).await {
         Ok(adopted) => {
-            let decisions = adopt(&inner, decisions, adopted);
-            effects::dispatch_persisted(&inner, decisions);
+            let decisions = adopt(inner, decisions, adopted);
+            effects::dispatch_persisted(inner, decisions);
+            Ok(status)
         }
-        Err(StoreError::Fenced(_)) => {
+        Err(e @ StoreError::Fenced(_)) => {
             EngineMetrics::add(&inner.metrics.fenced, 1);
             tracing::info!(check = %key, epoch = lease.epoch, "lease lost while running: effects dropped, another instance owns the check");
+            Err(e.into())
         }
         Err(e) => {
             EngineMetrics::add(&inner.metrics.store_errors, 1);
             tracing::warn!(check = %key, error = %e, "effects of a claimed run could not be written; dropped, the check runs again after its lease");
+            Err(e.into())
         }
+    }
+}
+
+/// A recheck in claims mode ([`Engine::recheck`](super::Engine::recheck)).
+///
+/// Under the check's run lock it claims the check
+/// ([`Store::claim_check`]): a new lease when nobody holds it (what the
+/// previous owner stored is loaded first, and the claim is completed with
+/// the next due time), or this instance's own lease renewed when a claimed
+/// run of its own is about to run (that run completes it). It then runs
+/// under the concurrency bound and writes its effects fenced, exactly as a
+/// claimed run: an instance that does not hold the check never writes its
+/// state, alerts or heal events, and never heals. Another instance holding
+/// the check is a [`EngineError::Conflict`]: nothing ran, nothing changed.
+pub(crate) async fn recheck(
+    inner: &Arc<Inner>,
+    key: &CheckKey,
+    spec: CheckSpec,
+) -> Result<(Status, Observation), EngineError> {
+    let run_lock = scheduler::run_lock(inner, key);
+    let _running = run_lock.lock().await;
+    let cfg = &inner.config.claims;
+    let margin = (cfg.lease / 4).max(Duration::from_millis(50));
+    let length = if spec.timeout + margin >= cfg.lease {
+        spec.timeout + cfg.lease
+    } else {
+        cfg.lease
+    };
+    let asked = Instant::now();
+    let (lease, ours_to_complete) = match inner
+        .store
+        .claim_check(key, &inner.instance, length)
+        .await?
+    {
+        CheckClaim::Claimed(l) => (l, true),
+        CheckClaim::Renewed(l) => (l, false),
+        CheckClaim::Held { owner, expires_at } => {
+            return Err(EngineError::Conflict(format!(
+                "check {key} is held by another instance ({owner}) until {expires_at}; \
+                 try again once that run is done"
+            )));
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(EngineError::Conflict(format!(
+                "check {key} could not be claimed: {other:?}"
+            )));
+        }
+    };
+    EngineMetrics::add(&inner.metrics.claimed, u64::from(ours_to_complete));
+    let deadline = asked + length;
+    let claimed_at = lease.expires_at
+        - chrono::Duration::from_std(length).unwrap_or_else(|_| chrono::Duration::zero());
+    if ours_to_complete && let Err(e) = prepare(inner, std::slice::from_ref(&lease), false).await {
+        give_back(inner, &lease, claimed_at).await;
+        return Err(e.into());
+    }
+    let _in_flight = InFlight::new(inner, key);
+    let permit = inner.semaphore.acquire().await;
+    let interval = spec.interval;
+    let obs = scheduler::run_probe(inner, &Arc::new(spec)).await;
+    drop(permit);
+    let next_due = ours_to_complete
+        .then(|| claimed_at + chrono::Duration::from_std(interval).unwrap_or_default());
+    match finish(inner, &lease, obs.clone(), next_due, deadline).await {
+        Ok(status) => Ok((status, obs)),
+        Err(EngineError::Store(StoreError::Fenced(_))) => Err(EngineError::Conflict(format!(
+            "check {key} was taken over by another instance while it ran; \
+             its result was not applied, try again"
+        ))),
+        Err(e) => {
+            if ours_to_complete {
+                give_back(inner, &lease, claimed_at).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Hands a claim back, due at once (a recheck that could not finish),
+/// so the check does not wait for the lease to lapse. Best effort.
+async fn give_back(inner: &Inner, lease: &Lease, due: chrono::DateTime<chrono::Utc>) {
+    if let Err(e) = inner.store.complete_claim(lease, due).await {
+        tracing::debug!(check = %lease.key, error = %e, "handing a recheck's claim back failed; it lapses with its lease");
     }
 }
 
@@ -454,7 +564,7 @@ async fn write_fenced(
     lease: &Lease,
     states: &[StateRecord],
     decisions: &[Decision],
-    next_due: chrono::DateTime<chrono::Utc>,
+    next_due: Option<chrono::DateTime<chrono::Utc>>,
     deadline: Instant,
 ) -> StoreResult<Vec<(String, Alert)>> {
     let (alerts, entries): (Vec<(Alert, Option<AlertStatus>)>, Vec<Entry>) =
@@ -463,7 +573,8 @@ async fn write_fenced(
     // 0: updates as decided; 1: the other open status (acknowledged
     // meanwhile); 2: without updates (the alert moved on elsewhere)
     let mut update_mode = 0u8;
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+    let mut tries = 0u32;
     loop {
         let mut writes: Vec<FencedWrite<'_>> = Vec::with_capacity(alerts.len() + 3);
         if !states.is_empty() {
@@ -484,7 +595,9 @@ async fn write_fenced(
         if !entries.is_empty() {
             writes.push(FencedWrite::Entries(&entries));
         }
-        writes.push(FencedWrite::Complete(next_due));
+        if let Some(next_due) = next_due {
+            writes.push(FencedWrite::Complete(next_due));
+        }
         match inner.store.fenced(lease, &writes).await {
             Ok(outcomes) => {
                 let mut ids = inserted.into_iter();
@@ -504,13 +617,16 @@ async fn write_fenced(
             {
                 update_mode += 1;
             }
-            Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
+            Err(e) => {
+                tries += 1;
+                let delay = backoff.next_delay();
+                if !retry::should_retry(&e, tries) || Instant::now() + delay >= deadline {
+                    return Err(e);
+                }
                 EngineMetrics::add(&inner.metrics.store_errors, 1);
                 tracing::warn!(check = %lease.key, error = %e, "fenced write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(e),
         }
     }
 }

@@ -480,3 +480,161 @@ async fn configuration_changed_through_one_instance_reaches_the_others_on_tick()
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// The stored runtime of check `c` of `vps`.
+async fn stored_runtime(store: &Arc<dyn Store>) -> crate::fleet::CheckRuntime {
+    let key = CheckKey::new(tid("vps"), CheckId::new("c").expect("id"));
+    let stored = store
+        .load_states_of(&[tid("vps")])
+        .await
+        .expect("states")
+        .into_iter()
+        .find(|s| s.scope == crate::store::StateScope::Check { key: key.clone() })
+        .expect("check state");
+    serde_json::from_value(stored.body).expect("decode")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recheck_claims_the_check_and_runs_fenced_or_is_refused_while_another_holds_it() {
+    let clock = Arc::new(TokioClock::new(start()));
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::with_clock(clock.clone()));
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let (ha, hb) = (FlakyHealer::new(), FlakyHealer::new());
+    let ca = Counting::new("a", Outcome::Pass, &runs);
+    *lock(&ca.delay) = Duration::from_millis(1500);
+    let a = engine(store.clone(), &clock, ca, ha.clone(), 5);
+    let b = engine(
+        store.clone(),
+        &clock,
+        Counting::new("b", Outcome::Fail, &runs),
+        hb.clone(),
+        5,
+    );
+    a.start().await.expect("start");
+    a.add_target(Target::new(tid("vps"), "vps"))
+        .await
+        .expect("target");
+    let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
+    p.trigger_after_failures = 1;
+    a.put_heal_policy(p).await.expect("policy");
+    let mut spec = check("c", 10, 2);
+    spec.failure_threshold = 1;
+    let key = a.add_check(&tid("vps"), spec).await.expect("check");
+    // a claims the check and runs it (1.5 s)
+    while lock(&runs).is_empty() {
+        advance(Duration::from_millis(500)).await;
+    }
+    b.start().await.expect("start");
+    match b.recheck(&key, "ann").await {
+        Err(EngineError::Conflict(why)) => {
+            assert!(why.contains("held by another instance"), "{why}");
+            assert!(why.contains(a.instance_id()), "{why}");
+        }
+        other => panic!("b does not hold the check: expected a conflict, got {other:?}"),
+    }
+    assert_eq!(lock(&runs).len(), 1, "nothing ran on b");
+    let audit = store
+        .audit_log(Some(&tid("vps")), Some("recheck"), PageRequest::max())
+        .await
+        .expect("audit");
+    assert_eq!(audit.items.len(), 1);
+    assert!(
+        audit.items[0].result.starts_with("refused"),
+        "{:?}",
+        audit.items
+    );
+    // a's run is done and handed the check back: b's recheck claims it,
+    // continues from what a stored, and writes fenced
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(stored_runtime(&store).await.state.total_checks, 1);
+    let (status, obs) = b.recheck(&key, "ann").await.expect("recheck");
+    assert_eq!((status, obs.outcome), (Status::Down, Outcome::Fail));
+    let rt = stored_runtime(&store).await;
+    assert_eq!(
+        (rt.state.total_checks, rt.state.total_failures),
+        (2, 1),
+        "b loaded a's state first"
+    );
+    settle().await;
+    assert_eq!(hb.calls().len(), 1, "b healed once, under its lease");
+    assert!(ha.calls().is_empty());
+    let open = store
+        .list_alerts(&AlertQuery {
+            open_only: true,
+            page: PageRequest::max(),
+            ..Default::default()
+        })
+        .await
+        .expect("alerts");
+    assert_eq!(open.items.len(), 1, "{:?}", open.items);
+    assert_eq!(
+        store
+            .heal_events(&tid("vps"), PageRequest::max())
+            .await
+            .expect("events")
+            .items
+            .len(),
+        1
+    );
+    // the recheck completed the claim: the next scheduled run is an
+    // interval after it, not at once
+    advance(Duration::from_secs(5)).await;
+    assert_eq!(lock(&runs).len(), 2, "{:?}", lock(&runs));
+    // a recheck on a (stale memory: one run) continues from b's state
+    let e = a.clone();
+    let k = key.clone();
+    let h = tokio::spawn(async move { e.recheck(&k, "bob").await });
+    advance(Duration::from_secs(2)).await;
+    h.await.expect("join").expect("recheck on a");
+    assert_eq!(stored_runtime(&store).await.state.total_checks, 3);
+    assert_eq!(a.metrics().fenced + b.metrics().fenced, 0);
+    // b's memory of the check is a run behind: shutting down last, it
+    // must not write it back over what a stored
+    a.shutdown().await;
+    b.shutdown().await;
+    assert_eq!(stored_runtime(&store).await.state.total_checks, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn engines_given_one_prefix_get_their_own_ids_and_keep_their_own_leases() {
+    let clock = Arc::new(TokioClock::new(start()));
+    let store: Arc<dyn Store> = Arc::new(InMemoryStore::with_clock(clock.clone()));
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let node = |name: &'static str, delay: Duration| {
+        let c = Counting::new(name, Outcome::Pass, &runs);
+        *lock(&c.delay) = delay;
+        Engine::builder(store.clone())
+            .clock(clock.clone())
+            .checker(c)
+            .config(cfg(5))
+            .claims(ClaimsMode::On)
+            .instance_id("node")
+            .build()
+            .expect("build")
+    };
+    let a = node("a", Duration::from_secs(3));
+    let b = node("b", Duration::ZERO);
+    assert_ne!(a.instance_id(), b.instance_id());
+    for id in [a.instance_id(), b.instance_id()] {
+        let suffix = id.strip_prefix("node-").expect("the prefix");
+        assert_eq!(suffix.len(), 16, "64 random bits: {id}");
+    }
+    a.start().await.expect("start");
+    a.add_target(Target::new(tid("vps"), "vps"))
+        .await
+        .expect("target");
+    a.add_check(&tid("vps"), check("c", 10, 4))
+        .await
+        .expect("check");
+    while lock(&runs).is_empty() {
+        advance(Duration::from_millis(500)).await;
+    }
+    // b shuts down while a's run holds the lease: b gives back its own
+    // leases only
+    b.start().await.expect("start");
+    b.shutdown().await;
+    advance(Duration::from_secs(4)).await;
+    assert_eq!(a.metrics().fenced, 0, "a kept its lease");
+    assert_eq!(stored_runtime(&store).await.state.total_checks, 1);
+    a.shutdown().await;
+}

@@ -23,6 +23,10 @@ pub struct Limits {
     /// Results held while the store is down; beyond it the oldest are
     /// dropped and counted.
     pub buffer_capacity: usize,
+    /// Transition writes (alerts, heal events, status windows, lifecycle
+    /// events, snapshots) queued while the store is slow or down; beyond
+    /// it new ones are dropped, counted (`effects_dropped`) and logged.
+    pub effects_capacity: usize,
     /// Delivery attempts per notification.
     pub notify_attempts: u32,
     /// Deadline for one heal action.
@@ -42,6 +46,7 @@ impl Default for Limits {
             batch_size: 2_000,
             flush_interval: Duration::from_millis(500),
             buffer_capacity: 200_000,
+            effects_capacity: 100_000,
             notify_attempts: 5,
             heal_timeout: Duration::from_secs(120),
             max_retry_backoff: Duration::from_secs(30),
@@ -166,6 +171,12 @@ impl EngineConfig {
             return Err(ValidationError::new(
                 "limits.buffer_capacity",
                 "must be at least limits.batch_size",
+            ));
+        }
+        if l.effects_capacity == 0 || l.effects_capacity > 10_000_000 {
+            return Err(ValidationError::new(
+                "limits.effects_capacity",
+                "must be 1..=10000000",
             ));
         }
         if l.notify_attempts == 0 {

@@ -1,12 +1,19 @@
 //! Carrying out decisions: events are published at once; store writes of
 //! transitions (alerts, heal events, windows, lifecycle events, snapshots)
-//! go through one ordered queue with retries; notifications and heal
-//! actions run in their own tasks so they never block monitoring.
+//! go through one ordered, bounded queue (`limits.effects_capacity`; when
+//! it is full during an outage new writes are dropped, counted and
+//! logged), retried with capped, jittered backoff while the error is
+//! transient and given up on (counted) when it is permanent;
+//! notifications and heal actions run in their own tasks so they never
+//! block monitoring, retried with capped, jittered backoff (a notification
+//! up to `limits.notify_attempts` times, a heal action that could not
+//! reach its target within `limits.heal_timeout`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::metrics::EngineMetrics;
+use super::retry::{self, Backoff};
 use super::{Inner, lock};
 use crate::alert::{Alert, AlertChange, AlertStatus};
 use crate::event::Event;
@@ -203,17 +210,7 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                 let me = inner.clone();
                 tokio::spawn(async move {
                     let outcome = match &me.healer {
-                        Some(h) => match tokio::time::timeout(
-                            me.config.limits.heal_timeout,
-                            h.heal(&target, &action),
-                        )
-                        .await
-                        {
-                            Ok(o) => o,
-                            Err(_) => HealOutcome::Failed {
-                                error: "heal action timed out".into(),
-                            },
-                        },
+                        Some(h) => heal(&me, h.as_ref(), &target, &action).await,
                         None => HealOutcome::Failed {
                             error: "no healer configured".into(),
                         },
@@ -298,8 +295,28 @@ fn publish(inner: &Inner, event: Event) {
 }
 
 fn queue(inner: &Inner, effect: Effect) {
-    if inner.effects_tx.send(effect).is_err() {
-        tracing::error!("effects queue closed; a store write was lost");
+    use tokio::sync::mpsc::error::TrySendError;
+    match inner.effects_tx.try_send(effect) {
+        Ok(()) => {}
+        Err(TrySendError::Full(effect)) => {
+            let n = inner
+                .metrics
+                .effects_dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            // one line per doubling: an outage does not flood the log
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    effect = effect_name(&effect),
+                    dropped_total = n,
+                    capacity = inner.config.limits.effects_capacity,
+                    "effects queue full (store slow or down); store write dropped"
+                );
+            }
+        }
+        Err(TrySendError::Closed(_)) => {
+            tracing::error!("effects queue closed; a store write was lost");
+        }
     }
 }
 
@@ -328,7 +345,7 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
         let n = n.clone();
         tokio::spawn(async move {
             let attempts = me.config.limits.notify_attempts.max(1);
-            let mut delay = Duration::from_millis(200);
+            let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(60));
             for attempt in 1..=attempts {
                 match notifier.notify(&n).await {
                     Ok(()) => {
@@ -342,8 +359,7 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
                     Err(e) => {
                         tracing::warn!(channel = notifier.name(), attempt, error = %e, "notification failed");
                         if attempt < attempts {
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(60));
+                            tokio::time::sleep(backoff.next_delay()).await;
                         }
                     }
                 }
@@ -353,8 +369,53 @@ fn notify(inner: &Arc<Inner>, n: Notification) {
     }
 }
 
+/// Runs a heal action under `limits.heal_timeout`. An attempt that could
+/// not reach the target ([`HealError`](crate::healer::HealError)) is
+/// retried with capped, jittered backoff (from 1 s) as long as the next
+/// try still starts within the timeout; a definitive outcome, success or
+/// failure, ends it. Out of time, the heal is a failure that says how
+/// many attempts could not reach the target.
+pub(crate) async fn heal(
+    inner: &Inner,
+    healer: &dyn crate::healer::Healer,
+    target: &crate::model::Target,
+    action: &crate::heal::HealAction,
+) -> HealOutcome {
+    let deadline = tokio::time::Instant::now() + inner.config.limits.heal_timeout;
+    let mut backoff = Backoff::new(
+        Duration::from_secs(1),
+        inner.config.limits.max_retry_backoff,
+    );
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let error = match tokio::time::timeout_at(deadline, healer.try_heal(target, action)).await {
+            Ok(Ok(outcome)) => return outcome,
+            Ok(Err(e)) => e,
+            Err(_) if attempt == 1 => return HealOutcome::failed("heal action timed out"),
+            Err(_) => {
+                return HealOutcome::failed(format!(
+                    "heal action timed out (attempt {attempt}; the earlier ones could not reach the target)"
+                ));
+            }
+        };
+        let delay = backoff.next_delay();
+        if tokio::time::Instant::now() + delay >= deadline {
+            tracing::warn!(target_id = %target.id, action = %action, attempts = attempt, error = %error,
+                "heal could not reach the target within the heal timeout; recorded as failed");
+            return HealOutcome::failed(format!(
+                "{error} ({attempt} attempts within the heal timeout of {})",
+                humantime::format_duration(inner.config.limits.heal_timeout)
+            ));
+        }
+        tracing::warn!(target_id = %target.id, action = %action, attempt, error = %error,
+            retry_in = ?delay, "heal could not reach the target; retrying");
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// The effects task: writes in order, retrying transient failures.
-pub(crate) async fn run(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Effect>) {
+pub(crate) async fn run(inner: Arc<Inner>, mut rx: tokio::sync::mpsc::Receiver<Effect>) {
     let mut stop = inner.stop.subscribe();
     loop {
         if *stop.borrow_and_update() {
@@ -385,20 +446,27 @@ async fn write(inner: &Arc<Inner>, effect: Effect) {
         let _ = tx.send(());
         return;
     }
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        inner.config.limits.max_retry_backoff,
+    );
     let mut tries = 0u32;
     loop {
         match apply(inner, &effect).await {
             Ok(()) => return,
-            Err(e) if e.is_transient() && !(*inner.stop.borrow() && tries >= 3) => {
+            Err(e) => {
                 tries += 1;
                 EngineMetrics::add(&inner.metrics.store_errors, 1);
-                tracing::warn!(error = %e, "store write failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(inner.config.limits.max_retry_backoff);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, effect = effect_name(&effect), "store write failed");
+                // stopping: a few more tries, then leave (shutdown must end)
+                let stopping = *inner.stop.borrow() && tries > 3;
+                if retry::should_retry(&e, tries) && !stopping {
+                    tracing::warn!(error = %e, effect = effect_name(&effect), attempt = tries, "store write failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    continue;
+                }
+                EngineMetrics::add(&inner.metrics.effects_failed, 1);
+                tracing::error!(error = %e, effect = effect_name(&effect), attempts = tries,
+                    class = ?retry::classify(&e), "store write given up; dropped");
                 return;
             }
         }
@@ -476,9 +544,16 @@ pub(crate) async fn drain_within(inner: &Arc<Inner>, limit: Duration) -> bool {
         return true;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    if inner.effects_tx.send(Effect::Barrier(tx)).is_err() {
-        // the effects task is gone (shut down): nothing more is written
-        return true;
-    }
-    matches!(tokio::time::timeout(limit, rx).await, Ok(Ok(())))
+    // the queue may be full: waiting for room is part of the wait; a gone
+    // effects task (shut down) writes nothing more
+    matches!(
+        tokio::time::timeout(limit, async {
+            if inner.effects_tx.send(Effect::Barrier(tx)).await.is_err() {
+                return true;
+            }
+            rx.await.is_ok()
+        })
+        .await,
+        Ok(true)
+    )
 }

@@ -19,6 +19,9 @@ pub struct EngineMetrics {
     pub(crate) panics: AtomicU64,
     pub(crate) results_written: AtomicU64,
     pub(crate) results_dropped: AtomicU64,
+    pub(crate) results_rejected: AtomicU64,
+    pub(crate) effects_dropped: AtomicU64,
+    pub(crate) effects_failed: AtomicU64,
     pub(crate) store_errors: AtomicU64,
     pub(crate) buffer_depth: AtomicU64,
     pub(crate) heal_attempts: AtomicU64,
@@ -49,9 +52,23 @@ pub struct MetricsSnapshot {
     pub panics: u64,
     /// Results stored.
     pub results_written: u64,
-    /// Results dropped because the buffer was full during a store outage.
+    /// Results not stored: the buffer was full during a store outage (the
+    /// oldest are dropped), or the store refused them for good (of which
+    /// `results_rejected`).
     pub results_dropped: u64,
-    /// Failed store writes (retried).
+    /// Results the store refused with a permanent error (e.g. a time out
+    /// of its range), isolated from their batch and dropped; the rest of
+    /// the batch was written. Included in `results_dropped`.
+    pub results_rejected: u64,
+    /// Transition writes (alerts, heal events, status windows, lifecycle
+    /// events, snapshots) not queued because the effects queue was full
+    /// during a store outage (`limits.effects_capacity`).
+    pub effects_dropped: u64,
+    /// Background writes given up on because the store refused them with
+    /// a permanent error (or an unclassified one, repeatedly): transition
+    /// writes, and the writer's rollup deltas and state records.
+    pub effects_failed: u64,
+    /// Failed store writes (each try counts; transient ones are retried).
     pub store_errors: u64,
     /// Results waiting to be written.
     pub buffer_depth: u64,
@@ -132,6 +149,9 @@ impl EngineMetrics {
             panics: r(&self.panics),
             results_written: r(&self.results_written),
             results_dropped: r(&self.results_dropped),
+            results_rejected: r(&self.results_rejected),
+            effects_dropped: r(&self.effects_dropped),
+            effects_failed: r(&self.effects_failed),
             store_errors: r(&self.store_errors),
             buffer_depth: r(&self.buffer_depth),
             heal_attempts: r(&self.heal_attempts),

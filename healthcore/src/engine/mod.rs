@@ -47,8 +47,10 @@ mod claims;
 mod config;
 mod effects;
 mod error;
+mod instance;
 mod jobs;
 mod metrics;
+mod retry;
 mod scheduler;
 mod uptime;
 mod writer;
@@ -164,7 +166,10 @@ impl EngineBuilder {
         self
     }
 
-    /// Sets this instance's id prefix (default: random per process).
+    /// Sets this instance's id prefix (default `hc`). The id is the
+    /// prefix, a dash and 64 random bits drawn at build
+    /// ([`Engine::instance_id`]), so engines given the same prefix (two
+    /// processes, or two starts of one) never share a lease owner.
     #[must_use]
     pub fn instance_id(mut self, id: impl Into<String>) -> Self {
         self.instance = Some(id.into());
@@ -178,7 +183,9 @@ impl EngineBuilder {
             item.validate()
                 .map_err(|e| e.within(&format!("checklist[{i}]")))?;
         }
-        let instance = self.instance.unwrap_or_else(random_instance_id);
+        let prefix = self.instance.as_deref().unwrap_or(instance::DEFAULT_PREFIX);
+        instance::validate_prefix(prefix)?;
+        let instance = instance::fresh(prefix);
         let caps = self.store.capabilities();
         let claims = match self.config.claims.mode {
             ClaimsMode::Off => false,
@@ -193,7 +200,7 @@ impl EngineBuilder {
             _ => caps.claims && caps.persistent,
         } && self.schedule;
         let (events, _) = broadcast::channel(4096);
-        let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+        let (effects_tx, effects_rx) = mpsc::channel(self.config.limits.effects_capacity);
         let (stop_tx, _) = watch::channel(false);
         let (ready_tx, _) = watch::channel(self.checklist.is_empty());
         let fleet = Fleet::new(self.config.rules.clone(), instance.clone());
@@ -208,6 +215,7 @@ impl EngineBuilder {
             config: self.config,
             fleet: Mutex::new(fleet),
             buffer: Mutex::new(VecDeque::new()),
+            pending: Default::default(),
             flush: Notify::new(),
             events,
             effects_tx,
@@ -249,10 +257,12 @@ pub(crate) struct Inner {
     pub(crate) semaphore: Arc<Semaphore>,
     pub(crate) fleet: Mutex<Fleet>,
     pub(crate) buffer: Mutex<VecDeque<StoredResult>>,
+    /// What the writer took from the fleet and could not write yet.
+    pub(crate) pending: writer::SharedPending,
     pub(crate) flush: Notify,
     pub(crate) events: broadcast::Sender<Event>,
-    pub(crate) effects_tx: mpsc::UnboundedSender<effects::Effect>,
-    pub(crate) effects_rx: Mutex<Option<mpsc::UnboundedReceiver<effects::Effect>>>,
+    pub(crate) effects_tx: mpsc::Sender<effects::Effect>,
+    pub(crate) effects_rx: Mutex<Option<mpsc::Receiver<effects::Effect>>>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) check_tasks: Mutex<HashMap<CheckKey, JoinHandle<()>>>,
@@ -308,19 +318,6 @@ fn not_active_message(id: &str, status: crate::alert::AlertStatus, asked: &str) 
             },
         ),
     }
-}
-
-fn random_instance_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    format!("{:08x}", h.finish() as u32)
 }
 
 impl Engine {
@@ -438,8 +435,14 @@ impl Engine {
         writer::flush_all(inner).await;
         // State is written on transitions, but counters (total checks,
         // consecutive failures, …) move on every result: a graceful stop
-        // writes all of it, so a restart resumes exactly.
-        let states = lock(&inner.fleet).all_states(inner.clock.now());
+        // writes all of it, so a restart resumes exactly. Not in claims
+        // mode: there every run writes its state under its lease, and this
+        // instance's memory of checks others ran since is stale.
+        let states = if inner.claims.is_some() {
+            Vec::new()
+        } else {
+            lock(&inner.fleet).all_states(inner.clock.now())
+        };
         if !states.is_empty()
             && let Err(e) = inner.store.put_states(&states).await
         {
@@ -730,9 +733,12 @@ impl Engine {
     // ---- inputs -------------------------------------------------------
 
     /// Feeds an observation of a check as if the scheduler had run it
-    /// (push checks, replay). `at` is kept as given.
+    /// (push checks, replay). `at` is kept as given, but must be after
+    /// 1970 and at most a day ahead of the engine's clock: anything else
+    /// is refused as [`EngineError::Invalid`] naming `at`, and nothing is
+    /// counted.
     pub fn ingest(&self, key: &CheckKey, obs: Observation) -> Result<Status, EngineError> {
-        scheduler::ingest(&self.inner, key, obs)
+        scheduler::ingest_pushed(&self.inner, key, obs)
     }
 
     /// Ingests a passive report for a target.
@@ -1001,7 +1007,8 @@ impl Engine {
         m
     }
 
-    /// This instance's id.
+    /// This instance's id: the builder's prefix, a dash and 64 random
+    /// bits, fresh at every build.
     pub fn instance_id(&self) -> &str {
         &self.inner.instance
     }

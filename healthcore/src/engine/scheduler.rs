@@ -190,6 +190,46 @@ async fn probe_with(
     obs
 }
 
+/// How far past the engine's clock a pushed observation may be (an
+/// agent's clock running ahead); later is refused.
+pub(crate) const MAX_FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
+
+/// Refuses an observation time no store could keep sensibly: before the
+/// Unix epoch, or more than [`MAX_FUTURE_SKEW`] past the engine's clock.
+/// Such a time would otherwise reach the writer and be refused there
+/// (PostgreSQL's `timestamptz` has a range), after the rules had already
+/// counted it.
+pub(crate) fn check_time(inner: &Inner, obs: &Observation) -> Result<(), EngineError> {
+    let now = inner.clock.now();
+    let latest = now
+        + chrono::Duration::from_std(MAX_FUTURE_SKEW).unwrap_or_else(|_| chrono::Duration::zero());
+    if obs.at < chrono::DateTime::<chrono::Utc>::UNIX_EPOCH || obs.at > latest {
+        return Err(crate::error::ValidationError::new(
+            "at",
+            format!(
+                "observation time {} is out of range: it must be after 1970-01-01T00:00:00Z \
+                 and at most {} ahead of the engine's clock ({now})",
+                obs.at,
+                humantime::format_duration(MAX_FUTURE_SKEW)
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// [`ingest`] for an observation from outside (push checks, replay): its
+/// time is checked first ([`check_time`]); nothing is counted when it is
+/// refused.
+pub(crate) fn ingest_pushed(
+    inner: &Arc<Inner>,
+    key: &CheckKey,
+    obs: Observation,
+) -> Result<Status, EngineError> {
+    check_time(inner, &obs)?;
+    ingest(inner, key, obs)
+}
+
 /// Feeds one observation through the fleet and queues its result.
 pub(crate) fn ingest(
     inner: &Arc<Inner>,

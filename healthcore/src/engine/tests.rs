@@ -16,6 +16,12 @@ use crate::notify::Audience;
 use crate::store::{AlertQuery, PageRequest};
 use crate::testkit::fakes::*;
 
+mod actions;
+mod events;
+mod heal;
+mod jobs;
+mod outage;
+
 fn start() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0)
         .single()
@@ -29,6 +35,116 @@ fn tid(s: &str) -> TargetId {
 fn spec(script: &str, interval: u64, timeout: u64) -> CheckSpec {
     CheckSpec::new("fake")
         .with_params(serde_json::json!({ "script": script }))
+        .every(Duration::from_secs(interval), Duration::from_secs(timeout))
+}
+
+/// One run of a [`Timed`] checker.
+#[derive(Debug, Clone)]
+struct Run {
+    /// The spec's `params.script`.
+    script: String,
+    /// A diagnose run (else a plain check).
+    diagnose: bool,
+    start: tokio::time::Instant,
+    /// `None` while in flight.
+    end: Option<tokio::time::Instant>,
+}
+
+impl Run {
+    fn overlaps(&self, other: &Run) -> bool {
+        let far = tokio::time::Instant::now() + Duration::from_secs(1 << 30);
+        self.start < other.end.unwrap_or(far) && other.start < self.end.unwrap_or(far)
+    }
+}
+
+/// A checker of kind `fake` that records when each run starts and ends
+/// (also a run cut short by its timeout) and takes `params.secs` seconds.
+#[derive(Debug)]
+struct Timed {
+    runs: std::sync::Mutex<Vec<Run>>,
+    started: tokio::sync::watch::Sender<usize>,
+}
+
+impl Timed {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            runs: std::sync::Mutex::new(Vec::new()),
+            started: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    fn runs(&self) -> Vec<Run> {
+        lock(&self.runs).clone()
+    }
+
+    /// Waits (on paused time: lets time run) until `n` runs have started.
+    async fn started(&self, n: usize) {
+        let mut rx = self.started.subscribe();
+        rx.wait_for(|c| *c >= n).await.expect("checker alive");
+    }
+
+    /// Pairs of runs that overlapped in time.
+    fn overlaps(&self) -> Vec<(Run, Run)> {
+        let runs = self.runs();
+        let mut out = Vec::new();
+        for (i, a) in runs.iter().enumerate() {
+            for b in &runs[i + 1..] {
+                if a.overlaps(b) {
+                    out.push((a.clone(), b.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    async fn run(&self, spec: &CheckSpec, diagnose: bool) -> Observation {
+        struct End<'a>(&'a std::sync::Mutex<Vec<Run>>, usize);
+        impl Drop for End<'_> {
+            fn drop(&mut self) {
+                if let Some(r) = lock(self.0).get_mut(self.1) {
+                    r.end = Some(tokio::time::Instant::now());
+                }
+            }
+        }
+        let script = spec.params["script"].as_str().unwrap_or("").to_owned();
+        let secs = spec.params["secs"].as_u64().unwrap_or(0);
+        let i = {
+            let mut runs = lock(&self.runs);
+            runs.push(Run {
+                script,
+                diagnose,
+                start: tokio::time::Instant::now(),
+                end: None,
+            });
+            runs.len() - 1
+        };
+        self.started.send_modify(|c| *c += 1);
+        let _end = End(&self.runs, i);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        Observation::new(Utc::now(), Outcome::Pass)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::checker::Checker for Timed {
+    fn kind(&self) -> &str {
+        "fake"
+    }
+
+    async fn check(&self, spec: &CheckSpec) -> Observation {
+        self.run(spec, false).await
+    }
+
+    async fn diagnose(&self, spec: &CheckSpec) -> Observation {
+        self.run(spec, true).await
+    }
+}
+
+/// A spec for [`Timed`]: runs `secs`, every `interval` under `timeout`.
+fn timed_spec(script: &str, secs: u64, interval: u64, timeout: u64) -> CheckSpec {
+    CheckSpec::new("fake")
+        .named(CheckId::new(script).expect("id"))
+        .with_params(serde_json::json!({ "script": script, "secs": secs }))
         .every(Duration::from_secs(interval), Duration::from_secs(timeout))
 }
 
@@ -220,30 +336,64 @@ async fn escalation_after_delay_goes_external_and_ack_stops_it() {
 
 #[tokio::test(start_paused = true)]
 async fn a_check_never_overlaps_itself() {
-    let r = rig();
+    // A probe is bounded by its timeout, and the timeout by the interval,
+    // so a run outlasts its interval when it has to wait: here for three
+    // rechecks of 8 s each, asked 1 s into the first scheduled run. The
+    // run due at +10 s can only start at +32 s: due to done, 30 s on a
+    // 10 s interval. Runs never overlap, and the runs missed meanwhile
+    // (+20 s, +30 s) are skipped, not queued up: one run right after the
+    // late one, then the interval again.
+    let timed = Timed::new();
+    let t = timed.clone();
+    let r = rig_with(
+        Arc::new(InMemoryStore::new()),
+        EngineConfig::default(),
+        move |b| b.checker(t),
+    );
     r.engine.start().await.expect("start");
     r.engine
         .add_target(Target::new(tid("a"), "a"))
         .await
         .expect("target");
-    r.checker
-        .script("slow", [Step::Sleep(Duration::from_secs(9))]);
     let key = r
         .engine
-        .add_check(&tid("a"), spec("slow", 10, 9))
+        .add_check(&tid("a"), timed_spec("slow", 8, 10, 9))
         .await
         .expect("check");
-    advance(Duration::from_secs(5)).await;
-    // a recheck while the scheduled run may be in flight waits its turn
-    let e2 = r.engine.clone();
-    let k2 = key.clone();
-    let h = tokio::spawn(async move { e2.recheck(&k2, "tester").await });
-    for _ in 0..20 {
-        advance(Duration::from_secs(3)).await;
+    // the first scheduled run starts somewhere in the first interval
+    timed.started(1).await;
+    let t1 = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rechecks: Vec<_> = (0..3)
+        .map(|_| {
+            let e = r.engine.clone();
+            let k = key.clone();
+            tokio::spawn(async move { e.recheck(&k, "tester").await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(69)).await;
+    for h in rechecks {
+        h.await.expect("join").expect("recheck");
     }
-    h.await.expect("join").expect("recheck");
-    assert_eq!(r.checker.max_concurrent(), 1);
-    assert!(r.checker.calls() >= 5);
+    let runs = timed.runs();
+    assert!(timed.overlaps().is_empty(), "{:?}", timed.overlaps());
+    assert!(runs.iter().all(|x| x.script == "slow" && !x.diagnose));
+    let span = |x: &Run| ((x.start - t1).as_secs(), x.end.map(|e| (e - t1).as_secs()));
+    assert_eq!(
+        runs.iter().map(span).collect::<Vec<_>>(),
+        [
+            (0, Some(8)),   // scheduled, due at 0
+            (8, Some(16)),  // recheck
+            (16, Some(24)), // recheck
+            (24, Some(32)), // recheck
+            (32, Some(40)), // scheduled, due at 10: waited 22 s
+            (40, Some(48)), // at once after it (the one due at 20); 30 skipped
+            (50, Some(58)), // then the interval again
+            (60, Some(68)),
+        ],
+        "{runs:?}"
+    );
+    assert_eq!(r.engine.metrics().checks, 8, "5 scheduled, 3 rechecks");
     r.engine.shutdown().await;
 }
 
@@ -574,20 +724,22 @@ async fn heal_runs_and_is_gated_by_the_breaker() {
         .heal_events(&tid("vps"), PageRequest::default())
         .await
         .expect("events");
-    assert!(
-        events
-            .items
-            .iter()
-            .any(|e| e.reason.contains("breaker") || e.result == crate::heal::HealResult::Skipped)
+    // oldest first: three failed restarts (rechecks at 0, 2 and 4 s), then
+    // the decision at 6 s is skipped because the breaker is open, and says
+    // so (the same skip reason again at 8 and 10 s is not recorded twice)
+    let mut items = events.items.clone();
+    items.sort_by_key(|e| e.triggered_at);
+    let results: Vec<_> = items.iter().map(|e| e.result).collect();
+    use crate::heal::HealResult::{Failed, Skipped};
+    assert_eq!(results, [Failed, Failed, Failed, Skipped], "{items:?}");
+    let skip = &items[3];
+    assert_eq!(
+        crate::heal::SkipReason::code_of_sentence(&skip.reason),
+        Some("breaker_open"),
+        "skip reason: {:?}",
+        skip.reason
     );
-    assert!(
-        events
-            .items
-            .iter()
-            .filter(|e| e.result == crate::heal::HealResult::Failed)
-            .count()
-            == 3
-    );
+    assert_eq!(skip.triggered_at, start() + chrono::Duration::seconds(6));
     r.engine.shutdown().await;
 }
 
@@ -906,6 +1058,9 @@ async fn replay_on_a_manual_clock_and_the_activity_feed() {
         .add_check(&tid("n"), spec("s", 60, 10))
         .await
         .expect("check");
+    let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
+    p.trigger_after_failures = 3;
+    engine.put_heal_policy(p).await.expect("policy");
     for i in 0..4 {
         clock.advance(chrono::Duration::seconds(60));
         let at = engine.now();
@@ -918,36 +1073,67 @@ async fn replay_on_a_manual_clock_and_the_activity_feed() {
     }
     clock.advance(chrono::Duration::minutes(10));
     engine.tick();
+    let install = LifecycleReport::new(crate::lifecycle::LifecycleEventType::InstallStarted)
+        .with_message("reinstalling after the failed restart");
+    engine.report(&tid("n"), &install).expect("report");
+    // the heal action runs in its own task; let it finish
+    settle().await;
     engine.flush().await;
     let view = engine.target_view(&tid("n")).expect("view");
     assert_eq!(view.health.status, Status::Down);
+    assert_eq!(healer.calls().len(), 1, "the third failure healed");
     let feed = engine
         .activity(&ActivityQuery::default())
         .await
         .expect("feed");
     let kinds: Vec<ActivityType> = feed.items.iter().map(|e| e.kind).collect();
-    assert!(kinds.contains(&ActivityType::HealthAlert), "{kinds:?}");
-    assert!(kinds.contains(&ActivityType::StateChange), "{kinds:?}");
+    for k in [
+        ActivityType::HealthAlert,
+        ActivityType::StateChange,
+        ActivityType::NodeEvent,
+        ActivityType::HealEvent,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} in {kinds:?}");
+    }
     assert!(
         feed.items
             .windows(2)
             .all(|w| w[0].timestamp >= w[1].timestamp),
         "newest first"
     );
-    let alerts_only = engine
-        .activity(&ActivityQuery {
-            kind: Some(ActivityType::HealthAlert),
-            ..Default::default()
-        })
-        .await
-        .expect("feed");
-    assert!(
-        alerts_only
-            .items
-            .iter()
-            .all(|e| e.kind == ActivityType::HealthAlert)
-    );
-    // ids are deterministic under a fixed instance id
+    let only = |kind: ActivityType| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .activity(&ActivityQuery {
+                    kind: Some(kind),
+                    ..Default::default()
+                })
+                .await
+                .expect("feed")
+                .items
+        }
+    };
+    let alerts = only(ActivityType::HealthAlert).await;
+    assert!(!alerts.is_empty());
+    assert!(alerts.iter().all(|e| e.kind == ActivityType::HealthAlert));
+    // the lifecycle event as the node reported it
+    let node = only(ActivityType::NodeEvent).await;
+    assert_eq!(node.len(), 1, "{node:?}");
+    assert_eq!(node[0].category, "install_started");
+    assert_eq!(node[0].target, Some(tid("n")));
+    assert_eq!(node[0].message, "reinstalling after the failed restart");
+    assert_eq!(node[0].triggered_by, "node");
+    // the heal decision, completed by the healer
+    let heals = only(ActivityType::HealEvent).await;
+    assert_eq!(heals.len(), 1, "{heals:?}");
+    assert_eq!(heals[0].category, "restart");
+    assert_eq!(heals[0].target, Some(tid("n")));
+    assert_eq!(heals[0].details["result"], "success");
+    assert_eq!(heals[0].triggered_by, "auto_heal");
+    // decided on the third failure in a row, the observation at +4 min
+    assert_eq!(heals[0].timestamp, start() + chrono::Duration::minutes(4));
+    // ids carry the instance prefix
     assert!(view.alerts[0].id.contains("replay"));
     engine.shutdown().await;
 }

@@ -52,11 +52,29 @@ impl StoreError {
         }
     }
 
-    /// True when retrying later may succeed.
+    /// True when the store could not be reached or the write lost a race
+    /// with a concurrent one ([`StoreError::Unavailable`]): the same write
+    /// is expected to succeed later. [`StoreError::Backend`] is neither
+    /// transient nor [permanent](StoreError::is_permanent): the adapter
+    /// could not tell, so callers retry it a bounded number of times.
     pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+
+    /// True when retrying the same call cannot succeed: the data was
+    /// refused ([`Data`](StoreError::Data)), a rule or race was lost for
+    /// good ([`Conflict`](StoreError::Conflict),
+    /// [`Fenced`](StoreError::Fenced)), the thing is gone
+    /// ([`NotFound`](StoreError::NotFound)) or the store lacks the
+    /// operation ([`Unsupported`](StoreError::Unsupported)).
+    pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            StoreError::Unavailable(_) | StoreError::Backend { .. }
+            StoreError::Data(_)
+                | StoreError::Conflict(_)
+                | StoreError::Fenced(_)
+                | StoreError::NotFound { .. }
+                | StoreError::Unsupported(_)
         )
     }
 }

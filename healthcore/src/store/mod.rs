@@ -223,6 +223,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Err(StoreError::Unsupported("claims"))
     }
 
+    /// Claims one check now, whatever its due time, for a run outside the
+    /// schedule (a recheck in claims mode): a new lease (a new epoch, the
+    /// check out of the due set until it lapses) when nobody holds one,
+    /// the held lease extended to `lease` from now (same epoch) when
+    /// `instance` holds it, and [`CheckClaim::Held`] (nothing changed)
+    /// when another instance holds an unexpired lease. `NotFound` when the
+    /// check does not exist; stores without the `claims` capability return
+    /// `Unsupported`.
+    async fn claim_check(
+        &self,
+        key: &CheckKey,
+        instance: &str,
+        lease: Duration,
+    ) -> StoreResult<CheckClaim> {
+        let _ = (key, instance, lease);
+        Err(StoreError::Unsupported("claims"))
+    }
+
     /// Records that a claimed check ran and when it is next due; refused
     /// with `Fenced` when the lease was lost (owner or epoch changed).
     async fn complete_claim(&self, lease: &Lease, next_due: DateTime<Utc>) -> StoreResult<()> {

@@ -462,6 +462,25 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What [`Store::claim_check`](super::Store::claim_check) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckClaim {
+    /// Nobody held the check (or its lease had lapsed): it is claimed now
+    /// under a new epoch. The caller completes it when its run is done.
+    Claimed(Lease),
+    /// This instance already held it (a claimed run of its own is about
+    /// to run): the lease was extended, same epoch. That run completes it.
+    Renewed(Lease),
+    /// Another instance holds an unexpired lease: nothing changed.
+    Held {
+        /// The holder.
+        owner: String,
+        /// When its lease lapses (store time).
+        expires_at: DateTime<Utc>,
+    },
+}
+
 /// One audit-log row: who did what to which target, and how it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -1367,6 +1367,87 @@ pub async fn claims(s: &dyn Store) {
     assert!(two[0].epoch >= 1);
 }
 
+/// Claiming one check (capability `claims`), as a recheck does: a free
+/// check is claimed under a new epoch whatever its due time and leaves
+/// the due set; another instance is told who holds it and changes
+/// nothing; the holder renews it (same epoch); a completed claim can be
+/// claimed again with a higher epoch and the old lease is fenced; an
+/// unknown check is not found.
+pub async fn claim_one(s: &dyn Store) {
+    if !s.capabilities().claims {
+        skipped(
+            "claim_one",
+            "this store does not offer the `claims` capability",
+        );
+        return;
+    }
+    s.put_target(&target("o", "t1")).await.expect("put");
+    for k in ["c1", "c2"] {
+        s.put_check(
+            &tid("o"),
+            &CheckSpec::new("tcp").named(CheckId::new(k).expect("id")),
+        )
+        .await
+        .expect("check");
+    }
+    let key = |c: &str| CheckKey::new(tid("o"), CheckId::new(c).expect("id"));
+    let lease = Duration::from_secs(30);
+    let l1 = match s.claim_check(&key("c1"), "i1", lease).await {
+        Ok(CheckClaim::Claimed(l)) => l,
+        other => panic!("a free check is claimed, got {other:?}"),
+    };
+    assert_eq!((l1.key.clone(), l1.owner.as_str()), (key("c1"), "i1"));
+    match s.claim_check(&key("c1"), "i2", lease).await {
+        Ok(CheckClaim::Held { owner, expires_at }) => {
+            assert_eq!(owner, "i1");
+            assert_eq!(expires_at, l1.expires_at);
+        }
+        other => panic!("another holder is reported, got {other:?}"),
+    }
+    match s
+        .claim_check(&key("c1"), "i1", Duration::from_secs(60))
+        .await
+    {
+        Ok(CheckClaim::Renewed(l)) => {
+            assert_eq!(l.epoch, l1.epoch, "renewing keeps the epoch");
+            assert!(l.expires_at > l1.expires_at);
+        }
+        other => panic!("the holder renews, got {other:?}"),
+    }
+    // held: not claimed by claim_due; the other check is
+    let due = s
+        .claim_due(&ClaimRequest {
+            instance: "i2".into(),
+            limit: 10,
+            lease,
+        })
+        .await
+        .expect("claim");
+    assert_eq!(
+        due.iter().map(|l| l.key.clone()).collect::<Vec<_>>(),
+        vec![key("c2")]
+    );
+    // completed far ahead: not due, but a recheck can still claim it
+    let far = Utc::now() + chrono::Duration::days(1);
+    s.complete_claim(&l1, far).await.expect("complete");
+    let l2 = match s.claim_check(&key("c1"), "i2", lease).await {
+        Ok(CheckClaim::Claimed(l)) => l,
+        other => panic!("a completed check is claimed again, got {other:?}"),
+    };
+    assert!(l2.epoch > l1.epoch, "epochs only increase");
+    assert!(matches!(
+        s.fenced(&l1, &[FencedWrite::Complete(far)]).await,
+        Err(StoreError::Fenced(_))
+    ));
+    s.fenced(&l2, &[FencedWrite::Complete(far)])
+        .await
+        .expect("the new holder writes");
+    assert!(matches!(
+        s.claim_check(&key("zz"), "i1", lease).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 /// Fenced writes (capability `claims`): side effects under a held lease
 /// are written atomically with the completion; under a lost lease
 /// nothing is written; a failing write rolls the whole batch back;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::checker::Checker;
 use crate::heal::{HealAction, HealOutcome};
-use crate::healer::{Healer, LogError, LogSource};
+use crate::healer::{HealError, Healer, LogError, LogSource};
 use crate::model::{CheckSpec, Observation, Outcome, Target};
 use crate::notify::{Audience, Notification, Notifier, NotifyError};
 
@@ -129,6 +129,7 @@ pub struct RecordingNotifier {
     name: String,
     audience: Audience,
     sent: Mutex<Vec<Notification>>,
+    attempts: Mutex<Vec<(tokio::time::Instant, bool)>>,
     fail_next: AtomicUsize,
 }
 
@@ -139,6 +140,7 @@ impl RecordingNotifier {
             name: name.into(),
             audience,
             sent: Mutex::new(Vec::new()),
+            attempts: Mutex::new(Vec::new()),
             fail_next: AtomicUsize::new(0),
         })
     }
@@ -151,6 +153,12 @@ impl RecordingNotifier {
     /// What was delivered.
     pub fn sent(&self) -> Vec<Notification> {
         lock(&self.sent).clone()
+    }
+
+    /// Every delivery attempt: when (tokio's clock) and whether it
+    /// succeeded, in order.
+    pub fn attempts(&self) -> Vec<(tokio::time::Instant, bool)> {
+        lock(&self.attempts).clone()
     }
 }
 
@@ -170,19 +178,25 @@ impl Notifier for RecordingNotifier {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
             .is_ok()
         {
+            lock(&self.attempts).push((tokio::time::Instant::now(), false));
             return Err(NotifyError::Transient("scripted failure".into()));
         }
+        lock(&self.attempts).push((tokio::time::Instant::now(), true));
         lock(&self.sent).push(n.clone());
         Ok(())
     }
 }
 
 /// A healer that records calls and plays a list of results (repeating
-/// the last; success when empty).
+/// the last; success when empty). It can also fail the next calls with a
+/// transport error ([`FlakyHealer::unreachable_next`]), which
+/// [`Healer::try_heal`] reports as [`HealError::Unreachable`].
 #[derive(Debug, Default)]
 pub struct FlakyHealer {
     results: Mutex<VecDeque<bool>>,
     calls: Mutex<Vec<(String, HealAction)>>,
+    times: Mutex<Vec<tokio::time::Instant>>,
+    unreachable: AtomicUsize,
 }
 
 impl FlakyHealer {
@@ -196,16 +210,50 @@ impl FlakyHealer {
         *lock(&self.results) = r.into_iter().collect();
     }
 
-    /// Calls so far: (target id, action).
+    /// The next `n` calls cannot reach the target: the action does not
+    /// run (no result is played) and `try_heal` fails with
+    /// [`HealError::Unreachable`].
+    pub fn unreachable_next(&self, n: usize) {
+        self.unreachable.store(n, Ordering::SeqCst);
+    }
+
+    /// Calls so far: (target id, action), unreachable ones included.
     pub fn calls(&self) -> Vec<(String, HealAction)> {
         lock(&self.calls).clone()
+    }
+
+    /// When each call was made (tokio's clock), in order.
+    pub fn call_times(&self) -> Vec<tokio::time::Instant> {
+        lock(&self.times).clone()
     }
 }
 
 #[async_trait]
 impl Healer for FlakyHealer {
     async fn heal(&self, target: &Target, action: &HealAction) -> HealOutcome {
+        match self.try_heal(target, action).await {
+            Ok(outcome) => outcome,
+            Err(e) => HealOutcome::failed(e.to_string()),
+        }
+    }
+
+    async fn try_heal(
+        &self,
+        target: &Target,
+        action: &HealAction,
+    ) -> Result<HealOutcome, HealError> {
         lock(&self.calls).push((target.id.to_string(), action.clone()));
+        lock(&self.times).push(tokio::time::Instant::now());
+        if self
+            .unreachable
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+            .is_ok()
+        {
+            return Err(HealError::Unreachable(format!(
+                "scripted: {} refused the connection",
+                target.id
+            )));
+        }
         let ok = {
             let mut r = lock(&self.results);
             if r.len() > 1 {
@@ -215,13 +263,13 @@ impl Healer for FlakyHealer {
             }
         }
         .unwrap_or(true);
-        if ok {
+        Ok(if ok {
             HealOutcome::Success { message: None }
         } else {
             HealOutcome::Failed {
                 error: "scripted heal failure".into(),
             }
-        }
+        })
     }
 }
 
@@ -255,13 +303,68 @@ impl Switch {
     }
 }
 
-/// A store wrapper that fails every call with `Unavailable` while its
-/// [`Switch`] is down, and otherwise delegates: for outage tests.
+/// Decides whether a row is refused ([`OutageStore::reject_results`],
+/// [`OutageStore::reject_entries`]).
+type Rule<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
+
+/// A refusal rule, shown in `Debug` only as set or not.
+struct Reject<T>(Mutex<Option<Rule<T>>>);
+
+impl<T> Default for Reject<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T> std::fmt::Debug for Reject<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if lock(&self.0).is_some() {
+            "Reject(set)"
+        } else {
+            "Reject(none)"
+        })
+    }
+}
+
+impl<T> Reject<T> {
+    fn any(&self, rows: &[T]) -> Option<usize> {
+        let rule = lock(&self.0);
+        let rule = rule.as_ref()?;
+        rows.iter().position(rule)
+    }
+}
+
+/// Calls of [`Store::purge`](crate::store::Store::purge) seen by an
+/// [`OutageStore`].
+#[derive(Debug, Default)]
+struct Purges {
+    calls: AtomicUsize,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    delay: Mutex<Duration>,
+}
+
+/// A store wrapper for fault tests. It delegates every call, except:
+///
+/// - while its [`Switch`] is down, every call fails with `Unavailable`
+///   (an outage);
+/// - while its [hold switch](OutageStore::hold_switch) is down, fenced
+///   writes wait (an instance paused mid-write);
+/// - a batch of results containing one that
+///   [`reject_results`](OutageStore::reject_results) selects fails whole
+///   with `Data` and writes nothing (as PostgreSQL refuses a time out of
+///   its range), and likewise journal entries
+///   ([`reject_entries`](OutageStore::reject_entries));
+/// - purges are counted, with the most running at once, and can be made
+///   slow ([`purge_delay`](OutageStore::purge_delay)).
 #[derive(Debug)]
 pub struct OutageStore {
     inner: Arc<dyn crate::store::Store>,
     switch: Arc<Switch>,
     hold: Arc<Switch>,
+    results: Reject<crate::store::StoredResult>,
+    entries: Reject<crate::store::Entry>,
+    purges: Purges,
 }
 
 impl OutageStore {
@@ -273,9 +376,45 @@ impl OutageStore {
                 inner,
                 switch: switch.clone(),
                 hold: Arc::new(Switch::default()),
+                results: Reject::default(),
+                entries: Reject::default(),
+                purges: Purges::default(),
             },
             switch,
         )
+    }
+
+    /// From now on, `append_results` of a batch holding a result that
+    /// `rule` selects fails with `StoreError::Data` and writes nothing.
+    pub fn reject_results(
+        &self,
+        rule: impl Fn(&crate::store::StoredResult) -> bool + Send + Sync + 'static,
+    ) {
+        *lock(&self.results.0) = Some(Box::new(rule));
+    }
+
+    /// From now on, `append_entries` of entries holding one that `rule`
+    /// selects fails with `StoreError::Data` and writes nothing.
+    pub fn reject_entries(
+        &self,
+        rule: impl Fn(&crate::store::Entry) -> bool + Send + Sync + 'static,
+    ) {
+        *lock(&self.entries.0) = Some(Box::new(rule));
+    }
+
+    /// Each purge takes this long (on tokio's clock) before it runs.
+    pub fn purge_delay(&self, d: Duration) {
+        *lock(&self.purges.delay) = d;
+    }
+
+    /// Purges called so far.
+    pub fn purges(&self) -> usize {
+        self.purges.calls.load(Ordering::SeqCst)
+    }
+
+    /// Most purges running at once.
+    pub fn max_concurrent_purges(&self) -> usize {
+        self.purges.max_running.load(Ordering::SeqCst)
     }
 
     /// A second switch: while it is down, [`Store::fenced`](crate::store::Store::fenced)
@@ -342,6 +481,12 @@ mod outage_impl {
         }
         async fn append_results(&self, b: &ResultBatch) -> StoreResult<()> {
             self.up()?;
+            if let Some(i) = self.results.any(&b.results) {
+                return Err(StoreError::Data(format!(
+                    "result {i} of the batch refused by the test (at {})",
+                    b.results[i].observation.at
+                )));
+            }
             self.inner.append_results(b).await
         }
         async fn recent_results(&self, q: &ResultQuery) -> StoreResult<Vec<StoredResult>> {
@@ -401,6 +546,12 @@ mod outage_impl {
         }
         async fn append_entries(&self, e: &[Entry]) -> StoreResult<()> {
             self.up()?;
+            if let Some(i) = self.entries.any(e) {
+                return Err(StoreError::Data(format!(
+                    "entry {} ({}) refused by the test",
+                    e[i].id, e[i].kind
+                )));
+            }
             self.inner.append_entries(e).await
         }
         async fn query_entries(&self, q: &EntryQuery) -> StoreResult<Page<Entry>> {
@@ -408,12 +559,32 @@ mod outage_impl {
             self.inner.query_entries(q).await
         }
         async fn purge(&self, r: &Retention, now: DateTime<Utc>) -> StoreResult<PurgeReport> {
+            use std::sync::atomic::Ordering;
             self.up()?;
-            self.inner.purge(r, now).await
+            let p = &self.purges;
+            p.calls.fetch_add(1, Ordering::SeqCst);
+            let running = p.running.fetch_add(1, Ordering::SeqCst) + 1;
+            p.max_running.fetch_max(running, Ordering::SeqCst);
+            let delay = *super::lock(&p.delay);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let out = self.inner.purge(r, now).await;
+            p.running.fetch_sub(1, Ordering::SeqCst);
+            out
         }
         async fn claim_due(&self, r: &ClaimRequest) -> StoreResult<Vec<Lease>> {
             self.up()?;
             self.inner.claim_due(r).await
+        }
+        async fn claim_check(
+            &self,
+            k: &CheckKey,
+            instance: &str,
+            lease: std::time::Duration,
+        ) -> StoreResult<CheckClaim> {
+            self.up()?;
+            self.inner.claim_check(k, instance, lease).await
         }
         async fn complete_claim(&self, l: &Lease, next: DateTime<Utc>) -> StoreResult<()> {
             self.up()?;

@@ -53,7 +53,7 @@ macro_rules! store_conformance {
                 alert_listing, docs_crud, heal_policies_and_events, lifecycle_events_paging,
                 snapshots, status_windows, audit_log, maintenance_windows, retention,
                 retention_per_kind, tenant_scoping, delete_target_cascades, claims,
-                fenced_writes, check_counts_per_hour
+                claim_one, fenced_writes, check_counts_per_hour
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
