@@ -470,6 +470,39 @@ impl AlertBook {
         now: DateTime<Utc>,
         escalation_delay: impl Fn(&TargetId) -> Duration,
     ) -> Vec<AlertChange> {
+        self.followups_where(policy, now, escalation_delay, |_| true)
+    }
+
+    /// [`AlertBook::followups_by`] for the alerts whose condition still
+    /// holds: `holds(alert)` is asked for each open alert, and one for which
+    /// it says `false` (its condition has cleared; the caller resolves it
+    /// next) is left untouched: never released from a suppression window,
+    /// reminded or escalated, so nobody is told about a condition that is
+    /// over. It also lets a caller run the timers of some targets only
+    /// without touching the others' alerts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::{TimeZone, Utc};
+    /// use healthcore::alert::{AlertBook, AlertKey, AlertKind, AlertPolicy, Severity};
+    /// use healthcore::model::TargetId;
+    /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let key = AlertKey::new(TargetId::new("web").unwrap(), AlertKind::Down);
+    /// let mut book = AlertBook::default();
+    /// book.raise(key, Severity::Critical, "down".into(), None, t0, "a1".into(), None);
+    /// let p = AlertPolicy::default();
+    /// let later = t0 + Duration::from_secs(600);
+    /// // the target recovered: its down alert is not escalated
+    /// assert!(book.followups_where(&p, later, |_| p.escalation_delay, |_| false).is_empty());
+    /// assert_eq!(book.followups_where(&p, later, |_| p.escalation_delay, |_| true).len(), 1);
+    /// ```
+    pub fn followups_where(
+        &mut self,
+        policy: &AlertPolicy,
+        now: DateTime<Utc>,
+        escalation_delay: impl Fn(&TargetId) -> Duration,
+        holds: impl Fn(&Alert) -> bool,
+    ) -> Vec<AlertChange> {
         let mut changes = Vec::new();
         let window = delta(self.suppression_window);
         for (target, slot) in self.targets.iter_mut() {
@@ -480,6 +513,9 @@ impl AlertBook {
                 escalation_delay(target)
             };
             for alert in open.iter_mut() {
+                if !holds(alert) {
+                    continue;
+                }
                 if alert.suppressed_reason == Some(SuppressReason::SuppressionWindow) {
                     let still = resolved_at
                         .iter()
@@ -656,6 +692,35 @@ mod tests {
         raise(&mut z, &k, t0(), "1").unwrap();
         z.resolve(&k, t0()).unwrap();
         assert!(!raise(&mut z, &k, t0(), "2").unwrap().alert().suppressed);
+    }
+
+    /// A held alert whose condition has cleared is neither released (as
+    /// firing) nor reminded nor escalated by the timers; the others are.
+    #[test]
+    fn followups_leave_cleared_alerts_alone() {
+        let p = AlertPolicy {
+            reminder_interval: Duration::from_secs(300),
+            ..AlertPolicy::default()
+        };
+        let mut b = AlertBook::new(Duration::from_secs(300));
+        let down = key("n", AlertKind::Down);
+        let stale = key("m", AlertKind::Stale);
+        raise(&mut b, &down, t0(), "1").unwrap();
+        b.resolve(&down, at(1)).unwrap();
+        // raised again inside the window: held
+        assert!(raise(&mut b, &down, at(2), "2").unwrap().alert().suppressed);
+        raise(&mut b, &stale, t0(), "3").unwrap();
+        let cleared = |a: &Alert| a.kind != AlertKind::Down;
+        let c = b.followups_where(&p, at(1000), |_| p.escalation_delay, cleared);
+        assert!(c.iter().all(|c| c.alert().id == "3"), "{c:?}");
+        assert_eq!(c.len(), 2, "escalation and reminder of the live alert");
+        let held = b.get(&down).unwrap();
+        assert!(held.suppressed);
+        assert_eq!(held.last_notified_at, None);
+        assert_eq!(held.escalated_at, None);
+        // once it holds again, the window's end releases it
+        let c = b.followups_where(&p, at(1001), |_| p.escalation_delay, |_| true);
+        assert!(matches!(&c[..], [AlertChange::Released(a)] if a.id == "2"));
     }
 
     #[test]

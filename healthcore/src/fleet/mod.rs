@@ -40,8 +40,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{
-    self, Alert, AlertBook, AlertChange, AlertError, AlertKey, AlertKind, AlertPolicy, Conditions,
-    NotificationKind, Severity, SuppressReason,
+    self, Alert, AlertBook, AlertChange, AlertError, AlertKey, AlertKind, AlertPlan, AlertPolicy,
+    Conditions, NotificationKind, Severity, SuppressReason,
 };
 use crate::breaker::{BreakerConfig, BreakerState};
 use crate::error::ValidationError;
@@ -143,6 +143,10 @@ struct TargetEntry {
     dirty: bool,
     /// Minute rollup deltas not yet handed to the store.
     pending: PendingRollups,
+    /// The alert rules' verdict at the last refresh: an open alert whose
+    /// kind it resolves has a cleared condition, so the timers leave it
+    /// alone (never released, reminded or escalated).
+    plan: AlertPlan,
 }
 
 /// A target's minute rollup deltas not yet drained, keyed by minute: kept
@@ -304,6 +308,7 @@ impl Fleet {
                         },
                         dirty: true,
                         pending: PendingRollups::default(),
+                        plan: AlertPlan::default(),
                     }),
                 );
             }
@@ -1511,6 +1516,7 @@ impl Fleet {
             flapping: entry.checks.iter().any(|c| c.rt.flap.is_flapping()),
         };
         let plan = alert::evaluate(&config.alerts, &conditions);
+        entry.plan = plan;
         let name = entry.target.name.clone();
         let score_value = entry.score.value;
         let failing: Vec<String> = entry
@@ -1661,13 +1667,22 @@ impl Fleet {
             return;
         }
         let (channels, default) = (&self.channels, &self.default_channel);
-        let changes = self.alerts.followups_by(&self.config.alerts, now, |t| {
-            channels.get(t).unwrap_or(default).escalation_delay
-        });
+        let targets = &self.targets;
+        // only the chosen targets' alerts, and only those whose condition
+        // still holds (the refresh before this resolved the others)
+        let holds = |a: &Alert| {
+            only.is_none_or(|o| o.contains(&a.target))
+                && targets
+                    .get(&a.target)
+                    .is_none_or(|e| !e.plan.resolve.contains(&a.kind))
+        };
+        let changes = self.alerts.followups_where(
+            &self.config.alerts,
+            now,
+            |t| channels.get(t).unwrap_or(default).escalation_delay,
+            holds,
+        );
         for change in changes {
-            if only.is_some_and(|o| !o.contains(&change.alert().target)) {
-                continue;
-            }
             self.push_alert_change(change, now, out);
         }
     }

@@ -537,6 +537,49 @@ fn stalled_install_stays_listed_after_the_timeout_tick_until_it_finishes() {
     );
 }
 
+/// Seed s/23: a target that goes down, recovers, goes down again inside
+/// the suppression window (the second alert is held) and starts flapping
+/// as it recovers: the held down alert resolves with the recovery and is
+/// never released later while the target is healthy.
+#[test]
+fn flapping_target_resolves_its_down_alert_on_recovery() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    let k = &keys[0];
+    let mut out = Vec::new();
+    let seq = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Pass,
+        Outcome::Pass,
+        Outcome::Pass,
+    ];
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    for (i, o) in seq.into_iter().enumerate() {
+        f.observe(k, &obs(min(i as i64), o), &mut out)
+            .expect("observe");
+    }
+    let flapping = f.target_view(&tid("web"), min(10)).expect("view").checks[0].flapping;
+    assert!(flapping, "the scenario flaps");
+    assert!(
+        !f.open_alerts().iter().any(|a| a.kind == AlertKind::Down),
+        "{:?}",
+        f.open_alerts()
+    );
+    out.clear();
+    f.tick(min(30), &mut out);
+    assert!(
+        !out.iter()
+            .any(|d| matches!(d, Decision::Notify { alert, .. } if alert.kind == AlertKind::Down)),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn replay_is_deterministic() {
     let run = || {
@@ -654,6 +697,19 @@ proptest! {
             let mut seen = HashSet::new();
             for a in f.open_alerts() {
                 prop_assert!(seen.insert((a.target.clone(), a.kind.clone())), "two open alerts for {}/{}", a.target, a.kind);
+                // a cleared condition never leaves its alert open (flapping
+                // or not)
+                if a.kind == AlertKind::Down {
+                    prop_assert_ne!(f.health(&a.target).map(|h| h.status), Some(Status::Healthy));
+                }
+            }
+            // nothing is told about a down alert of a healthy target
+            for d in &out {
+                if let Decision::Notify { alert, kind, .. } = d {
+                    if alert.kind == AlertKind::Down && *kind != NotificationKind::Resolved {
+                        prop_assert_ne!(f.health(&alert.target).map(|h| h.status), Some(Status::Healthy));
+                    }
+                }
             }
             for v in f.target_views(None, now) {
                 prop_assert!(v.score.value <= 100);
