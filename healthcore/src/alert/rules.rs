@@ -94,9 +94,9 @@ fn passive(h: Health) -> Passive {
 /// - Score: with a threshold > 0, below it → raise `low_score`, at or
 ///   above → resolve it. A threshold of 0 does nothing.
 /// - Active check, same shape: down (and `alert_on_down`) → raise `down`
-///   and resolve `degraded`; degraded (and `alert_on_degraded`) → raise
-///   `degraded`; healthy → resolve both; unknown does nothing (checker
-///   faults never alert). While flapping no `down` or `degraded` alert
+///   and resolve `degraded`; degraded → resolve `down` and (with
+///   `alert_on_degraded`) raise `degraded`; healthy → resolve both;
+///   unknown does nothing (checker faults never alert). While flapping no `down` or `degraded` alert
 ///   is *raised* (the one `flapping` alert replaces the storm), but those
 ///   whose condition cleared still resolve, so none is left open (and
 ///   later notified) while the target is healthy.
@@ -155,8 +155,13 @@ pub fn evaluate(policy: &AlertPolicy, conditions: &Conditions) -> AlertPlan {
                 }
                 plan.resolve(AlertKind::Degraded);
             }
-            Status::Degraded if policy.alert_on_degraded && may_raise => {
-                plan.raise(AlertKind::Degraded)
+            Status::Degraded => {
+                // down → degraded (a slow pass, one check of several
+                // recovered): no longer down
+                plan.resolve(AlertKind::Down);
+                if policy.alert_on_degraded && may_raise {
+                    plan.raise(AlertKind::Degraded);
+                }
             }
             Status::Healthy => {
                 plan.resolve(AlertKind::Down);
@@ -317,17 +322,18 @@ mod tests {
         let down = run(&d, Status::Down);
         assert!(down.raise.contains(&AlertKind::Down));
         assert!(down.resolve.contains(&AlertKind::Degraded));
-        // Degraded alerts are off by default.
+        // Degraded alerts are off by default; down → degraded still
+        // resolves `down` (s/02: a slow pass after the outage).
         let deg = run(&d, Status::Degraded);
         assert!(!deg.raise.contains(&AlertKind::Degraded));
-        assert!(!deg.resolve.contains(&AlertKind::Down));
+        assert!(deg.resolve.contains(&AlertKind::Down));
         let on = AlertPolicy {
             alert_on_degraded: true,
             ..d.clone()
         };
         let deg = run(&on, Status::Degraded);
         assert!(deg.raise.contains(&AlertKind::Degraded));
-        assert!(!deg.resolve.contains(&AlertKind::Down));
+        assert!(deg.resolve.contains(&AlertKind::Down));
         let ok = run(&d, Status::Healthy);
         assert!(ok.resolve.contains(&AlertKind::Down));
         assert!(ok.resolve.contains(&AlertKind::Degraded));
@@ -488,6 +494,10 @@ mod tests {
             if check.is_some_and(|h| h.status == Status::Healthy) {
                 prop_assert!(p.resolve.contains(&AlertKind::Down));
                 prop_assert!(p.resolve.contains(&AlertKind::Degraded));
+            }
+            // only a down check keeps a down alert
+            if check.is_some_and(|h| matches!(h.status, Status::Healthy | Status::Degraded)) {
+                prop_assert!(p.resolve.contains(&AlertKind::Down));
             }
         }
     }

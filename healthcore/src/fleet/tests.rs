@@ -580,6 +580,45 @@ fn flapping_target_resolves_its_down_alert_on_recovery() {
     );
 }
 
+/// s/02, s/25: a target that comes back from down only to degraded (a
+/// slow pass, or one of its checks still failing) is no longer down: its
+/// down alert resolves, and a degraded alert is raised when they are on.
+#[test]
+fn down_to_degraded_resolves_the_down_alert() {
+    for alert_on_degraded in [false, true] {
+        let mut cfg = FleetConfig::default();
+        cfg.alerts.alert_on_degraded = alert_on_degraded;
+        let mut f = Fleet::new(cfg, "t");
+        f.upsert_target(Target::new(tid("web"), "web"), t0());
+        let k = f
+            .upsert_check(&tid("web"), CheckSpec::new("http"))
+            .expect("check");
+        let mut out = Vec::new();
+        let at = |s: i64| t0() + chrono::Duration::seconds(s);
+        for i in 0..3 {
+            f.observe(&k, &obs(at(i), Outcome::Fail), &mut out)
+                .expect("observe");
+        }
+        assert!(f.open_alerts().iter().any(|a| a.kind == AlertKind::Down));
+        out.clear();
+        f.observe(&k, &obs(at(10), Outcome::Warn), &mut out)
+            .expect("observe");
+        assert_eq!(
+            f.health(&tid("web")).map(|h| h.status),
+            Some(Status::Degraded)
+        );
+        let kinds: Vec<AlertKind> = f.open_alerts().iter().map(|a| a.kind.clone()).collect();
+        let want = if alert_on_degraded {
+            vec![AlertKind::Degraded]
+        } else {
+            vec![]
+        };
+        assert_eq!(kinds, want);
+        assert!(out.iter().any(|d| matches!(d,
+            Decision::Notify { kind: NotificationKind::Resolved, alert, .. } if alert.kind == AlertKind::Down)));
+    }
+}
+
 #[test]
 fn replay_is_deterministic() {
     let run = || {
@@ -700,7 +739,8 @@ proptest! {
                 // a cleared condition never leaves its alert open (flapping
                 // or not)
                 if a.kind == AlertKind::Down {
-                    prop_assert_ne!(f.health(&a.target).map(|h| h.status), Some(Status::Healthy));
+                    let status = f.health(&a.target).map(|h| h.status);
+                    prop_assert!(matches!(status, Some(Status::Down | Status::Unknown)), "down alert open while {status:?}");
                 }
             }
             // nothing is told about a down alert of a healthy target
