@@ -628,21 +628,17 @@ impl Fleet {
                         });
                     }
                 }
+                // a cooled-down breaker is stored half_open, so the
+                // change is told once, not at every tick after it
                 for c in &mut entry.checks {
-                    let before = c.rt.breaker.state;
-                    let effective = c.rt.breaker.effective_state(&breaker_cfg, now);
-                    if before == BreakerState::Open && effective == BreakerState::HalfOpen {
+                    if let Some(change) = c.rt.breaker.apply_cooldown(&breaker_cfg, now) {
+                        c.dirty = true;
+                        entry.dirty = true;
                         out.push(Decision::Breaker {
                             target: id.clone(),
                             tenant: tenant.clone(),
                             check: c.id.clone(),
-                            change: crate::breaker::BreakerChange {
-                                from: before,
-                                to: effective,
-                                at: now,
-                                tripped: false,
-                                recovered: false,
-                            },
+                            change,
                         });
                     }
                 }
@@ -1506,12 +1502,14 @@ impl Fleet {
             },
             score: Some(entry.score.value),
             install_timed_out: entry.rt.install_timeout_open,
-            // the breaker gates healing: it matters only where healing is set up
+            // the breaker gates healing: it matters only where healing is
+            // set up. One alert from the trip until the breaker closes:
+            // half_open (one trial heal) and a failed trial keep it open.
             breaker_open: has_policy
                 && entry
                     .checks
                     .iter()
-                    .any(|c| c.rt.breaker.state == BreakerState::Open),
+                    .any(|c| c.rt.breaker.state != BreakerState::Closed),
             heal_exhausted: entry.rt.heal.exhausted,
             flapping: entry.checks.iter().any(|c| c.rt.flap.is_flapping()),
         };

@@ -224,6 +224,85 @@ fn the_breaker_counts_failed_restarts_not_failed_checks() {
     );
 }
 
+/// s/09: every tick after the cooldown used to print `open → half_open`
+/// again; the change is stored, told once, and the breaker_open alert
+/// stays until the breaker closes.
+#[test]
+fn breaker_half_opens_once_however_many_ticks() {
+    use crate::breaker::BreakerState;
+    use crate::heal::HealOutcome;
+    let (mut f, keys) = fleet_with(&["vps"]);
+    let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
+    p.trigger_after_failures = 1;
+    p.cooldown = Duration::ZERO;
+    p.max_attempts = 10;
+    f.set_policies(vec![p]);
+    let k = &keys[0];
+    let mut out = Vec::new();
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    for m in 0..3 {
+        f.observe(k, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+        let id = heal_id(&out).expect("restart");
+        out.clear();
+        f.heal_finished(&id, &HealOutcome::failed("x"), min(m), &mut out);
+    }
+    assert_eq!(breaker_to(&out), Some(BreakerState::Open));
+    let _ = f.take_dirty_states(min(3));
+    let mut changes = Vec::new();
+    for m in 4..40 {
+        out.clear();
+        f.tick(min(m), &mut out);
+        for d in &out {
+            if let Decision::Breaker { change, .. } = d {
+                changes.push((change.from, change.to, m));
+            }
+        }
+        if m == 32 {
+            // stored: the state record says half_open
+            let states = f.take_dirty_states(min(m));
+            assert!(
+                states
+                    .iter()
+                    .any(|r| r.body.to_string().contains("half_open")),
+                "{states:?}"
+            );
+        }
+    }
+    assert_eq!(
+        changes,
+        vec![(BreakerState::Open, BreakerState::HalfOpen, 32)]
+    );
+    assert!(
+        f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::BreakerOpen),
+        "the alert lasts until the breaker closes"
+    );
+    // the trial heal succeeds: closed, alert resolved
+    out.clear();
+    f.observe(k, &obs(min(41), Outcome::Fail), &mut out)
+        .expect("observe");
+    let id = heal_id(&out).expect("trial restart");
+    out.clear();
+    f.heal_finished(
+        &id,
+        &HealOutcome::Success { message: None },
+        min(41),
+        &mut out,
+    );
+    assert!(
+        out.iter()
+            .any(|d| matches!(d, Decision::Breaker { change, .. }
+        if change.from == BreakerState::HalfOpen && change.to == BreakerState::Closed))
+    );
+    assert!(
+        !f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::BreakerOpen)
+    );
+}
+
 #[test]
 fn exhausted_heals_are_told_even_while_the_breaker_is_open() {
     use crate::heal::HealOutcome;
