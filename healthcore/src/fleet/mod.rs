@@ -1571,35 +1571,27 @@ impl Fleet {
         }
     }
 
+    /// Records an alert change and the notifications it calls for
+    /// ([`alert::on_change`]), routed by the target's channel config:
+    ///
+    /// - `firing` goes to the dashboard (seed 004: first to the
+    ///   dashboard);
+    /// - `escalation` goes to external channels: after the target's
+    ///   escalation delay (the timers), or, when that delay is 0, right
+    ///   after the alert first fires, as the same `Escalated` change and
+    ///   `escalation` notification, only at once;
+    /// - `reminder` and `resolved` go to the dashboard, and to external
+    ///   channels when the alert was escalated: whoever heard of it hears
+    ///   of its recovery.
     fn push_alert_change(
         &mut self,
-        mut change: AlertChange,
+        change: AlertChange,
         now: DateTime<Utc>,
         out: &mut Vec<Decision>,
     ) {
-        // A firing alert whose target escalates at once (delay 0) is
-        // escalated now: it goes external with the firing notification and
-        // no separate escalation follows at the next tick.
-        if alert::on_change(&change) == Some(NotificationKind::Firing)
-            && change.alert().escalated_at.is_none()
-            && self
-                .channel_for(&change.alert().target)
-                .escalation_delay
-                .is_zero()
-        {
-            if let AlertChange::Created(a) | AlertChange::Released(a) = &mut change {
-                a.mark_escalated(now);
-                self.alerts.mark_escalated(&a.id, now);
-            }
-        }
+        let kind = alert::on_change(&change);
         let alert = change.alert().clone();
         let tenant = self.tenant_of(&alert.target);
-        let target_name = self
-            .targets
-            .get(&alert.target)
-            .map(|e| e.target.name.clone())
-            .unwrap_or_else(|| alert.target.to_string());
-        let kind = alert::on_change(&change);
         out.push(Decision::Alert {
             tenant: tenant.clone(),
             change,
@@ -1607,20 +1599,26 @@ impl Fleet {
         let Some(kind) = kind else {
             return;
         };
+        let target_name = self
+            .targets
+            .get(&alert.target)
+            .map(|e| e.target.name.clone())
+            .unwrap_or_else(|| alert.target.to_string());
         let channel = self.channel_for(&alert.target);
-        let immediate_external = channel.escalation_delay.is_zero();
+        let escalate_now = kind == NotificationKind::Firing && channel.escalation_delay.is_zero();
         let routing = Routing {
             channels: channel.channels.clone(),
             webhook_url: channel.webhook_url.clone(),
             silenced: false,
         };
         let external_silenced = !channel.enabled;
-        let external = match kind {
-            NotificationKind::Firing => immediate_external,
-            NotificationKind::Escalation => true,
-            _ => alert.escalated_at.is_some() || immediate_external,
+        let (dashboard, external) = match kind {
+            NotificationKind::Firing => (true, false),
+            NotificationKind::Escalation => (false, true),
+            _ => (true, alert.escalated_at.is_some()),
         };
-        if kind != NotificationKind::Escalation {
+        let key = alert.key();
+        if dashboard {
             out.push(Decision::Notify {
                 tenant: tenant.clone(),
                 target_name: target_name.clone(),
@@ -1644,6 +1642,11 @@ impl Fleet {
                     ..routing
                 },
             });
+        }
+        if escalate_now {
+            if let Some(change) = self.alerts.escalate_now(&key, now) {
+                self.push_alert_change(change, now, out);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use super::*;
 use crate::alert::AlertKind;
 use crate::heal::HealPolicy;
 use crate::lifecycle::{LifecycleEventType, LifecycleReport};
+use crate::maintenance::MaintenanceWindow;
 use crate::model::{Cause, Outcome};
 
 fn t0() -> DateTime<Utc> {
@@ -889,10 +890,11 @@ fn channel_configs_route_escalate_and_silence_per_target() {
             .expect("observe");
         }
     }
-    // muted: zero delay, so external at once, but silenced
+    // muted: zero delay, so escalated as it fires (the same escalation
+    // as after a delay, at once), but silenced
     let muted = external(&out, "muted");
     assert_eq!(muted.len(), 1);
-    assert_eq!(muted[0].0, NotificationKind::Firing);
+    assert_eq!(muted[0].0, NotificationKind::Escalation);
     assert!(muted[0].1.silenced);
     assert!(external(&out, "fast").is_empty());
     assert!(external(&out, "plain").is_empty());
@@ -904,9 +906,20 @@ fn channel_configs_route_escalate_and_silence_per_target() {
         .cloned()
         .expect("muted alert");
     assert!(muted_alert.escalated_at.is_some());
-    assert!(out.iter().any(|d| matches!(d,
-        Decision::Alert { change: AlertChange::Created(a), .. }
-            if a.target.as_str() == "muted" && a.escalated_at.is_some())));
+    let muted_changes: Vec<&str> = out
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Alert { change, .. } if change.alert().target.as_str() == "muted" => {
+                Some(match change {
+                    AlertChange::Created(_) => "created",
+                    AlertChange::Escalated(_) => "escalated",
+                    _ => "other",
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(muted_changes, vec!["created", "escalated"]);
     // the dashboard still hears about the muted target
     assert!(out.iter().any(|d| matches!(d,
         Decision::Notify { audience: Audience::Dashboard, alert, routing, .. }
@@ -962,6 +975,154 @@ fn channel_configs_route_escalate_and_silence_per_target() {
     assert!(external(&out, "x").is_empty());
     g.tick(t0() + chrono::Duration::seconds(123), &mut out);
     assert_eq!(external(&out, "x").len(), 1);
+}
+
+fn maintenance_of(target: &str, from_min: i64, to_min: i64) -> MaintenanceWindow {
+    MaintenanceWindow {
+        id: format!("m-{target}"),
+        name: "patch".into(),
+        schedule: crate::maintenance::Schedule::OneOff {
+            start: t0() + chrono::Duration::minutes(from_min),
+            end: t0() + chrono::Duration::minutes(to_min),
+        },
+        selector: crate::maintenance::Selector {
+            targets: vec![tid(target)],
+            ..Default::default()
+        },
+        created_by: None,
+    }
+}
+
+/// The alert's decisions and notifications of one target, as
+/// `(change or notification kind, audience)` names, in order.
+fn told(out: &[Decision], target: &str) -> Vec<String> {
+    out.iter()
+        .filter_map(|d| match d {
+            Decision::Alert { change, .. } if change.alert().target.as_str() == target => {
+                let c = serde_json::to_value(change).expect("json");
+                Some(c["change"].as_str().unwrap_or("?").to_owned())
+            }
+            Decision::Notify {
+                kind,
+                audience,
+                alert,
+                ..
+            } if alert.target.as_str() == target => Some(format!(
+                "{}:{}",
+                kind.as_str(),
+                if *audience == Audience::External {
+                    "external"
+                } else {
+                    "dashboard"
+                }
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// s/13: an alert raised during maintenance first reaches the dashboard
+/// when the window ends, and escalates its delay (300 s) after that, not
+/// at once because it was created long ago.
+#[test]
+fn escalation_counts_from_the_release_not_the_creation() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    f.set_maintenance(vec![maintenance_of("web", 5, 20)]);
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 6..9 {
+        f.observe(&keys[0], &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    assert_eq!(told(&out, "web"), vec!["created"]);
+    out.clear();
+    f.tick(min(20), &mut out);
+    assert_eq!(told(&out, "web"), vec!["released", "firing:dashboard"]);
+    out.clear();
+    f.tick(min(24), &mut out);
+    assert!(told(&out, "web").is_empty(), "{out:?}");
+    f.tick(min(25), &mut out);
+    assert_eq!(told(&out, "web"), vec!["escalated", "escalation:external"]);
+}
+
+/// s/28: an alert that fired and escalated, then clears during a
+/// maintenance window, still tells its recovery to the dashboard and the
+/// external channels it reached; one held throughout tells nothing.
+#[test]
+fn recovery_during_maintenance_is_told_to_whoever_heard() {
+    let (mut f, keys) = fleet_with(&["web", "quiet"]);
+    f.set_maintenance(vec![
+        maintenance_of("web", 10, 30),
+        maintenance_of("quiet", 0, 30),
+    ]);
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        for k in &keys {
+            f.observe(k, &obs(min(m), Outcome::Fail), &mut out)
+                .expect("observe");
+        }
+    }
+    f.tick(min(8), &mut out);
+    assert_eq!(
+        told(&out, "web"),
+        vec![
+            "created",
+            "firing:dashboard",
+            "escalated",
+            "escalation:external"
+        ]
+    );
+    assert_eq!(told(&out, "quiet"), vec!["created"]);
+    out.clear();
+    f.tick(min(10), &mut out);
+    assert_eq!(told(&out, "web"), vec!["suppressed"]);
+    out.clear();
+    for k in &keys {
+        f.observe(k, &obs(min(15), Outcome::Pass), &mut out)
+            .expect("observe");
+    }
+    assert_eq!(
+        told(&out, "web"),
+        vec!["resolved", "resolved:dashboard", "resolved:external"]
+    );
+    assert_eq!(told(&out, "quiet"), vec!["resolved"]);
+}
+
+/// s/39: a child alert that fired before its parent went down is held
+/// while the parent is down and resumed, not fired again, after.
+#[test]
+fn a_child_alert_that_fired_is_not_fired_again() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("db"), "db"), t0());
+    let mut web = Target::new(tid("web"), "web");
+    web.parents = vec![tid("db")];
+    f.upsert_target(web, t0());
+    let dk = f
+        .upsert_check(&tid("db"), CheckSpec::new("tcp"))
+        .expect("check");
+    let wk = f
+        .upsert_check(&tid("web"), CheckSpec::new("http"))
+        .expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    for m in 3..6 {
+        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    f.tick(min(6), &mut out);
+    f.observe(&dk, &obs(min(7), Outcome::Pass), &mut out)
+        .expect("observe");
+    f.tick(min(8), &mut out);
+    let firing = told(&out, "web")
+        .iter()
+        .filter(|t| t.starts_with("firing"))
+        .count();
+    assert_eq!(firing, 1, "{:?}", told(&out, "web"));
 }
 
 #[test]
