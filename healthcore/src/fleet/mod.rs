@@ -248,6 +248,9 @@ pub struct Fleet {
     maintenance: Vec<MaintenanceWindow>,
     channels: HashMap<TargetId, AlertChannelConfig>,
     default_channel: AlertChannelConfig,
+    /// Each parent's children, sorted by id: when a parent goes down or
+    /// comes back, its children's suppression is re-evaluated at once.
+    children: HashMap<TargetId, Vec<TargetId>>,
     /// Heals under way: their pending event and the check whose failure
     /// started them (its breaker counts the outcome).
     pending_heals: HashMap<String, (HealEvent, CheckId)>,
@@ -268,6 +271,7 @@ impl Fleet {
             maintenance: Vec::new(),
             channels: HashMap::new(),
             default_channel,
+            children: HashMap::new(),
             pending_heals: HashMap::new(),
             ids: IdGen {
                 prefix: id_prefix.into(),
@@ -285,6 +289,20 @@ impl Fleet {
 
     /// Adds a target or replaces its definition, keeping runtime state.
     pub fn upsert_target(&mut self, target: Target, now: DateTime<Utc>) {
+        let old_parents = self
+            .targets
+            .get(&target.id)
+            .map(|e| e.target.parents.clone())
+            .unwrap_or_default();
+        if old_parents != target.parents {
+            self.unlink_parents(&target.id, &old_parents);
+            for p in &target.parents {
+                let kids = self.children.entry(p.clone()).or_default();
+                if let Err(i) = kids.binary_search(&target.id) {
+                    kids.insert(i, target.id.clone());
+                }
+            }
+        }
         match self.targets.get_mut(&target.id) {
             Some(e) => {
                 e.target = target;
@@ -318,11 +336,24 @@ impl Fleet {
     /// Removes a target and drops its open alerts from the view (the
     /// store deletes them with the target).
     pub fn remove_target(&mut self, id: &TargetId, now: DateTime<Utc>) -> bool {
-        let removed = self.targets.remove(id).is_some();
-        if removed {
+        let removed = self.targets.remove(id);
+        if let Some(e) = &removed {
+            self.unlink_parents(id, &e.target.parents);
             let _ = self.alerts.resolve_target(id, now);
         }
-        removed
+        removed.is_some()
+    }
+
+    /// Drops `child` from the children lists of `parents`.
+    fn unlink_parents(&mut self, child: &TargetId, parents: &[TargetId]) {
+        for p in parents {
+            if let Some(kids) = self.children.get_mut(p) {
+                kids.retain(|k| k != child);
+                if kids.is_empty() {
+                    self.children.remove(p);
+                }
+            }
+        }
     }
 
     /// Adds or replaces a check, keeping its runtime state when the name
@@ -1376,8 +1407,38 @@ impl Fleet {
         }
     }
 
-    /// Recomputes a target's aggregate health, score, window and alerts.
+    /// Recomputes a target's aggregate health, score, window and alerts;
+    /// when it goes down or comes back up, its children's too (their
+    /// alerts are held, or released, and their downtime attributed, from
+    /// that moment, not from their own next refresh).
     fn refresh_target(&mut self, id: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        self.refresh_cascade(id, now, out, 0);
+    }
+
+    fn refresh_cascade(
+        &mut self,
+        id: &TargetId,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+        depth: usize,
+    ) {
+        let was_down = self.health(id).map(|h| h.status == Status::Down);
+        self.refresh_one(id, now, out);
+        let is_down = self.health(id).map(|h| h.status == Status::Down);
+        // the graph has no cycles (validated); the depth cap guards against
+        // one that slipped in
+        if was_down == is_down || depth >= self.targets.len() {
+            return;
+        }
+        let Some(kids) = self.children.get(id).cloned() else {
+            return;
+        };
+        for kid in &kids {
+            self.refresh_cascade(kid, now, out, depth + 1);
+        }
+    }
+
+    fn refresh_one(&mut self, id: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) {
         let suppress = self.suppression(id, now);
         let in_maintenance = matches!(suppress, Some(SuppressReason::Maintenance));
         let parent = match &suppress {
