@@ -467,14 +467,6 @@ impl Fleet {
             heal::select_policy(&self.policies, &entry.target)
                 .and_then(|p| self.policies.iter().position(|q| std::ptr::eq(p, q)))
         };
-        let acknowledged = policy_idx.is_some()
-            && self
-                .alerts
-                .get(&AlertKey {
-                    target: key.target.clone(),
-                    kind: AlertKind::Down,
-                })
-                .is_some_and(|a| a.status == alert::AlertStatus::Acknowledged);
         let breaker_cfg = &self.config.breaker;
         let flap_cfg = &self.config.flap;
         let entry = self
@@ -505,7 +497,6 @@ impl Fleet {
                 breaker_allows: check.rt.breaker.should_attempt(breaker_cfg, now),
                 in_maintenance,
                 flapping: check.rt.flap.is_flapping(),
-                acknowledged,
             };
             heal::observe_status(&mut entry.rt.heal, policy, status, now);
             let d = heal::decide(policy, &entry.rt.heal, &input, now);

@@ -304,6 +304,49 @@ fn breaker_half_opens_once_however_many_ticks() {
     );
 }
 
+/// s/22: acknowledging the down alert stops its reminders and escalation,
+/// not auto-heal (DESIGN §4; seed 002 heals regardless).
+#[test]
+fn acknowledging_the_down_alert_does_not_hold_healing() {
+    use crate::heal::HealOutcome;
+    let (mut f, keys) = fleet_with(&["web"]);
+    f.set_policies(vec![HealPolicy::new(
+        "p",
+        TenantId::new("default").expect("t"),
+        "restart",
+    )]);
+    let k = &keys[0];
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        f.observe(k, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    let id = heal_id(&out).expect("first restart");
+    f.heal_finished(&id, &HealOutcome::failed("x"), min(2), &mut out);
+    let down = f
+        .open_alerts()
+        .into_iter()
+        .find(|a| a.kind == AlertKind::Down)
+        .map(|a| a.id.clone())
+        .expect("down alert");
+    f.acknowledge(&down, "alice", min(3), &mut out)
+        .expect("ack");
+    out.clear();
+    f.observe(k, &obs(min(13), Outcome::Fail), &mut out)
+        .expect("observe");
+    assert!(
+        heal_id(&out).is_some(),
+        "healed after the cooldown: {out:?}"
+    );
+    out.clear();
+    f.tick(min(30), &mut out);
+    assert!(
+        !out.iter().any(|d| matches!(d, Decision::Alert { change: AlertChange::Escalated(a), .. } if a.id == down)),
+        "acknowledged: no escalation"
+    );
+}
+
 #[test]
 fn exhausted_heals_are_told_even_while_the_breaker_is_open() {
     use crate::heal::HealOutcome;

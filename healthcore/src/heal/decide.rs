@@ -49,8 +49,6 @@ pub struct HealInput {
     pub in_maintenance: bool,
     /// The target is flapping.
     pub flapping: bool,
-    /// The target's alert was acknowledged: an operator is on it.
-    pub acknowledged: bool,
 }
 
 /// Why a heal that the trigger called for was not made. `Display` gives a
@@ -94,8 +92,6 @@ pub enum SkipReason {
     Maintenance,
     /// The target is flapping; healing pauses.
     Flapping,
-    /// The alert was acknowledged; an operator is handling it.
-    Acknowledged,
 }
 
 impl SkipReason {
@@ -111,7 +107,6 @@ impl SkipReason {
             SkipReason::BreakerOpen => "breaker_open",
             SkipReason::Maintenance => "maintenance",
             SkipReason::Flapping => "flapping",
-            SkipReason::Acknowledged => "acknowledged",
         }
     }
 
@@ -126,7 +121,7 @@ impl SkipReason {
     /// assert_eq!(SkipReason::code_of_sentence("3 consecutive failures"), None);
     /// ```
     pub fn code_of_sentence(sentence: &str) -> Option<&'static str> {
-        const PREFIXES: [(&str, &str); 10] = [
+        const PREFIXES: [(&str, &str); 9] = [
             ("auto-heal is disabled", "disabled"),
             ("target unreachable:", "unreachable"),
             ("check outcome unknown", "unknown_outcome"),
@@ -136,7 +131,6 @@ impl SkipReason {
             ("circuit breaker open", "breaker_open"),
             ("in a maintenance window", "maintenance"),
             ("target is flapping", "flapping"),
-            ("alert acknowledged", "acknowledged"),
         ];
         PREFIXES
             .iter()
@@ -182,7 +176,6 @@ impl fmt::Display for SkipReason {
             SkipReason::BreakerOpen => f.write_str("circuit breaker open"),
             SkipReason::Maintenance => f.write_str("in a maintenance window"),
             SkipReason::Flapping => f.write_str("target is flapping: healing paused"),
-            SkipReason::Acknowledged => f.write_str("alert acknowledged: healing held"),
         }
     }
 }
@@ -282,18 +275,20 @@ fn pacing(policy: &HealPolicy, state: &HealState, now: DateTime<Utc>) -> Option<
 /// 4. outcome `unknown` → `Skip(UnknownOutcome)` (§7: never healed);
 /// 5. maintenance → `Skip(Maintenance)`;
 /// 6. flapping → `Skip(Flapping)`;
-/// 7. acknowledged → `Skip(Acknowledged)`;
-/// 8. breaker does not allow → `Skip(BreakerOpen)`;
-/// 9. attempts ≥ `max_attempts` (when limited): if escalation is
+/// 7. breaker does not allow → `Skip(BreakerOpen)`;
+/// 8. attempts ≥ `max_attempts` (when limited): if escalation is
 ///    configured, `attempts ≥ escalate_after_attempts` and not yet
-///    escalated, the escalation runs (still subject to 10 and 11, as in
+///    escalated, the escalation runs (still subject to 9 and 10, as in
 ///    002 where the cooldown is checked first) as `Heal { escalation:
 ///    true }`; otherwise `Skip(MaxAttempts)`;
-/// 10. less than `cooldown` since the last attempt (at exactly `cooldown`
+/// 9. less than `cooldown` since the last attempt (at exactly `cooldown`
 ///     the heal goes ahead) → `Skip(Cooldown)`;
-/// 11. less than the backoff delay since the last attempt →
+/// 10. less than the backoff delay since the last attempt →
 ///     `Skip(Backoff)`;
-/// 12. otherwise `Heal` with the policy's action.
+/// 11. otherwise `Heal` with the policy's action.
+///
+/// An acknowledged alert is no gate: acknowledgement stops reminders and
+/// escalation only (DESIGN §4), and seed 002 heals whoever is looking.
 ///
 /// Allocates only when it returns `Heal` (the reason text).
 pub fn decide(
@@ -319,9 +314,6 @@ pub fn decide(
     }
     if input.flapping {
         return skip(SkipReason::Flapping);
-    }
-    if input.acknowledged {
-        return skip(SkipReason::Acknowledged);
     }
     let attempt = state.attempts.saturating_add(1);
     // exhaustion is told before the breaker: it lasts until a manual reset,
@@ -472,7 +464,6 @@ mod tests {
             SkipReason::BreakerOpen,
             SkipReason::Maintenance,
             SkipReason::Flapping,
-            SkipReason::Acknowledged,
         ] {
             assert_eq!(
                 SkipReason::code_of_sentence(&r.to_string()),
@@ -498,7 +489,6 @@ mod tests {
             breaker_allows: true,
             in_maintenance: false,
             flapping: false,
-            acknowledged: false,
         }
     }
 
@@ -610,13 +600,6 @@ mod tests {
             ),
             (
                 HealInput {
-                    acknowledged: true,
-                    ..failing(3)
-                },
-                SkipReason::Acknowledged,
-            ),
-            (
-                HealInput {
                     breaker_allows: false,
                     ..failing(3)
                 },
@@ -633,7 +616,6 @@ mod tests {
             breaker_allows: false,
             in_maintenance: true,
             flapping: true,
-            acknowledged: true,
             ..failing(3)
         };
         assert_eq!(
@@ -986,7 +968,6 @@ mod tests {
             ),
             (SkipReason::Maintenance, "maintenance", "maintenance window"),
             (SkipReason::Flapping, "flapping", "flapping"),
-            (SkipReason::Acknowledged, "acknowledged", "acknowledged"),
         ];
         for (reason, code, text) in cases {
             assert_eq!(reason.code(), code);
@@ -1069,12 +1050,11 @@ mod tests {
             prop::bool::weighted(0.85),
             prop::bool::weighted(0.1),
             prop::bool::weighted(0.1),
-            prop::bool::weighted(0.1),
             prop_oneof![0i64..=5_000, 0i64..=200_000],
             prop::bool::weighted(0.03),
         )
             .prop_map(
-                |(outcome, status, cf, breaker, maint, flap, ack, advance_ms, manual_reset)| Step {
+                |(outcome, status, cf, breaker, maint, flap, advance_ms, manual_reset)| Step {
                     input: HealInput {
                         outcome,
                         status,
@@ -1082,7 +1062,6 @@ mod tests {
                         breaker_allows: breaker,
                         in_maintenance: maint,
                         flapping: flap,
-                        acknowledged: ack,
                     },
                     advance_ms,
                     manual_reset,
@@ -1113,7 +1092,6 @@ mod tests {
                     prop_assert!(s.input.breaker_allows);
                     prop_assert!(!s.input.in_maintenance);
                     prop_assert!(!s.input.flapping);
-                    prop_assert!(!s.input.acknowledged);
                     prop_assert_eq!(s.input.outcome, Outcome::Fail);
                     prop_assert!(s.input.consecutive_failures >= p.trigger_after_failures);
                     prop_assert_eq!(*attempt, st.attempts + 1);
