@@ -81,7 +81,8 @@ pub enum SkipReason {
     },
     /// Attempts are used up (and escalation, if any, is done).
     MaxAttempts {
-        /// Attempts made.
+        /// Attempts made with the policy's action since the last reset
+        /// (the escalation action, once it ran, is not one of them).
         attempts: u32,
         /// The policy's limit.
         max: u32,
@@ -278,9 +279,11 @@ fn pacing(policy: &HealPolicy, state: &HealState, now: DateTime<Utc>) -> Option<
 /// 7. breaker does not allow → `Skip(BreakerOpen)`;
 /// 8. attempts ≥ `max_attempts` (when limited): if escalation is
 ///    configured, `attempts ≥ escalate_after_attempts` and not yet
-///    escalated, the escalation runs (still subject to 9 and 10, as in
+///    escalated, the escalation action ([`HealPolicy::escalation`]:
+///    `notify_only` unless set) runs (still subject to 9 and 10, as in
 ///    002 where the cooldown is checked first) as `Heal { escalation:
-///    true }`; otherwise `Skip(MaxAttempts)`;
+///    true }`; otherwise `Skip(MaxAttempts)`, counting the attempts made
+///    with the policy's action;
 /// 9. less than `cooldown` since the last attempt (at exactly `cooldown`
 ///     the heal goes ahead) → `Skip(Cooldown)`;
 /// 10. less than the backoff delay since the last attempt →
@@ -319,9 +322,7 @@ pub fn decide(
     // exhaustion is told before the breaker: it lasts until a manual reset,
     // while an open breaker only pauses attempts
     if policy.max_attempts > 0 && state.attempts >= policy.max_attempts {
-        if let (Some(after), Some(action)) =
-            (policy.escalate_after_attempts, &policy.escalation_action)
-        {
+        if let Some((after, action)) = policy.escalation() {
             if !state.escalated && state.attempts >= after {
                 if !input.breaker_allows {
                     return skip(SkipReason::BreakerOpen);
@@ -337,8 +338,10 @@ pub fn decide(
                 };
             }
         }
+        // the escalation counts in `attempts` (it paces like one), not
+        // in the policy's limit: "2 of 2", not "3 of 2" once it ran
         return skip(SkipReason::MaxAttempts {
-            attempts: state.attempts,
+            attempts: state.attempts.saturating_sub(u32::from(state.escalated)),
             max: policy.max_attempts,
         });
     }
@@ -866,12 +869,17 @@ mod tests {
         assert_eq!(st.attempts, 4);
         now += secs(3600);
         let d = decide(&p, &st, &failing(3), now);
+        // s/06, s/38: the escalation is not a fourth of three attempts
         assert_eq!(
             skip_of(&d),
             SkipReason::MaxAttempts {
-                attempts: 4,
+                attempts: 3,
                 max: 3
             }
+        );
+        assert_eq!(
+            d.skip_reason().unwrap().to_string(),
+            "max attempts reached (3 of 3)"
         );
         assert!(newly_exhausted(&st, &d));
         // Escalating with escalate_after below max still waits for max (002).
@@ -887,6 +895,41 @@ mod tests {
         assert_eq!(
             decide(&early, &one, &failing(3), t0() + secs(60)).action(),
             Some(&HealAction::Restart)
+        );
+    }
+
+    /// 002: `escalate_after_attempts` without `escalation_action` runs
+    /// `notify_only` once the attempts are used up.
+    #[test]
+    fn escalation_without_an_action_notifies_only() {
+        let p = HealPolicy {
+            cooldown: Duration::from_secs(60),
+            max_attempts: 2,
+            escalate_after_attempts: Some(2),
+            ..policy()
+        };
+        p.validate().unwrap();
+        let mut st = HealState::default();
+        let mut now = t0();
+        for _ in 0..2 {
+            assert!(step(&p, &mut st, &failing(3), now).is_heal());
+            now += secs(60);
+        }
+        let d = step(&p, &mut st, &failing(3), now);
+        assert_eq!(
+            d,
+            HealDecision::Heal {
+                action: HealAction::NotifyOnly,
+                reason: "escalation after 2 attempts".into(),
+                escalation: true,
+                attempt: 3,
+            }
+        );
+        now += secs(60);
+        let d = decide(&p, &st, &failing(3), now);
+        assert_eq!(
+            d.skip_reason().unwrap().to_string(),
+            "max attempts reached (2 of 2)"
         );
     }
 
@@ -1007,10 +1050,10 @@ mod tests {
             0u32..=4,
             0u64..=120,
             proptest::option::of(1u32..=4),
-            any::<bool>(),
+            0u8..3,
             proptest::option::of((1u64..=20, 0u64..=100, 0u64..=200)),
         )
-            .prop_map(|(trigger, max, cooldown, esc, custom, backoff)| {
+            .prop_map(|(trigger, max, cooldown, esc, action, backoff)| {
                 let cooldown = if max == 0 { cooldown.max(1) } else { cooldown };
                 let esc = esc.filter(|_| max > 0).map(|a| a.min(max));
                 HealPolicy {
@@ -1018,12 +1061,11 @@ mod tests {
                     max_attempts: max,
                     cooldown: Duration::from_secs(cooldown),
                     escalate_after_attempts: esc,
-                    escalation_action: esc.map(|_| {
-                        if custom {
-                            HealAction::custom("page-oncall").unwrap()
-                        } else {
-                            HealAction::Migrate
-                        }
+                    // 0: no action given (002's notify_only default)
+                    escalation_action: esc.and_then(|_| match action {
+                        0 => None,
+                        1 => Some(HealAction::custom("page-oncall").unwrap()),
+                        _ => Some(HealAction::Migrate),
                     }),
                     backoff: backoff.map(|(initial, extra, reset_after)| BackoffConfig {
                         initial: Duration::from_secs(initial),
@@ -1111,6 +1153,11 @@ mod tests {
                 }
                 if newly_exhausted(&st, &d) {
                     prop_assert!(!st.exhausted);
+                }
+                // the skip counts the policy's own attempts only
+                if let Some(SkipReason::MaxAttempts { attempts, max }) = d.skip_reason() {
+                    prop_assert_eq!(*max, p.max_attempts);
+                    prop_assert_eq!(*attempts, *max);
                 }
                 let was_exhausted = st.exhausted;
                 record_attempt(&mut st, &d, now);
