@@ -42,7 +42,7 @@ pub(crate) async fn run(inner: Arc<Inner>) {
                     None => lock(&inner.fleet).tick(now, &mut out),
                 }
                 effects::dispatch(&inner, out);
-                let summary = lock(&inner.fleet).summary(None);
+                let summary = lock(&inner.fleet).summary(None, now);
                 let _ = inner.events.send(crate::event::Event::SummaryUpdated { summary });
             }
             _ = snap.tick() => {

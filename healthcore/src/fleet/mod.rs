@@ -921,8 +921,13 @@ impl Fleet {
         v
     }
 
-    /// Seed 000's summary over non-retired targets (optionally one tenant).
-    pub fn summary(&self, tenant: Option<&TenantId>) -> Summary {
+    /// Seed 000's summary over non-retired targets (optionally one tenant)
+    /// at `now`: each target's score is computed at `now` (its staleness
+    /// part moves with the clock, not only when the target is refreshed),
+    /// and the active and critical counts leave out suppressed alerts
+    /// (held by maintenance, a down parent or the suppression window:
+    /// recorded, nobody told); those still count among the open alerts.
+    pub fn summary(&self, tenant: Option<&TenantId>, now: DateTime<Utc>) -> Summary {
         let mut s = Summary::default();
         let mut score_sum = 0u64;
         for e in self.targets.values() {
@@ -933,14 +938,14 @@ impl Fleet {
             *s.by_status
                 .entry(display_status(e.rt.health.status, e.rt.health.cause).to_owned())
                 .or_default() += 1;
-            score_sum += u64::from(e.score.value);
+            score_sum += u64::from(compute_score(e, &self.config, now).value);
         }
         if s.total_targets > 0 {
             let avg = score_sum as f64 / s.total_targets as f64;
             s.average_score = (avg * 10.0).round() / 10.0;
         }
         for a in self.alerts.open_alerts() {
-            if a.status != alert::AlertStatus::Active {
+            if a.status != alert::AlertStatus::Active || a.suppressed {
                 continue;
             }
             if let Some(t) = tenant {

@@ -613,9 +613,46 @@ fn passive_node_goes_stale_offline_and_back() {
         kinds.contains(&AlertKind::Offline) && !kinds.contains(&AlertKind::Stale),
         "{kinds:?}"
     );
-    let s = f.summary(None);
+    let s = f.summary(None, t0() + chrono::Duration::minutes(61));
     assert_eq!(s.by_status.get("offline"), Some(&1));
     assert_eq!(s.critical_alerts, 1);
+}
+
+/// s/18: the summary's average score is each target's score at the
+/// summary's `now`, not as of the target's last refresh; s/40: alerts held
+/// by maintenance count as open, not as active.
+#[test]
+fn summary_scores_at_now_and_leaves_held_alerts_out_of_active() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("n"), "n"), t0());
+    let mut out = Vec::new();
+    f.report(
+        &tid("n"),
+        &LifecycleReport::new(LifecycleEventType::Heartbeat),
+        t0(),
+        &mut out,
+    )
+    .expect("report");
+    let later = t0() + chrono::Duration::minutes(30);
+    let fresh = f.summary(None, t0()).average_score;
+    let stale = f.summary(None, later).average_score;
+    let expected = compute_score(&f.targets[&tid("n")], f.config(), later).value;
+    assert_eq!(stale, f64::from(expected));
+    assert!(stale < fresh, "{stale} vs {fresh}");
+
+    let (mut g, keys) = fleet_with(&["web"]);
+    g.set_maintenance(vec![maintenance_of("web", 0, 60)]);
+    for m in 0..3 {
+        g.observe(
+            &keys[0],
+            &obs(t0() + chrono::Duration::minutes(m), Outcome::Fail),
+            &mut out,
+        )
+        .expect("observe");
+    }
+    assert_eq!(g.open_alerts().len(), 1);
+    let s = g.summary(None, t0() + chrono::Duration::minutes(3));
+    assert_eq!((s.active_alerts, s.critical_alerts), (0, 0));
 }
 
 #[test]
@@ -879,9 +916,15 @@ proptest! {
             for v in f.target_views(None, now) {
                 prop_assert!(v.score.value <= 100);
             }
-            let s = f.summary(None);
+            let s = f.summary(None, now);
             prop_assert_eq!(s.by_status.values().sum::<u64>(), s.total_targets);
             prop_assert!(s.critical_alerts <= s.active_alerts);
+            // active: told and not acknowledged; held alerts stay open only
+            let live = f.open_alerts().iter()
+                .filter(|a| a.status == crate::alert::AlertStatus::Active && !a.suppressed)
+                .count() as u64;
+            prop_assert_eq!(s.active_alerts, live);
+            prop_assert!(s.active_alerts <= f.open_alerts().len() as u64);
         }
     }
 }
