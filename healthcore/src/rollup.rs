@@ -143,7 +143,10 @@ fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 ///
 /// Time is split by status outside maintenance (`healthy_ms`, `degraded_ms`,
 /// `down_ms`, `unknown_ms`); time in maintenance goes to `maintenance_ms`
-/// whatever the status.
+/// whatever the status, and so does every other excluded stretch (a
+/// child's degraded or down time while a parent is down, see
+/// [`StatusWindow::excluded`](crate::uptime::StatusWindow::excluded)): the
+/// counter holds the time left out of uptime besides `unknown`.
 ///
 /// ```
 /// use healthcore::rollup::{Bucket, Granularity};
@@ -293,6 +296,15 @@ impl Bucket {
             self.latency_min_us = min_opt(self.latency_min_us, Some(us));
             self.latency_max_us = max_opt(self.latency_max_us, Some(us));
         }
+    }
+
+    /// Counts one observation that is not judged (made in maintenance, of
+    /// a disabled check, a failure while a parent is down): in
+    /// `checks_total` and the latency stats, not in `checks_healthy` or
+    /// `checks_failed`, so it moves no count-based uptime, as an
+    /// `unknown` outcome. Does not allocate.
+    pub fn add_unjudged_observation(&mut self, latency: Option<Duration>) {
+        self.add_observation(Outcome::Unknown, latency);
     }
 
     /// Adds `ms` milliseconds of `status` (or of maintenance).
@@ -597,6 +609,18 @@ mod tests {
     }
 
     #[test]
+    fn unjudged_observations_count_in_the_total_only() {
+        let mut b = Bucket::new(Granularity::Minute, t0());
+        b.add_observation(Outcome::Pass, None);
+        b.add_unjudged_observation(Some(Duration::from_millis(2)));
+        assert_eq!(
+            (b.checks_total, b.checks_healthy, b.checks_failed),
+            (2, 1, 0)
+        );
+        assert_eq!(b.latency_count, 1);
+    }
+
+    #[test]
     fn intervals_go_to_their_status_or_maintenance() {
         let mut b = Bucket::new(Granularity::Hour, t0());
         b.add_interval(Status::Healthy, false, t0(), t0() + secs(10));
@@ -804,6 +828,7 @@ mod tests {
                     0i64..20_000_000,
                     0i64..1_000_000,
                     0i64..20_000_000,
+                    any::<bool>(),
                 ),
                 0..12,
             ),
@@ -814,9 +839,11 @@ mod tests {
                 let n = spec.len();
                 spec.into_iter()
                     .enumerate()
-                    .map(|(i, (s, m, dur_ms, dur_ns, gap_ms))| {
+                    .map(|(i, (s, m, dur_ms, dur_ns, gap_ms, parent_down))| {
                         t += ChronoDuration::milliseconds(gap_ms);
-                        let w = StatusWindow::open(s, Cause::None, t).with_maintenance(m);
+                        let mut w = StatusWindow::open(s, Cause::None, t).with_maintenance(m);
+                        w.attributed_to =
+                            parent_down.then(|| crate::model::TargetId::new("parent").expect("id"));
                         t += ChronoDuration::milliseconds(dur_ms)
                             + ChronoDuration::nanoseconds(dur_ns);
                         if last_open && i + 1 == n {
@@ -860,7 +887,7 @@ mod tests {
         let mut map: BTreeMap<DateTime<Utc>, Bucket> = BTreeMap::new();
         for w in windows {
             let end = w.ended_at.unwrap_or(now);
-            for piece in split_interval(g, w.status, w.in_maintenance, w.started_at, end) {
+            for piece in split_interval(g, w.status, w.excluded(), w.started_at, end) {
                 map.entry(piece.start)
                     .and_modify(|b| b.merge(&piece))
                     .or_insert(piece);

@@ -18,7 +18,9 @@
 //!    as a breaker failure and a successful one as a success, so a breaker
 //!    of 3 trips after three failed restarts, as seed 003 does, and an
 //!    unreachable host (never healed) never trips it;
-//! 5. the rollup bucket counts the result;
+//! 5. the rollup bucket counts the result (judged for `count_percent`
+//!    only outside maintenance, for an enabled check, and, for a failure,
+//!    while no parent is down: as the time around it is);
 //! 6. if anything changed: the target's aggregate health, its status
 //!    window, and the alert rules (with maintenance and parent
 //!    suppression).
@@ -457,6 +459,7 @@ impl Fleet {
     ) -> Result<Status, FleetError> {
         let now = obs.at;
         let in_maintenance = self.in_maintenance(&key.target, now);
+        let parent_down = self.has_down_parent(&key.target);
         let policy_idx = if self.policies.is_empty() {
             None
         } else {
@@ -515,11 +518,18 @@ impl Fleet {
         if transition.is_some() || flap_change.is_some() || breaker_change.is_some() {
             check.dirty = true;
         }
-        // 5. rollups (time in status is accounted on aggregate changes and ticks)
-        entry
-            .pending
-            .minute(now)
-            .add_observation(obs.outcome, obs.latency);
+        // 5. rollups (time in status is accounted on aggregate changes and
+        // ticks). An observation is judged (count_percent) like the time
+        // around it: not in maintenance, not of a disabled check, and a
+        // failure while a parent is down is the parent's.
+        let judged =
+            !in_maintenance && check.spec.enabled && !(parent_down && obs.outcome.is_failure());
+        let bucket = entry.pending.minute(now);
+        if judged {
+            bucket.add_observation(obs.outcome, obs.latency);
+        } else {
+            bucket.add_unjudged_observation(obs.latency);
+        }
 
         if let Some(t) = transition {
             out.push(Decision::StatusChanged {
@@ -1051,6 +1061,18 @@ impl Fleet {
             .unwrap_or_else(|| TenantId::new(crate::model::DEFAULT_TENANT).expect("valid literal"))
     }
 
+    /// True when one of the target's parents is down now (its alerts are
+    /// held and its downtime is the parent's). No allocation.
+    fn has_down_parent(&self, id: &TargetId) -> bool {
+        self.targets.get(id).is_some_and(|e| {
+            !e.target.parents.is_empty()
+                && crate::dependency::down_parent(&e.target, |p| {
+                    self.targets.get(p).map(|x| x.rt.health.status)
+                })
+                .is_some()
+        })
+    }
+
     /// True when a maintenance window covers the target at `now`.
     pub fn in_maintenance(&self, id: &TargetId, now: DateTime<Utc>) -> bool {
         if self.maintenance.is_empty() {
@@ -1285,7 +1307,7 @@ impl Fleet {
                     for piece in crate::rollup::split_interval(
                         Granularity::Minute,
                         w.status,
-                        w.in_maintenance,
+                        w.excluded(),
                         start,
                         now,
                     ) {
@@ -1489,7 +1511,7 @@ impl Fleet {
                 .on_status(health, in_maintenance, parent.as_ref(), now);
             if let Some(w) = closed {
                 let start = entry.rt.accounted_until.unwrap_or(w.started_at);
-                account(&mut entry.pending, w.status, w.in_maintenance, start, now);
+                account(&mut entry.pending, w.status, w.excluded(), start, now);
                 entry.rt.accounted_until = Some(now);
                 out.push(Decision::Window {
                     target: id.clone(),
@@ -1765,7 +1787,7 @@ impl Fleet {
         };
         let start = entry.rt.accounted_until.unwrap_or(w.started_at);
         if now > start {
-            account(&mut entry.pending, w.status, w.in_maintenance, start, now);
+            account(&mut entry.pending, w.status, w.excluded(), start, now);
             entry.rt.accounted_until = Some(now);
         }
     }
@@ -1792,13 +1814,11 @@ fn minute_key(t: DateTime<Utc>) -> i64 {
 fn account(
     pending: &mut PendingRollups,
     status: Status,
-    in_maintenance: bool,
+    excluded: bool,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) {
-    for piece in
-        crate::rollup::split_interval(Granularity::Minute, status, in_maintenance, from, to)
-    {
+    for piece in crate::rollup::split_interval(Granularity::Minute, status, excluded, from, to) {
         pending.merge(&piece);
     }
 }

@@ -1287,6 +1287,97 @@ fn children_follow_parent_changes_in_the_index() {
     assert!(f.children.is_empty());
 }
 
+/// The uptime report of one target over `[from, to)` from its pending
+/// rollups, as the replay's uptime line computes it.
+fn uptime_of(
+    f: &Fleet,
+    id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> crate::uptime::UptimeReport {
+    let buckets = f.pending_buckets(&tid(id), Granularity::Minute, to);
+    crate::rollup::uptime_from_buckets(&buckets, from, to, &f.config().uptime)
+}
+
+/// s/40, s/25: observations made in maintenance or of a disabled check
+/// count in the total but are not judged, like the time around them.
+#[test]
+fn count_percent_leaves_out_maintenance_and_disabled_checks() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    f.set_maintenance(vec![maintenance_of("web", 5, 20)]);
+    let mut spec = CheckSpec::new("tcp");
+    spec.name = Some(crate::model::CheckId::new("tcp81").expect("name"));
+    spec.enabled = false;
+    let off = f.upsert_check(&tid("web"), spec).expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    f.observe(&keys[0], &obs(min(0), Outcome::Pass), &mut out)
+        .expect("observe");
+    for m in 1..4 {
+        f.observe(&off, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    f.tick(min(5), &mut out);
+    for m in 6..10 {
+        f.observe(&keys[0], &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    f.tick(min(10), &mut out);
+    let r = uptime_of(&f, "web", t0(), min(10));
+    assert_eq!(r.checks_total, 8);
+    assert_eq!(r.count_percent, Some(100.0));
+    assert_eq!(r.percent, Some(100.0), "maintenance time is excluded too");
+}
+
+/// s/16: a child's downtime while its parent is down is attributed to the
+/// parent: excluded from the child's uptime, failures there unjudged.
+#[test]
+fn child_downtime_during_a_parent_outage_is_excluded() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("db"), "db"), t0());
+    let mut web = Target::new(tid("web"), "web");
+    web.parents = vec![tid("db")];
+    f.upsert_target(web, t0());
+    let dk = f
+        .upsert_check(&tid("db"), CheckSpec::new("tcp"))
+        .expect("check");
+    let wk = f
+        .upsert_check(&tid("web"), CheckSpec::new("http"))
+        .expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    f.observe(&dk, &obs(min(0), Outcome::Pass), &mut out)
+        .expect("observe");
+    f.observe(&wk, &obs(min(0), Outcome::Pass), &mut out)
+        .expect("observe");
+    // db down from minute 3 to minute 10; web fails from minute 4
+    for m in 1..4 {
+        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    for m in 4..12 {
+        if m == 10 {
+            f.observe(&dk, &obs(min(m), Outcome::Pass), &mut out)
+                .expect("observe");
+        }
+        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    f.tick(min(12), &mut out);
+    let r = uptime_of(&f, "web", t0(), min(12));
+    // healthy 0-4 (4 min, the parent's outage starting at 3 changes
+    // nothing while web is healthy); degraded 4-6 and down 6-10 are the
+    // db's; down 10-12 is web's own
+    assert_eq!(r.healthy_seconds, 240.0);
+    assert_eq!(r.degraded_seconds, 0.0);
+    assert_eq!(r.down_seconds, 120.0);
+    assert_eq!(r.excluded_seconds, 360.0);
+    // the 6 failures during db's outage are not judged, 2 after are
+    assert_eq!(r.checks_total, 9);
+    let cp = r.count_percent.expect("judged");
+    assert!((cp - 100.0 / 3.0).abs() < 1e-9, "{cp}");
+}
+
 #[test]
 fn dirty_states_come_out_a_bounded_batch_at_a_time() {
     let names: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
