@@ -4,7 +4,8 @@
 //! This module owns [`Granularity`] (UTC-aligned bucket boundaries),
 //! [`Bucket`] (integer counters: milliseconds of each status, check counts,
 //! latency sum/min/max in microseconds), [`split_interval`] (a status
-//! interval cut at bucket boundaries), [`rollup`] (fine buckets into coarser
+//! interval cut at bucket boundaries), [`split_span`] (a long interval cut
+//! into the fewest aligned minute, hour and day buckets), [`rollup`] (fine buckets into coarser
 //! ones), [`uptime_from_buckets`] and [`timeline_from_buckets`].
 //!
 //! Counters are integers so that merging is exact, associative and
@@ -416,6 +417,95 @@ impl Iterator for SplitInterval {
             self.status,
             self.in_maintenance,
             u64::try_from(piece_end - self.cursor_ms).unwrap_or(0),
+        );
+        self.cursor_ms = piece_end;
+        Some(b)
+    }
+}
+
+/// Cuts the interval `[from, to)` of `status` into the fewest UTC-aligned
+/// buckets: at each step the coarsest bucket (a day, an hour, a minute)
+/// that starts there and ends by `to`, else the part of a minute up to the
+/// next minute boundary or `to`. A span of `d` whole days gives at most
+/// `d + 2·(23 + 59 + 1)` pieces however long it is (whole-span arithmetic,
+/// not one piece per minute), each a [`Bucket`] of its own granularity.
+/// Nothing when `to <= from`. Lazy; does not allocate.
+///
+/// ```
+/// use healthcore::rollup::{split_span, Granularity};
+/// use healthcore::model::Status;
+/// use chrono::{TimeZone, Utc};
+/// let from = Utc.with_ymd_and_hms(2026, 1, 1, 22, 58, 30).unwrap();
+/// let to = Utc.with_ymd_and_hms(2026, 1, 4, 1, 1, 0).unwrap();
+/// let pieces: Vec<(Granularity, u64)> = split_span(Status::Down, false, from, to)
+///     .map(|b| (b.granularity, b.down_ms / 1000))
+///     .collect();
+/// assert_eq!(pieces, [
+///     (Granularity::Minute, 30), (Granularity::Minute, 60), // to 23:00
+///     (Granularity::Hour, 3600),                             // to midnight
+///     (Granularity::Day, 86_400), (Granularity::Day, 86_400), // 2 and 3 Jan
+///     (Granularity::Hour, 3600),                             // to 01:00 on the 4th
+///     (Granularity::Minute, 60),
+/// ]);
+/// ```
+pub fn split_span(
+    status: Status,
+    in_maintenance: bool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> SplitSpan {
+    SplitSpan {
+        status,
+        in_maintenance,
+        cursor_ms: ms(from),
+        end_ms: ms(to),
+    }
+}
+
+/// The iterator returned by [`split_span`].
+#[derive(Debug, Clone)]
+pub struct SplitSpan {
+    status: Status,
+    in_maintenance: bool,
+    cursor_ms: i64,
+    end_ms: i64,
+}
+
+impl Iterator for SplitSpan {
+    type Item = Bucket;
+
+    fn next(&mut self) -> Option<Bucket> {
+        if self.cursor_ms >= self.end_ms {
+            return None;
+        }
+        let cursor = self.cursor_ms;
+        let whole = [Granularity::Day, Granularity::Hour, Granularity::Minute]
+            .into_iter()
+            .find(|g| {
+                g.start_ms(cursor) == cursor
+                    && cursor
+                        .checked_add(g.width_ms())
+                        .is_some_and(|e| e <= self.end_ms)
+            });
+        let (granularity, start, piece_end) = match whole {
+            Some(g) => (g, cursor, cursor + g.width_ms()),
+            None => {
+                let g = Granularity::Minute;
+                let start = g.start_ms(cursor);
+                let piece_end = start.saturating_add(g.width_ms()).min(self.end_ms);
+                if piece_end <= cursor {
+                    // only at the very top of i64: stop rather than loop
+                    self.cursor_ms = self.end_ms;
+                    return None;
+                }
+                (g, start, piece_end)
+            }
+        };
+        let mut b = Bucket::empty_at(granularity, from_ms(start));
+        b.add_time_ms(
+            self.status,
+            self.in_maintenance,
+            u64::try_from(piece_end - cursor).unwrap_or(0),
         );
         self.cursor_ms = piece_end;
         Some(b)
@@ -902,6 +992,38 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        /// split_span tiles the span exactly with aligned pieces, each as
+        /// coarse as fits, and agrees with split_interval's minute pieces
+        /// once both are rolled up by day.
+        fn split_span_tiles_the_span(
+            from_s in -2_000_000i64..2_000_000,
+            from_ms in 0i64..1000,
+            len_s in 0i64..10_000_000,
+            status in arb_status(),
+            m in any::<bool>(),
+        ) {
+            let from = t0() + ChronoDuration::seconds(from_s) + ChronoDuration::milliseconds(from_ms);
+            let to = from + ChronoDuration::seconds(len_s);
+            let pieces: Vec<Bucket> = split_span(status, m, from, to).collect();
+            let mut cursor = ms(from);
+            for p in &pieces {
+                let w = p.granularity.width_ms();
+                prop_assert_eq!(ms(p.start) % w, 0, "aligned");
+                prop_assert!(ms(p.start) <= cursor && cursor < ms(p.start) + w);
+                let covered = i64::try_from(p.covered_ms()).unwrap();
+                if p.granularity != Granularity::Minute {
+                    prop_assert_eq!(covered, w, "coarse pieces are whole");
+                }
+                cursor += covered;
+            }
+            prop_assert_eq!(cursor, ms(to));
+            let days = len_s / 86_400 + 1;
+            prop_assert!(pieces.len() as i64 <= days + 2 * (23 + 59 + 1) + 1);
+            let fine: Vec<Bucket> = split_interval(Granularity::Minute, status, m, from, to).collect();
+            prop_assert_eq!(rollup(Granularity::Day, &pieces), rollup(Granularity::Day, &fine));
+        }
+
         #[test]
         fn merge_is_associative_and_commutative(a in arb_bucket(), b in arb_bucket(), c in arb_bucket()) {
             let mut ab = a;

@@ -27,6 +27,7 @@
 
 mod decision;
 pub(crate) mod fast_hash;
+mod pending;
 mod runtime;
 mod view;
 
@@ -37,6 +38,7 @@ pub use view::{CheckView, TargetView};
 use std::collections::HashMap;
 
 use fast_hash::FastMap;
+use pending::{PendingRollups, merge_same_start, rebucket};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -143,51 +145,12 @@ struct TargetEntry {
     rt: TargetRuntime,
     score: Score,
     dirty: bool,
-    /// Minute rollup deltas not yet handed to the store.
+    /// Rollup deltas not yet handed to the store.
     pending: PendingRollups,
     /// The alert rules' verdict at the last refresh: an open alert whose
     /// kind it resolves has a cleared condition, so the timers leave it
     /// alone (never released, reminded or escalated).
     plan: AlertPlan,
-}
-
-/// A target's minute rollup deltas not yet drained, keyed by minute: kept
-/// on the target so an observation updates its bucket without hashing,
-/// and a target's pending buckets are found without a scan of the fleet.
-#[derive(Debug, Clone, Default)]
-struct PendingRollups(Vec<(i64, Bucket)>);
-
-impl PendingRollups {
-    /// The bucket of the minute holding `t`, created empty if missing.
-    fn minute(&mut self, t: DateTime<Utc>) -> &mut Bucket {
-        let key = minute_key(t);
-        // the newest minute is last: search from the end
-        let i = match self.0.iter().rposition(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                self.push(key, Bucket::new(Granularity::Minute, t));
-                self.0.len() - 1
-            }
-        };
-        &mut self.0[i].1
-    }
-
-    /// Adds a minute piece (from [`crate::rollup::split_interval`]).
-    fn merge(&mut self, piece: &Bucket) {
-        let key = minute_key(piece.start);
-        match self.0.iter_mut().rev().find(|(k, _)| *k == key) {
-            Some((_, b)) => b.merge(piece),
-            None => self.push(key, *piece),
-        }
-    }
-
-    /// Grows one slot at a time (usually one minute is pending, two
-    /// around a minute boundary; a default first growth reserves four),
-    /// and the drained buffer keeps its room for the next minute.
-    fn push(&mut self, key: i64, bucket: Bucket) {
-        self.0.reserve_exact(1);
-        self.0.push((key, bucket));
-    }
 }
 
 impl TargetEntry {
@@ -1233,52 +1196,60 @@ impl Fleet {
     }
 
     /// Takes the pending rollup deltas: minute buckets plus the same
-    /// counts re-bucketed by hour and day.
+    /// counts re-bucketed by hour and day. Time accounted in one stretch
+    /// spanning whole hours or days (a long gap between ticks) is pending
+    /// as hour and day buckets, not minute by minute, and so is time a
+    /// caller left undrained for more than a couple of hours (older
+    /// minutes are rolled into their hour, older hours into their day, so
+    /// the buffer stays bounded): those counts come out in the hour and
+    /// day buckets only.
     pub fn drain_rollups(&mut self) -> Vec<TargetBucket> {
         let mut out = Vec::new();
         // a target's coarse buckets: usually one hour and one day
         let mut coarse: Vec<Bucket> = Vec::new();
         for (target, e) in &mut self.targets {
-            if e.pending.0.is_empty() {
+            if e.pending.is_empty() {
                 continue;
             }
             coarse.clear();
-            for (_, b) in &e.pending.0 {
+            for b in e.pending.iter() {
+                if b.granularity == Granularity::Minute {
+                    out.push(TargetBucket {
+                        target: target.clone(),
+                        bucket: *b,
+                    });
+                }
                 for g in [Granularity::Hour, Granularity::Day] {
-                    let start = g.bucket_start(b.start);
-                    match coarse
-                        .iter_mut()
-                        .find(|c| c.granularity == g && c.start == start)
-                    {
-                        Some(c) => c.merge(b),
-                        None => {
-                            let mut c = Bucket::new(g, b.start);
-                            c.merge(b);
-                            coarse.push(c);
-                        }
+                    if b.granularity <= g {
+                        coarse.push(rebucket(b, g));
                     }
                 }
             }
-            // keep the allocation: the target will have results again
-            for (_, bucket) in e.pending.0.drain(..) {
-                out.push(TargetBucket {
-                    target: target.clone(),
-                    bucket,
-                });
-            }
+            coarse.sort_unstable_by_key(|b| (b.granularity, b.start));
+            coarse.dedup_by(|later, kept| {
+                let same = later.granularity == kept.granularity && later.start == kept.start;
+                if same {
+                    kept.merge_counts(later);
+                }
+                same
+            });
             for bucket in coarse.drain(..) {
                 out.push(TargetBucket {
                     target: target.clone(),
                     bucket,
                 });
             }
+            // keep the allocation: the target will have results again
+            e.pending.clear();
         }
         out
     }
 
     /// The rollup buckets of `target` not yet handed to the store, plus
     /// the time in its current status not yet accounted, at granularity
-    /// `g`: added to stored buckets, they make uptime exact up to `now`.
+    /// `g` (or coarser, for time pending as hour or day buckets), sorted
+    /// by start: added to stored buckets, they make uptime exact up to
+    /// `now`.
     pub fn pending_buckets(
         &self,
         target: &TargetId,
@@ -1286,36 +1257,19 @@ impl Fleet {
         now: DateTime<Utc>,
     ) -> Vec<Bucket> {
         let mut out: Vec<Bucket> = Vec::new();
-        let mut add = |b: &Bucket| {
-            let start = g.bucket_start(b.start);
-            match out.iter_mut().find(|x| x.start == start) {
-                Some(x) => x.merge(b),
-                None => {
-                    let mut c = Bucket::new(g, start);
-                    c.merge(b);
-                    out.push(c);
-                }
-            }
-        };
         if let Some(e) = self.targets.get(target) {
-            for (_, b) in &e.pending.0 {
-                add(b);
-            }
+            out.extend(e.pending.iter().map(|b| rebucket(b, g)));
             if let Some(w) = e.rt.window.current() {
                 let start = e.rt.accounted_until.unwrap_or(w.started_at);
                 if now > start {
-                    for piece in crate::rollup::split_interval(
-                        Granularity::Minute,
-                        w.status,
-                        w.excluded(),
-                        start,
-                        now,
-                    ) {
-                        add(&piece);
-                    }
+                    out.extend(
+                        crate::rollup::split_span(w.status, w.excluded(), start, now)
+                            .map(|b| rebucket(&b, g)),
+                    );
                 }
             }
         }
+        merge_same_start(&mut out);
         out
     }
 
@@ -1511,7 +1465,7 @@ impl Fleet {
                 .on_status(health, in_maintenance, parent.as_ref(), now);
             if let Some(w) = closed {
                 let start = entry.rt.accounted_until.unwrap_or(w.started_at);
-                account(&mut entry.pending, w.status, w.excluded(), start, now);
+                entry.pending.add_time(w.status, w.excluded(), start, now);
                 entry.rt.accounted_until = Some(now);
                 out.push(Decision::Window {
                     target: id.clone(),
@@ -1594,18 +1548,26 @@ impl Fleet {
         };
         let plan = alert::evaluate(&config.alerts, &conditions);
         entry.plan = plan;
-        let name = entry.target.name.clone();
         let score_value = entry.score.value;
-        let failing: Vec<String> = entry
-            .checks
-            .iter()
-            .filter(|c| c.spec.enabled && c.rt.state.status.is_problem())
-            .map(|c| c.id.to_string())
-            .collect();
+        // only what would change something (no allocation when nothing does)
+        let todo = self.alerts.pending(id, &plan);
+        let (name, failing): (String, Vec<String>) = if todo.raise.is_empty() {
+            (String::new(), Vec::new())
+        } else {
+            (
+                entry.target.name.clone(),
+                entry
+                    .checks
+                    .iter()
+                    .filter(|c| c.spec.enabled && c.rt.state.status.is_problem())
+                    .map(|c| c.id.to_string())
+                    .collect(),
+            )
+        };
         // what cleared resolves first, so an alert held by maintenance or a
         // down parent that clears as the hold ends is not released (and
         // notified as firing) only to resolve at once
-        for kind in plan.resolve.iter() {
+        for kind in todo.resolve.iter() {
             let key = AlertKey {
                 target: id.clone(),
                 kind,
@@ -1618,7 +1580,7 @@ impl Fleet {
         for change in self.alerts.set_suppression(id, suppress.as_ref(), now) {
             self.push_alert_change(change, now, out);
         }
-        for kind in plan.raise.iter() {
+        for kind in todo.raise.iter() {
             let key = AlertKey {
                 target: id.clone(),
                 kind: kind.clone(),
@@ -1787,7 +1749,7 @@ impl Fleet {
         };
         let start = entry.rt.accounted_until.unwrap_or(w.started_at);
         if now > start {
-            account(&mut entry.pending, w.status, w.excluded(), start, now);
+            entry.pending.add_time(w.status, w.excluded(), start, now);
             entry.rt.accounted_until = Some(now);
         }
     }
@@ -1804,23 +1766,6 @@ fn policy_channel(policy: &alert::AlertPolicy) -> AlertChannelConfig {
 
 fn idx_policy(i: Option<usize>) -> Option<usize> {
     i
-}
-
-fn minute_key(t: DateTime<Utc>) -> i64 {
-    t.timestamp().div_euclid(60)
-}
-
-/// Adds `[from, to)` in `status` to the pending minute buckets.
-fn account(
-    pending: &mut PendingRollups,
-    status: Status,
-    excluded: bool,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) {
-    for piece in crate::rollup::split_interval(Granularity::Minute, status, excluded, from, to) {
-        pending.merge(&piece);
-    }
 }
 
 fn compute_score(e: &TargetEntry, config: &FleetConfig, now: DateTime<Utc>) -> Score {

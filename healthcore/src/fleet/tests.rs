@@ -1296,7 +1296,9 @@ fn uptime_of(
     to: DateTime<Utc>,
 ) -> crate::uptime::UptimeReport {
     let buckets = f.pending_buckets(&tid(id), Granularity::Minute, to);
-    crate::rollup::uptime_from_buckets(&buckets, from, to, &f.config().uptime)
+    // the minute holding `to` included, as the replay's uptime line does
+    let end = Granularity::Minute.bucket_start(to) + chrono::Duration::minutes(1);
+    crate::rollup::uptime_from_buckets(&buckets, from, end, &f.config().uptime)
 }
 
 /// s/40, s/25: observations made in maintenance or of a disabled check
@@ -1376,6 +1378,52 @@ fn child_downtime_during_a_parent_outage_is_excluded() {
     assert_eq!(r.checks_total, 9);
     let cp = r.count_percent.expect("judged");
     assert!((cp - 100.0 / 3.0).abs() < 1e-9, "{cp}");
+}
+
+/// s/30, s/37: a long gap is accounted as whole days and hours, the
+/// pending buffer stays bounded however long the replay runs without a
+/// drain, and the uptime sums stay exact.
+#[test]
+fn long_gaps_and_long_runs_keep_the_pending_rollups_small() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    let mut out = Vec::new();
+    f.observe(&keys[0], &obs(t0(), Outcome::Pass), &mut out)
+        .expect("observe");
+    let year = t0() + chrono::Duration::days(365);
+    f.tick(year, &mut out);
+    let (m, h, d) = f.targets[&tid("web")].pending.lens();
+    assert!(m + h + d <= 370, "{m} {h} {d}");
+    let r = uptime_of(&f, "web", t0(), year);
+    assert_eq!(r.healthy_seconds, 365.0 * 86_400.0);
+    assert_eq!(r.checks_total, 1);
+    // a week at one observation a minute, never drained
+    let mut now = year;
+    for _ in 0..7 * 1440 {
+        now += chrono::Duration::minutes(1);
+        f.observe(&keys[0], &obs(now, Outcome::Pass), &mut out)
+            .expect("observe");
+        f.tick(now, &mut out);
+    }
+    let (m, h, _) = f.targets[&tid("web")].pending.lens();
+    assert!(m <= pending::MAX_MINUTES && h <= pending::MAX_HOURS);
+    let r = uptime_of(&f, "web", t0(), now);
+    assert_eq!(r.checks_total, 1 + 7 * 1440);
+    assert_eq!(r.healthy_seconds, 372.0 * 86_400.0);
+    // the drain hands it all over, in minute, hour and day buckets
+    let drained = f.drain_rollups();
+    let day_ms: u64 = drained
+        .iter()
+        .filter(|b| b.bucket.granularity == Granularity::Day)
+        .map(|b| b.bucket.healthy_ms)
+        .sum();
+    assert_eq!(day_ms, 372 * 86_400_000);
+    let hour_ms: u64 = drained
+        .iter()
+        .filter(|b| b.bucket.granularity == Granularity::Hour)
+        .map(|b| b.bucket.healthy_ms)
+        .sum();
+    assert!(hour_ms <= day_ms);
+    assert!(f.drain_rollups().is_empty());
 }
 
 #[test]
