@@ -95,7 +95,6 @@ fn alert_heal(c: &mut Criterion) {
         breaker_allows: true,
         in_maintenance: false,
         flapping: false,
-        acknowledged: false,
     };
     c.bench_function("alert rules + heal decision per observation", |b| {
         b.iter(|| {

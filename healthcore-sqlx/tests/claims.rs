@@ -63,6 +63,7 @@ fn alert(id: &str, target: &str, kind: AlertKind) -> Alert {
         suppressed: false,
         suppressed_reason: None,
         escalated_at: None,
+        first_notified_at: None,
         last_notified_at: None,
         reminders_sent: 0,
     }

@@ -323,6 +323,44 @@ impl CircuitBreaker {
         self.effective_state(cfg, now) != BreakerState::Open
     }
 
+    /// Stores the end of the cooldown: an open breaker whose cooldown has
+    /// passed becomes `half_open` in its stored state too. Returns the
+    /// `open → half_open` change the first time and `None` after that (and
+    /// for any breaker that is not open or still cooling down), so a
+    /// periodic job that calls it on every tick reports the change once
+    /// (003's `getEffectiveCircuitState`, persisted).
+    ///
+    /// ```
+    /// use chrono::{Duration, TimeZone, Utc};
+    /// use healthcore::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+    /// let cfg = BreakerConfig::default();
+    /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let mut b = CircuitBreaker::default();
+    /// for _ in 0..3 {
+    ///     b.record_failure(&cfg, t0);
+    /// }
+    /// assert!(b.apply_cooldown(&cfg, t0 + Duration::minutes(29)).is_none());
+    /// let c = b.apply_cooldown(&cfg, t0 + Duration::minutes(30)).unwrap();
+    /// assert_eq!((c.from, c.to), (BreakerState::Open, BreakerState::HalfOpen));
+    /// assert_eq!(b.state, BreakerState::HalfOpen);
+    /// assert!(b.apply_cooldown(&cfg, t0 + Duration::minutes(31)).is_none());
+    /// ```
+    pub fn apply_cooldown(
+        &mut self,
+        cfg: &BreakerConfig,
+        now: DateTime<Utc>,
+    ) -> Option<BreakerChange> {
+        let from = self.state;
+        let to = self.settle(cfg, now);
+        (from != to).then_some(BreakerChange {
+            from,
+            to,
+            at: now,
+            tripped: false,
+            recovered: false,
+        })
+    }
+
     /// Moves a cooled-down open breaker to `half_open`; returns the state
     /// the next transition starts from.
     fn settle(&mut self, cfg: &BreakerConfig, now: DateTime<Utc>) -> BreakerState {
@@ -847,11 +885,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn cooldown_is_stored_once() {
+        let cfg = BreakerConfig::default();
+        let mut b = tripped(&cfg, t0());
+        assert!(b.apply_cooldown(&cfg, t0() + mins(29)).is_none());
+        assert_eq!(b.state, BreakerState::Open);
+        let c = b.apply_cooldown(&cfg, t0() + mins(30)).unwrap();
+        assert_eq!((c.from, c.to), (BreakerState::Open, BreakerState::HalfOpen));
+        assert!(!c.tripped && !c.recovered);
+        assert_eq!(c.at, t0() + mins(30));
+        assert_eq!(b.state, BreakerState::HalfOpen);
+        for m in 31..40 {
+            assert!(b.apply_cooldown(&cfg, t0() + mins(m)).is_none());
+        }
+        // the trial then decides, as from an effective half_open
+        let back = b.record_failure(&cfg, t0() + mins(41)).unwrap();
+        assert_eq!(back.from, BreakerState::HalfOpen);
+        assert!(!back.tripped);
+        let mut closed = CircuitBreaker::default();
+        assert!(closed.apply_cooldown(&cfg, t0()).is_none());
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Fail(i64),
         Succeed(i64),
         Reset,
+        Cooldown(i64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -859,6 +920,7 @@ mod tests {
             4 => (0i64..3_000).prop_map(Op::Fail),
             2 => (0i64..3_000).prop_map(Op::Succeed),
             1 => Just(Op::Reset),
+            2 => (0i64..3_000).prop_map(Op::Cooldown),
         ]
     }
 
@@ -923,6 +985,21 @@ mod tests {
                     Op::Reset => {
                         b.reset();
                         prop_assert_eq!(b.state, BreakerState::Closed);
+                    }
+                    Op::Cooldown(dt) => {
+                        now += chrono::Duration::seconds(dt);
+                        let effective = b.effective_state(&cfg, now);
+                        let change = b.apply_cooldown(&cfg, now);
+                        // the stored state follows the effective one, and
+                        // says so once
+                        prop_assert_eq!(b.state, effective);
+                        prop_assert_eq!(
+                            change.is_some(),
+                            before.state == BreakerState::Open && effective == BreakerState::HalfOpen
+                        );
+                        prop_assert!(b.apply_cooldown(&cfg, now).is_none());
+                        prop_assert_eq!(b.trips, before.trips);
+                        prop_assert_eq!(b.should_attempt(&cfg, now), before.should_attempt(&cfg, now));
                     }
                 }
                 prop_assert!(b.trips >= before.trips);

@@ -10,10 +10,11 @@
 //! parent into one [`SuppressReason`].
 //!
 //! Must not: keep state, read the clock, or compute uptime. Attribution is
-//! recorded by the uptime module: when [`down_parent`] names a parent for a
-//! child that is itself down, the child's status window records
-//! `attributed_to = parent`, so the parent's outage is counted once, on
-//! the parent.
+//! recorded by the uptime module: while [`down_parent`] names a parent, the
+//! child's status window records `attributed_to = parent`, and the child's
+//! degraded or down time in such a window is left out of its uptime
+//! ([`StatusWindow::excluded`](crate::uptime::StatusWindow::excluded)), so
+//! the parent's outage is counted once, on the parent.
 
 use std::collections::HashMap;
 

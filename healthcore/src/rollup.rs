@@ -4,7 +4,8 @@
 //! This module owns [`Granularity`] (UTC-aligned bucket boundaries),
 //! [`Bucket`] (integer counters: milliseconds of each status, check counts,
 //! latency sum/min/max in microseconds), [`split_interval`] (a status
-//! interval cut at bucket boundaries), [`rollup`] (fine buckets into coarser
+//! interval cut at bucket boundaries), [`split_span`] (a long interval cut
+//! into the fewest aligned minute, hour and day buckets), [`rollup`] (fine buckets into coarser
 //! ones), [`uptime_from_buckets`] and [`timeline_from_buckets`].
 //!
 //! Counters are integers so that merging is exact, associative and
@@ -143,7 +144,10 @@ fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 ///
 /// Time is split by status outside maintenance (`healthy_ms`, `degraded_ms`,
 /// `down_ms`, `unknown_ms`); time in maintenance goes to `maintenance_ms`
-/// whatever the status.
+/// whatever the status, and so does every other excluded stretch (a
+/// child's degraded or down time while a parent is down, see
+/// [`StatusWindow::excluded`](crate::uptime::StatusWindow::excluded)): the
+/// counter holds the time left out of uptime besides `unknown`.
 ///
 /// ```
 /// use healthcore::rollup::{Bucket, Granularity};
@@ -295,6 +299,15 @@ impl Bucket {
         }
     }
 
+    /// Counts one observation that is not judged (made in maintenance, of
+    /// a disabled check, a failure while a parent is down): in
+    /// `checks_total` and the latency stats, not in `checks_healthy` or
+    /// `checks_failed`, so it moves no count-based uptime, as an
+    /// `unknown` outcome. Does not allocate.
+    pub fn add_unjudged_observation(&mut self, latency: Option<Duration>) {
+        self.add_observation(Outcome::Unknown, latency);
+    }
+
     /// Adds `ms` milliseconds of `status` (or of maintenance).
     pub fn add_time_ms(&mut self, status: Status, in_maintenance: bool, ms: u64) {
         let slot = if in_maintenance {
@@ -404,6 +417,95 @@ impl Iterator for SplitInterval {
             self.status,
             self.in_maintenance,
             u64::try_from(piece_end - self.cursor_ms).unwrap_or(0),
+        );
+        self.cursor_ms = piece_end;
+        Some(b)
+    }
+}
+
+/// Cuts the interval `[from, to)` of `status` into the fewest UTC-aligned
+/// buckets: at each step the coarsest bucket (a day, an hour, a minute)
+/// that starts there and ends by `to`, else the part of a minute up to the
+/// next minute boundary or `to`. A span of `d` whole days gives at most
+/// `d + 2·(23 + 59 + 1)` pieces however long it is (whole-span arithmetic,
+/// not one piece per minute), each a [`Bucket`] of its own granularity.
+/// Nothing when `to <= from`. Lazy; does not allocate.
+///
+/// ```
+/// use healthcore::rollup::{split_span, Granularity};
+/// use healthcore::model::Status;
+/// use chrono::{TimeZone, Utc};
+/// let from = Utc.with_ymd_and_hms(2026, 1, 1, 22, 58, 30).unwrap();
+/// let to = Utc.with_ymd_and_hms(2026, 1, 4, 1, 1, 0).unwrap();
+/// let pieces: Vec<(Granularity, u64)> = split_span(Status::Down, false, from, to)
+///     .map(|b| (b.granularity, b.down_ms / 1000))
+///     .collect();
+/// assert_eq!(pieces, [
+///     (Granularity::Minute, 30), (Granularity::Minute, 60), // to 23:00
+///     (Granularity::Hour, 3600),                             // to midnight
+///     (Granularity::Day, 86_400), (Granularity::Day, 86_400), // 2 and 3 Jan
+///     (Granularity::Hour, 3600),                             // to 01:00 on the 4th
+///     (Granularity::Minute, 60),
+/// ]);
+/// ```
+pub fn split_span(
+    status: Status,
+    in_maintenance: bool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> SplitSpan {
+    SplitSpan {
+        status,
+        in_maintenance,
+        cursor_ms: ms(from),
+        end_ms: ms(to),
+    }
+}
+
+/// The iterator returned by [`split_span`].
+#[derive(Debug, Clone)]
+pub struct SplitSpan {
+    status: Status,
+    in_maintenance: bool,
+    cursor_ms: i64,
+    end_ms: i64,
+}
+
+impl Iterator for SplitSpan {
+    type Item = Bucket;
+
+    fn next(&mut self) -> Option<Bucket> {
+        if self.cursor_ms >= self.end_ms {
+            return None;
+        }
+        let cursor = self.cursor_ms;
+        let whole = [Granularity::Day, Granularity::Hour, Granularity::Minute]
+            .into_iter()
+            .find(|g| {
+                g.start_ms(cursor) == cursor
+                    && cursor
+                        .checked_add(g.width_ms())
+                        .is_some_and(|e| e <= self.end_ms)
+            });
+        let (granularity, start, piece_end) = match whole {
+            Some(g) => (g, cursor, cursor + g.width_ms()),
+            None => {
+                let g = Granularity::Minute;
+                let start = g.start_ms(cursor);
+                let piece_end = start.saturating_add(g.width_ms()).min(self.end_ms);
+                if piece_end <= cursor {
+                    // only at the very top of i64: stop rather than loop
+                    self.cursor_ms = self.end_ms;
+                    return None;
+                }
+                (g, start, piece_end)
+            }
+        };
+        let mut b = Bucket::empty_at(granularity, from_ms(start));
+        b.add_time_ms(
+            self.status,
+            self.in_maintenance,
+            u64::try_from(piece_end - cursor).unwrap_or(0),
         );
         self.cursor_ms = piece_end;
         Some(b)
@@ -594,6 +696,18 @@ mod tests {
         assert_eq!(b.latency_sum_us, u64::MAX); // saturated, not wrapped
         assert_eq!(b.latency_min_us, Some(500));
         assert_eq!(b.latency_max_us, Some(u64::MAX));
+    }
+
+    #[test]
+    fn unjudged_observations_count_in_the_total_only() {
+        let mut b = Bucket::new(Granularity::Minute, t0());
+        b.add_observation(Outcome::Pass, None);
+        b.add_unjudged_observation(Some(Duration::from_millis(2)));
+        assert_eq!(
+            (b.checks_total, b.checks_healthy, b.checks_failed),
+            (2, 1, 0)
+        );
+        assert_eq!(b.latency_count, 1);
     }
 
     #[test]
@@ -804,6 +918,7 @@ mod tests {
                     0i64..20_000_000,
                     0i64..1_000_000,
                     0i64..20_000_000,
+                    any::<bool>(),
                 ),
                 0..12,
             ),
@@ -814,9 +929,11 @@ mod tests {
                 let n = spec.len();
                 spec.into_iter()
                     .enumerate()
-                    .map(|(i, (s, m, dur_ms, dur_ns, gap_ms))| {
+                    .map(|(i, (s, m, dur_ms, dur_ns, gap_ms, parent_down))| {
                         t += ChronoDuration::milliseconds(gap_ms);
-                        let w = StatusWindow::open(s, Cause::None, t).with_maintenance(m);
+                        let mut w = StatusWindow::open(s, Cause::None, t).with_maintenance(m);
+                        w.attributed_to =
+                            parent_down.then(|| crate::model::TargetId::new("parent").expect("id"));
                         t += ChronoDuration::milliseconds(dur_ms)
                             + ChronoDuration::nanoseconds(dur_ns);
                         if last_open && i + 1 == n {
@@ -860,7 +977,7 @@ mod tests {
         let mut map: BTreeMap<DateTime<Utc>, Bucket> = BTreeMap::new();
         for w in windows {
             let end = w.ended_at.unwrap_or(now);
-            for piece in split_interval(g, w.status, w.in_maintenance, w.started_at, end) {
+            for piece in split_interval(g, w.status, w.excluded(), w.started_at, end) {
                 map.entry(piece.start)
                     .and_modify(|b| b.merge(&piece))
                     .or_insert(piece);
@@ -875,6 +992,38 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        /// split_span tiles the span exactly with aligned pieces, each as
+        /// coarse as fits, and agrees with split_interval's minute pieces
+        /// once both are rolled up by day.
+        fn split_span_tiles_the_span(
+            from_s in -2_000_000i64..2_000_000,
+            from_ms in 0i64..1000,
+            len_s in 0i64..10_000_000,
+            status in arb_status(),
+            m in any::<bool>(),
+        ) {
+            let from = t0() + ChronoDuration::seconds(from_s) + ChronoDuration::milliseconds(from_ms);
+            let to = from + ChronoDuration::seconds(len_s);
+            let pieces: Vec<Bucket> = split_span(status, m, from, to).collect();
+            let mut cursor = ms(from);
+            for p in &pieces {
+                let w = p.granularity.width_ms();
+                prop_assert_eq!(ms(p.start) % w, 0, "aligned");
+                prop_assert!(ms(p.start) <= cursor && cursor < ms(p.start) + w);
+                let covered = i64::try_from(p.covered_ms()).unwrap();
+                if p.granularity != Granularity::Minute {
+                    prop_assert_eq!(covered, w, "coarse pieces are whole");
+                }
+                cursor += covered;
+            }
+            prop_assert_eq!(cursor, ms(to));
+            let days = len_s / 86_400 + 1;
+            prop_assert!(pieces.len() as i64 <= days + 2 * (23 + 59 + 1) + 1);
+            let fine: Vec<Bucket> = split_interval(Granularity::Minute, status, m, from, to).collect();
+            prop_assert_eq!(rollup(Granularity::Day, &pieces), rollup(Granularity::Day, &fine));
+        }
+
         #[test]
         fn merge_is_associative_and_commutative(a in arb_bucket(), b in arb_bucket(), c in arb_bucket()) {
             let mut ab = a;

@@ -18,7 +18,8 @@ pub struct Summary {
     pub by_status: BTreeMap<String, u64>,
     /// Mean score, one decimal.
     pub average_score: f64,
-    /// Unresolved, unacknowledged alerts.
+    /// Unresolved, unacknowledged alerts that are not suppressed (held by
+    /// maintenance, a down parent or the suppression window).
     pub active_alerts: u64,
     /// Of which critical.
     pub critical_alerts: u64,

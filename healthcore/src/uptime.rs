@@ -12,8 +12,10 @@
 //!   24 h / 7 d / 30 d ranges.
 //!
 //! The formula: `(healthy + w·degraded) / (healthy + degraded + down) × 100`
-//! where `w` is [`UptimeConfig::degraded_weight`]; `unknown` time and time in
-//! maintenance are left out of the denominator. All time arithmetic is done
+//! where `w` is [`UptimeConfig::degraded_weight`]; `unknown` time, time in
+//! maintenance and a child's degraded or down time while a parent is down
+//! (attributed to the parent, DESIGN §4 "Dependencies"; see
+//! [`StatusWindow::excluded`]) are left out of the denominator. All time arithmetic is done
 //! on instants floored to whole milliseconds, so the raw and the bucket paths
 //! agree exactly.
 //!
@@ -95,6 +97,29 @@ impl StatusWindow {
     pub fn with_maintenance(mut self, in_maintenance: bool) -> Self {
         self.in_maintenance = in_maintenance;
         self
+    }
+
+    /// True when the window's time is left out of uptime (counted as
+    /// excluded, like unknown time): it was in maintenance, or it is a
+    /// degraded or down stretch while a parent was down: the child's
+    /// downtime is the parent's, counted once, on the parent. Healthy time
+    /// while a parent is down still counts as healthy.
+    ///
+    /// ```
+    /// use healthcore::uptime::StatusWindow;
+    /// use healthcore::model::{Cause, Status, TargetId};
+    /// use chrono::{TimeZone, Utc};
+    /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let mut w = StatusWindow::open(Status::Down, Cause::Failing, t0);
+    /// assert!(!w.excluded());
+    /// w.attributed_to = Some(TargetId::new("switch-1").unwrap());
+    /// assert!(w.excluded());
+    /// w.status = Status::Healthy;
+    /// assert!(!w.excluded());
+    /// assert!(w.with_maintenance(true).excluded());
+    /// ```
+    pub fn excluded(&self) -> bool {
+        self.in_maintenance || (self.attributed_to.is_some() && self.status != Status::Healthy)
     }
 
     /// True while the window has no end.
@@ -444,11 +469,7 @@ pub fn uptime_from_raw(
     let mut totals = Bucket::sum();
     for w in windows {
         if let Some((s, e)) = clipped_ms(w, from_ms, to_ms, now_ms) {
-            totals.add_time_ms(
-                w.status,
-                w.in_maintenance,
-                u64::try_from(e - s).unwrap_or(0),
-            );
+            totals.add_time_ms(w.status, w.excluded(), u64::try_from(e - s).unwrap_or(0));
         }
     }
     for o in observations {
@@ -799,6 +820,33 @@ mod tests {
         assert_eq!(r.checks_total, 0);
         assert_eq!(r.count_percent, None);
         assert_eq!(r.latency, LatencyStats::default());
+    }
+
+    /// DESIGN §4: a child's downtime while its parent is down is the
+    /// parent's: excluded from the child's uptime; its healthy time then
+    /// still counts.
+    #[test]
+    fn downtime_attributed_to_a_parent_is_excluded() {
+        let parent = Some(TargetId::new("switch").unwrap());
+        let mut attributed_down = win(Status::Down, 600, Some(1200));
+        attributed_down.attributed_to = parent.clone();
+        let mut attributed_degraded = win(Status::Degraded, 1200, Some(1500));
+        attributed_degraded.attributed_to = parent.clone();
+        let mut attributed_healthy = win(Status::Healthy, 1500, Some(1800));
+        attributed_healthy.attributed_to = parent;
+        let windows = [
+            win(Status::Healthy, 0, Some(600)),
+            attributed_down,
+            attributed_degraded,
+            attributed_healthy,
+            win(Status::Down, 1800, Some(2000)),
+        ];
+        let now = t0() + secs(2000);
+        let r = uptime_from_windows(&windows, t0(), now, &UptimeConfig::default(), now);
+        assert_eq!(r.healthy_seconds, 900.0);
+        assert_eq!(r.down_seconds, 200.0);
+        assert_eq!(r.degraded_seconds, 0.0);
+        assert_eq!(r.excluded_seconds, 900.0);
     }
 
     #[test]

@@ -33,8 +33,13 @@ pub enum AlertChange {
     Reminded(Alert),
     /// An open alert became suppressed, or its reason changed.
     Suppressed(Alert),
-    /// An open alert's suppression ended.
+    /// An open alert's suppression ended before anyone was told of it: if
+    /// active, it fires now (its first notification).
     Released(Alert),
+    /// An open alert that had already been notified left suppression: it
+    /// is live again (reminders and escalation resume), and nothing is
+    /// sent again: an alert fires once.
+    Resumed(Alert),
 }
 
 impl AlertChange {
@@ -47,7 +52,8 @@ impl AlertChange {
             | AlertChange::Escalated(a)
             | AlertChange::Reminded(a)
             | AlertChange::Suppressed(a)
-            | AlertChange::Released(a) => a,
+            | AlertChange::Released(a)
+            | AlertChange::Resumed(a) => a,
         }
     }
 
@@ -60,7 +66,8 @@ impl AlertChange {
             | AlertChange::Escalated(a)
             | AlertChange::Reminded(a)
             | AlertChange::Suppressed(a)
-            | AlertChange::Released(a) => a,
+            | AlertChange::Released(a)
+            | AlertChange::Resumed(a) => a,
         }
     }
 }
@@ -213,7 +220,8 @@ impl AlertBook {
         alert.resolved_at = None;
         alert.escalated_at = None;
         alert.reminders_sent = 0;
-        alert.last_notified_at = (!alert.suppressed).then_some(now);
+        alert.first_notified_at = (!alert.suppressed).then_some(now);
+        alert.last_notified_at = alert.first_notified_at;
         self.targets
             .entry(alert.target.clone())
             .or_default()
@@ -271,9 +279,30 @@ impl AlertBook {
         Ok(AlertChange::Acknowledged(alert.clone()))
     }
 
+    /// Escalates the open alert of `key` now, whatever its delay (a target
+    /// whose escalation delay is 0 escalates as it first fires): records
+    /// `escalated_at` and returns the `Escalated` change, the same one the
+    /// timers make after a delay. `None` when no alert of `key` is open,
+    /// or it is not active, is suppressed, was never notified or is
+    /// already escalated.
+    pub fn escalate_now(&mut self, key: &AlertKey, now: DateTime<Utc>) -> Option<AlertChange> {
+        let slot = self.targets.get_mut(&key.target)?;
+        let i = slot.find(&key.kind)?;
+        let alert = slot.open.get_mut(i)?;
+        if alert.status != AlertStatus::Active
+            || alert.suppressed
+            || alert.escalated_at.is_some()
+            || !alert.was_notified()
+        {
+            return None;
+        }
+        alert.mark_escalated(now);
+        Some(AlertChange::Escalated(alert.clone()))
+    }
+
     /// Records that the open alert with this id went to external channels
-    /// at `now` (e.g. at once, for a target whose escalation delay is 0), so
-    /// no escalation follows. False when no open alert has the id.
+    /// at `now`, so no escalation follows. False when no open alert has
+    /// the id.
     pub fn mark_escalated(&mut self, id: &str, now: DateTime<Utc>) -> bool {
         match self
             .targets
@@ -386,10 +415,12 @@ impl AlertBook {
 
     /// Sets why `target`'s open alerts are suppressed (maintenance, a down
     /// parent) or, with `None`, that they are not. Returns a `Suppressed`
-    /// change for each alert newly suppressed (or whose reason changed) and
-    /// a `Released` change for each whose suppression ended (it fires
-    /// again if still active). An alert still inside the suppression
-    /// window after a recent resolve stays suppressed for that reason.
+    /// change for each alert newly suppressed (or whose reason changed),
+    /// and for each whose suppression ended a `Released` change when
+    /// nobody had been told of it (it fires now if active) or a `Resumed`
+    /// one when it had already fired (nothing is sent again). An alert
+    /// still inside the suppression window after a recent resolve stays
+    /// suppressed for that reason.
     pub fn set_suppression(
         &mut self,
         target: &TargetId,
@@ -420,17 +451,14 @@ impl AlertBook {
             if alert.suppressed {
                 changes.push(AlertChange::Suppressed(alert.clone()));
             } else {
-                if alert.status == AlertStatus::Active {
-                    alert.last_notified_at = Some(now);
-                }
-                changes.push(AlertChange::Released(alert.clone()));
+                changes.push(release(alert, now));
             }
         }
         changes
     }
 
     /// Runs the timers at `now`: releases alerts whose suppression window
-    /// has passed (they fire if still active), then records the reminders
+    /// has passed (they fire if still active and never notified), then records the reminders
     /// and escalations that [`due_followups`](crate::alert::due_followups) says are due. Returns the
     /// changes, oldest alert first; forgets resolve times older than the
     /// window. Allocates nothing when nothing is due.
@@ -442,7 +470,8 @@ impl AlertBook {
     /// `escalation_delay(target)` is asked once per target that has open
     /// alerts (seed 004: one alert config, and so one delay, per service).
     /// An alert escalates once, never before its target's delay has passed
-    /// since it was raised, and never once acknowledged.
+    /// since it first reached the dashboard (time held suppressed before
+    /// that does not count), and never once acknowledged.
     ///
     /// ```
     /// use std::time::Duration;
@@ -470,6 +499,39 @@ impl AlertBook {
         now: DateTime<Utc>,
         escalation_delay: impl Fn(&TargetId) -> Duration,
     ) -> Vec<AlertChange> {
+        self.followups_where(policy, now, escalation_delay, |_| true)
+    }
+
+    /// [`AlertBook::followups_by`] for the alerts whose condition still
+    /// holds: `holds(alert)` is asked for each open alert, and one for which
+    /// it says `false` (its condition has cleared; the caller resolves it
+    /// next) is left untouched: never released from a suppression window,
+    /// reminded or escalated, so nobody is told about a condition that is
+    /// over. It also lets a caller run the timers of some targets only
+    /// without touching the others' alerts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::{TimeZone, Utc};
+    /// use healthcore::alert::{AlertBook, AlertKey, AlertKind, AlertPolicy, Severity};
+    /// use healthcore::model::TargetId;
+    /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    /// let key = AlertKey::new(TargetId::new("web").unwrap(), AlertKind::Down);
+    /// let mut book = AlertBook::default();
+    /// book.raise(key, Severity::Critical, "down".into(), None, t0, "a1".into(), None);
+    /// let p = AlertPolicy::default();
+    /// let later = t0 + Duration::from_secs(600);
+    /// // the target recovered: its down alert is not escalated
+    /// assert!(book.followups_where(&p, later, |_| p.escalation_delay, |_| false).is_empty());
+    /// assert_eq!(book.followups_where(&p, later, |_| p.escalation_delay, |_| true).len(), 1);
+    /// ```
+    pub fn followups_where(
+        &mut self,
+        policy: &AlertPolicy,
+        now: DateTime<Utc>,
+        escalation_delay: impl Fn(&TargetId) -> Duration,
+        holds: impl Fn(&Alert) -> bool,
+    ) -> Vec<AlertChange> {
         let mut changes = Vec::new();
         let window = delta(self.suppression_window);
         for (target, slot) in self.targets.iter_mut() {
@@ -480,6 +542,9 @@ impl AlertBook {
                 escalation_delay(target)
             };
             for alert in open.iter_mut() {
+                if !holds(alert) {
+                    continue;
+                }
                 if alert.suppressed_reason == Some(SuppressReason::SuppressionWindow) {
                     let still = resolved_at
                         .iter()
@@ -488,10 +553,7 @@ impl AlertBook {
                     if !still {
                         alert.suppressed = false;
                         alert.suppressed_reason = None;
-                        if alert.status == AlertStatus::Active {
-                            alert.last_notified_at = Some(now);
-                        }
-                        changes.push(AlertChange::Released(alert.clone()));
+                        changes.push(release(alert, now));
                         continue;
                     }
                 }
@@ -514,6 +576,19 @@ impl AlertBook {
         });
         changes
     }
+}
+
+/// The change for an alert whose suppression just ended: `Released` (and
+/// notified now, if active) when nobody had been told of it, `Resumed`
+/// when it had already fired.
+fn release(alert: &mut Alert, now: DateTime<Utc>) -> AlertChange {
+    if alert.was_notified() {
+        return AlertChange::Resumed(alert.clone());
+    }
+    if alert.status == AlertStatus::Active {
+        alert.mark_notified(now);
+    }
+    AlertChange::Released(alert.clone())
 }
 
 #[cfg(test)]
@@ -658,6 +733,35 @@ mod tests {
         assert!(!raise(&mut z, &k, t0(), "2").unwrap().alert().suppressed);
     }
 
+    /// A held alert whose condition has cleared is neither released (as
+    /// firing) nor reminded nor escalated by the timers; the others are.
+    #[test]
+    fn followups_leave_cleared_alerts_alone() {
+        let p = AlertPolicy {
+            reminder_interval: Duration::from_secs(300),
+            ..AlertPolicy::default()
+        };
+        let mut b = AlertBook::new(Duration::from_secs(300));
+        let down = key("n", AlertKind::Down);
+        let stale = key("m", AlertKind::Stale);
+        raise(&mut b, &down, t0(), "1").unwrap();
+        b.resolve(&down, at(1)).unwrap();
+        // raised again inside the window: held
+        assert!(raise(&mut b, &down, at(2), "2").unwrap().alert().suppressed);
+        raise(&mut b, &stale, t0(), "3").unwrap();
+        let cleared = |a: &Alert| a.kind != AlertKind::Down;
+        let c = b.followups_where(&p, at(1000), |_| p.escalation_delay, cleared);
+        assert!(c.iter().all(|c| c.alert().id == "3"), "{c:?}");
+        assert_eq!(c.len(), 2, "escalation and reminder of the live alert");
+        let held = b.get(&down).unwrap();
+        assert!(held.suppressed);
+        assert_eq!(held.last_notified_at, None);
+        assert_eq!(held.escalated_at, None);
+        // once it holds again, the window's end releases it
+        let c = b.followups_where(&p, at(1001), |_| p.escalation_delay, |_| true);
+        assert!(matches!(&c[..], [AlertChange::Released(a)] if a.id == "2"));
+    }
+
     #[test]
     fn window_suppressed_then_resolved_is_silent() {
         let mut b = AlertBook::new(Duration::from_secs(300));
@@ -693,10 +797,88 @@ mod tests {
         b.acknowledge("2", "ops", at(20)).unwrap();
         let c = b.set_suppression(&t, None, at(30));
         assert_eq!(c.len(), 2);
-        let fires: Vec<_> = c.iter().filter_map(on_change).collect();
-        assert_eq!(fires, vec![NotificationKind::Firing]);
+        // both fired at creation: resumed, never fired a second time
+        assert!(c.iter().all(|c| matches!(c, AlertChange::Resumed(_))));
+        assert!(c.iter().all(|c| on_change(c).is_none()));
         assert!(b.set_suppression(&t, None, at(31)).is_empty());
         assert!(b.set_suppression(&tid("zz"), None, at(31)).is_empty());
+    }
+
+    /// An alert raised while held fires once, when the hold ends; one that
+    /// already fired is resumed silently however often it is held again
+    /// (s/39: a child alert fired a second time when its parent
+    /// recovered).
+    #[test]
+    fn an_alert_fires_once_however_often_it_is_held() {
+        let mut b = AlertBook::default();
+        let t = tid("n");
+        let held = b
+            .raise(
+                key("n", AlertKind::Down),
+                Severity::Critical,
+                "m".into(),
+                None,
+                t0(),
+                "1".into(),
+                Some(SuppressReason::Maintenance),
+            )
+            .unwrap();
+        assert_eq!(on_change(&held), None);
+        let c = b.set_suppression(&t, None, at(600));
+        assert!(matches!(&c[..], [AlertChange::Released(_)]));
+        assert_eq!(on_change(&c[0]), Some(NotificationKind::Firing));
+        assert_eq!(c[0].alert().first_notified_at, Some(at(600)));
+        let parent = SuppressReason::ParentDown { parent: tid("sw") };
+        for i in 1..4 {
+            b.set_suppression(&t, Some(&parent), at(600 + i * 100));
+            let c = b.set_suppression(&t, None, at(650 + i * 100));
+            assert!(matches!(&c[..], [AlertChange::Resumed(_)]), "{c:?}");
+            assert_eq!(on_change(&c[0]), None);
+            assert_eq!(c[0].alert().first_notified_at, Some(at(600)));
+            assert_eq!(c[0].alert().last_notified_at, Some(at(600)));
+        }
+        // an acknowledged alert nobody was told of is released silently
+        let mut q = AlertBook::default();
+        q.raise(
+            key("q", AlertKind::Down),
+            Severity::Critical,
+            "m".into(),
+            None,
+            t0(),
+            "q".into(),
+            Some(SuppressReason::Maintenance),
+        );
+        q.acknowledge("q", "ops", at(1)).unwrap();
+        let c = q.set_suppression(&tid("q"), None, at(2));
+        assert!(matches!(&c[..], [AlertChange::Released(_)]));
+        assert_eq!(on_change(&c[0]), None);
+        assert!(!c[0].alert().was_notified());
+    }
+
+    /// A zero escalation delay escalates as the alert first fires: the
+    /// same change the timers make, just at once, and only once.
+    #[test]
+    fn escalate_now_once_and_only_when_told() {
+        let mut b = AlertBook::default();
+        let k = key("n", AlertKind::Down);
+        raise(&mut b, &k, t0(), "1").unwrap();
+        let c = b.escalate_now(&k, t0()).unwrap();
+        assert!(matches!(&c, AlertChange::Escalated(a) if a.escalated_at == Some(t0())));
+        assert_eq!(on_change(&c), Some(NotificationKind::Escalation));
+        assert!(b.escalate_now(&k, at(1)).is_none(), "once");
+        assert!(b.followups(&AlertPolicy::default(), at(10_000)).is_empty());
+        let held = key("h", AlertKind::Down);
+        b.raise(
+            held.clone(),
+            Severity::Critical,
+            "m".into(),
+            None,
+            t0(),
+            "2".into(),
+            Some(SuppressReason::Maintenance),
+        );
+        assert!(b.escalate_now(&held, t0()).is_none(), "nobody told yet");
+        assert!(b.escalate_now(&key("zz", AlertKind::Down), t0()).is_none());
     }
 
     #[test]
@@ -964,8 +1146,10 @@ mod tests {
             let mut next_id = 0usize;
             let mut resolved_ids: HashSet<String> = HashSet::new();
             let mut acked_ids: HashSet<String> = HashSet::new();
+            let mut fired: HashSet<String> = HashSet::new();
             for (op, step) in ops {
                 now += Duration::from_secs(step);
+                let mut changes: Vec<AlertChange> = Vec::new();
                 match op {
                     Op::Raise(t, k) => {
                         let key = AlertKey::new(tid(targets[t]), kinds[k].clone());
@@ -982,6 +1166,7 @@ mod tests {
                                 let c = c.unwrap();
                                 prop_assert_eq!(&c.alert().id, &id);
                                 prop_assert!(!resolved_ids.contains(&id));
+                                changes.push(c);
                             }
                         }
                     }
@@ -1005,15 +1190,27 @@ mod tests {
                     }
                     Op::Suppress(t, on) => {
                         let reason = on.then_some(SuppressReason::Maintenance);
-                        book.set_suppression(&tid(targets[t]), reason.as_ref(), now);
+                        changes = book.set_suppression(&tid(targets[t]), reason.as_ref(), now);
                     }
                     Op::Tick => {
-                        for c in book.followups(&policy, now) {
+                        changes = book.followups(&policy, now);
+                        for c in &changes {
                             if matches!(c, AlertChange::Reminded(_) | AlertChange::Escalated(_)) {
                                 prop_assert_eq!(c.alert().status, AlertStatus::Active);
                                 prop_assert!(!acked_ids.contains(&c.alert().id));
                             }
+                            // escalation is timed from the first notification
+                            if let AlertChange::Escalated(a) = c {
+                                let told = a.first_notified();
+                                prop_assert!(told.is_some_and(|t| now >= t + policy.escalation_delay));
+                            }
                         }
+                    }
+                }
+                // an alert fires once, whatever holds and releases it
+                for c in &changes {
+                    if on_change(c) == Some(NotificationKind::Firing) {
+                        prop_assert!(fired.insert(c.alert().id.clone()), "{} fired twice", c.alert().id);
                     }
                 }
                 // Invariants after every step.

@@ -33,23 +33,26 @@ impl NotificationKind {
     }
 }
 
-/// The notification a change calls for, if any. Transitions only:
+/// The notification a change calls for, if any. Transitions only, and
+/// each alert fires at most once:
 ///
 /// - created and not suppressed → `Firing`;
-/// - released from suppression while active → `Firing`;
-/// - resolved, when it had been notified and is not suppressed now →
-///   `Resolved` (nothing for an alert nobody heard of);
+/// - released from suppression while active, nobody having been told of
+///   it yet (the book reports an alert that had already fired as
+///   [`AlertChange::Resumed`]) → `Firing`;
+/// - resolved, when it had been notified → `Resolved`, even while
+///   suppressed now (an alert that fired and then clears during
+///   maintenance still tells its recovery to whoever heard of it);
+///   nothing for an alert nobody heard of;
 /// - reminded → `Reminder`; escalated → `Escalation`;
-/// - acknowledged or suppressed → nothing.
+/// - acknowledged, suppressed or resumed → nothing.
 pub fn on_change(change: &AlertChange) -> Option<NotificationKind> {
     match change {
         AlertChange::Created(a) if !a.suppressed => Some(NotificationKind::Firing),
         AlertChange::Released(a) if a.status == AlertStatus::Active && !a.suppressed => {
             Some(NotificationKind::Firing)
         }
-        AlertChange::Resolved(a) if !a.suppressed && a.last_notified_at.is_some() => {
-            Some(NotificationKind::Resolved)
-        }
+        AlertChange::Resolved(a) if a.was_notified() => Some(NotificationKind::Resolved),
         AlertChange::Reminded(_) => Some(NotificationKind::Reminder),
         AlertChange::Escalated(_) => Some(NotificationKind::Escalation),
         _ => None,
@@ -81,9 +84,14 @@ pub(crate) fn delta(d: std::time::Duration) -> TimeDelta {
 /// suppressed.
 ///
 /// - Reminder: `reminder_interval` > 0, the alert has been notified, and
-///   `now - last_notified_at ≥ reminder_interval`.
-/// - Escalation: once (`escalated_at` is none), when
-///   `now - created_at ≥ escalation_delay`.
+///   `now - last_notified_at ≥ reminder_interval` (the first reminder
+///   comes an interval after the first notification).
+/// - Escalation: once (`escalated_at` is none), when the alert has
+///   reached the dashboard and `now - first notification ≥
+///   escalation_delay` (seed 004: first to the dashboard, then after N
+///   minutes to external channels). Time it spent suppressed before that
+///   (maintenance, a down parent, the suppression window) does not count;
+///   an alert nobody was told of never escalates.
 ///
 /// ```
 /// use std::time::Duration;
@@ -92,8 +100,10 @@ pub(crate) fn delta(d: std::time::Duration) -> TimeDelta {
 /// use healthcore::model::TargetId;
 /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
 /// let key = AlertKey::new(TargetId::new("db").unwrap(), AlertKind::Down);
-/// let a = Alert::new("a1", key, Severity::Critical, "db down", t0);
+/// let mut a = Alert::new("a1", key, Severity::Critical, "db down", t0);
 /// let p = AlertPolicy::default(); // escalation after 300 s
+/// assert!(!due_followups(&a, &p, t0 + Duration::from_secs(600)).escalate); // nobody told yet
+/// a.mark_notified(t0);
 /// assert!(!due_followups(&a, &p, t0 + Duration::from_secs(299)).escalate);
 /// assert!(due_followups(&a, &p, t0 + Duration::from_secs(300)).escalate);
 /// ```
@@ -114,7 +124,8 @@ pub fn due_followups(alert: &Alert, policy: &AlertPolicy, now: DateTime<Utc>) ->
 /// use healthcore::model::TargetId;
 /// let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
 /// let key = AlertKey::new(TargetId::new("db").unwrap(), AlertKind::Down);
-/// let a = Alert::new("a1", key, Severity::Critical, "db down", t0);
+/// let mut a = Alert::new("a1", key, Severity::Critical, "db down", t0);
+/// a.mark_notified(t0);
 /// let p = AlertPolicy::default();
 /// let one_min = Duration::from_secs(60);
 /// assert!(!due_followups_after(&a, &p, one_min, t0 + Duration::from_secs(59)).escalate);
@@ -134,7 +145,9 @@ pub fn due_followups_after(
             .last_notified_at
             .is_some_and(|t| now.signed_duration_since(t) >= delta(policy.reminder_interval));
     let escalate = alert.escalated_at.is_none()
-        && now.signed_duration_since(alert.created_at) >= delta(escalation_delay);
+        && alert
+            .first_notified()
+            .is_some_and(|t| now.signed_duration_since(t) >= delta(escalation_delay));
     Followups { reminder, escalate }
 }
 
@@ -158,7 +171,7 @@ mod tests {
             "down",
             t0(),
         );
-        a.last_notified_at = Some(t0());
+        a.mark_notified(t0());
         a
     }
 
@@ -177,6 +190,7 @@ mod tests {
     fn transitions_only() {
         let a = alert();
         let mut fresh = a.clone();
+        fresh.first_notified_at = None;
         fresh.last_notified_at = None;
         assert_eq!(
             on_change(&AlertChange::Created(fresh.clone())),
@@ -192,14 +206,20 @@ mod tests {
             on_change(&AlertChange::Resolved(a.clone())),
             Some(NotificationKind::Resolved)
         );
-        // Never notified, or suppressed now: no recovery notification.
+        // Never notified: no recovery notification. Notified, and
+        // suppressed when it clears (s/28: resolved during maintenance):
+        // its audience still hears of the recovery.
         assert_eq!(on_change(&AlertChange::Resolved(fresh.clone())), None);
-        let mut was_notified_now_suppressed = a.clone();
-        was_notified_now_suppressed.suppressed = true;
+        let was_notified_now_suppressed = a
+            .clone()
+            .with_suppression(Some(SuppressReason::Maintenance));
         assert_eq!(
             on_change(&AlertChange::Resolved(was_notified_now_suppressed)),
-            None
+            Some(NotificationKind::Resolved)
         );
+        // An alert that already fired and leaves suppression is resumed,
+        // never fired a second time.
+        assert_eq!(on_change(&AlertChange::Resumed(a.clone())), None);
         assert_eq!(
             on_change(&AlertChange::Reminded(a.clone())),
             Some(NotificationKind::Reminder)
@@ -256,6 +276,30 @@ mod tests {
             ..p
         };
         assert!(due_followups(&b, &zero, t0()).escalate);
+    }
+
+    /// s/13, s/14, s/16: the escalation delay runs from the first
+    /// notification, not from creation, so time held by maintenance or a
+    /// down parent before anyone was told does not count.
+    #[test]
+    fn escalation_is_timed_from_the_first_notification() {
+        let p = AlertPolicy::default();
+        let mut a = alert();
+        a.first_notified_at = None;
+        a.last_notified_at = None;
+        // held (suppressed) for 15 minutes: nothing due, whatever the age
+        a.suppressed = true;
+        assert!(!due_followups(&a, &p, at(900)).escalate);
+        // released at 900 s: due 300 s later, not at once
+        a.suppressed = false;
+        assert!(!due_followups(&a, &p, at(900)).escalate, "never told yet");
+        a.mark_notified(at(900));
+        assert!(!due_followups(&a, &p, at(1199)).escalate);
+        assert!(due_followups(&a, &p, at(1200)).escalate);
+        // reminders too: an interval after the first notification
+        let r = reminding();
+        assert!(!due_followups(&a, &r, at(1499)).reminder);
+        assert!(due_followups(&a, &r, at(1500)).reminder);
     }
 
     #[test]

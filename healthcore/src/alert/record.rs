@@ -148,6 +148,14 @@ pub struct Alert {
     /// When it was escalated to external channels.
     #[serde(default)]
     pub escalated_at: Option<DateTime<Utc>>,
+    /// When it first reached the dashboard: created unsuppressed, or
+    /// released from suppression while active. Escalation is timed from
+    /// here, so time spent suppressed (maintenance, a down parent, the
+    /// suppression window) before anyone was told does not count. `None`
+    /// while nobody has been told; see [`Alert::first_notified`] for
+    /// alerts stored before this field existed.
+    #[serde(default)]
+    pub first_notified_at: Option<DateTime<Utc>>,
     /// When a notification about it was last sent (firing or reminder).
     #[serde(default)]
     pub last_notified_at: Option<DateTime<Utc>>,
@@ -181,6 +189,7 @@ impl Alert {
             suppressed: false,
             suppressed_reason: None,
             escalated_at: None,
+            first_notified_at: None,
             last_notified_at: None,
             reminders_sent: 0,
         }
@@ -244,6 +253,27 @@ impl Alert {
         self.status = AlertStatus::Resolved;
         self.resolved_at = Some(now);
         Ok(())
+    }
+
+    /// When the alert first reached the dashboard: `first_notified_at`,
+    /// or, for an alert stored before that field existed that had been
+    /// notified, its `created_at`. `None` when nobody has been told.
+    pub fn first_notified(&self) -> Option<DateTime<Utc>> {
+        self.first_notified_at
+            .or_else(|| self.last_notified_at.map(|_| self.created_at))
+    }
+
+    /// True when a notification about it was ever sent: it has a
+    /// dashboard (and perhaps external) audience to tell of its recovery.
+    pub fn was_notified(&self) -> bool {
+        self.first_notified().is_some()
+    }
+
+    /// Records that it fired (reached the dashboard) at `now`: the first
+    /// notification time is kept if there was one.
+    pub fn mark_notified(&mut self, now: DateTime<Utc>) {
+        self.first_notified_at.get_or_insert(now);
+        self.last_notified_at = Some(now);
     }
 
     /// Records that a reminder was sent at `now`.
@@ -346,6 +376,33 @@ mod tests {
         b.acknowledge("x", t0()).unwrap();
         b.resolve(t0()).unwrap();
         assert!(!b.is_open());
+    }
+
+    #[test]
+    fn first_notification_is_kept() {
+        let mut a = alert();
+        assert_eq!(a.first_notified(), None);
+        assert!(!a.was_notified());
+        a.mark_notified(t0() + chrono::Duration::minutes(5));
+        a.mark_reminded(t0() + chrono::Duration::minutes(15));
+        a.mark_notified(t0() + chrono::Duration::minutes(20));
+        assert_eq!(
+            a.first_notified(),
+            Some(t0() + chrono::Duration::minutes(5))
+        );
+        assert_eq!(
+            a.last_notified_at,
+            Some(t0() + chrono::Duration::minutes(20))
+        );
+        // stored before first_notified_at existed: notified means at creation
+        let mut old = alert();
+        old.last_notified_at = Some(t0() + chrono::Duration::minutes(9));
+        assert_eq!(old.first_notified(), Some(t0()));
+        let v = serde_json::to_value(alert()).unwrap();
+        let mut legacy = v.as_object().unwrap().clone();
+        legacy.remove("first_notified_at");
+        let back: Alert = serde_json::from_value(legacy.into()).unwrap();
+        assert_eq!(back.first_notified_at, None);
     }
 
     #[test]

@@ -94,10 +94,12 @@ fn passive(h: Health) -> Passive {
 /// - Score: with a threshold > 0, below it → raise `low_score`, at or
 ///   above → resolve it. A threshold of 0 does nothing.
 /// - Active check, same shape: down (and `alert_on_down`) → raise `down`
-///   and resolve `degraded`; degraded (and `alert_on_degraded`) → raise
-///   `degraded`; healthy → resolve both; unknown does nothing (checker
-///   faults never alert). While flapping the active-check rules are
-///   skipped: the one `flapping` alert replaces the storm.
+///   and resolve `degraded`; degraded → resolve `down` and (with
+///   `alert_on_degraded`) raise `degraded`; healthy → resolve both;
+///   unknown does nothing (checker faults never alert). While flapping no `down` or `degraded` alert
+///   is *raised* (the one `flapping` alert replaces the storm), but those
+///   whose condition cleared still resolve, so none is left open (and
+///   later notified) while the target is healthy.
 /// - `install_timed_out`, `breaker_open`, `heal_exhausted`, `flapping`:
 ///   true → raise the kind, false → resolve it.
 ///
@@ -141,20 +143,31 @@ pub fn evaluate(policy: &AlertPolicy, conditions: &Conditions) -> AlertPlan {
         }
     }
 
-    if !conditions.flapping {
-        if let Some(h) = conditions.check_status {
-            match h.status {
-                Status::Down if policy.alert_on_down => {
+    if let Some(h) = conditions.check_status {
+        // while flapping, the one flapping alert replaces the storm: no
+        // new down / degraded alerts, but those whose condition cleared
+        // still resolve
+        let may_raise = !conditions.flapping;
+        match h.status {
+            Status::Down if policy.alert_on_down => {
+                if may_raise {
                     plan.raise(AlertKind::Down);
-                    plan.resolve(AlertKind::Degraded);
                 }
-                Status::Degraded if policy.alert_on_degraded => plan.raise(AlertKind::Degraded),
-                Status::Healthy => {
-                    plan.resolve(AlertKind::Down);
-                    plan.resolve(AlertKind::Degraded);
-                }
-                _ => {}
+                plan.resolve(AlertKind::Degraded);
             }
+            Status::Degraded => {
+                // down → degraded (a slow pass, one check of several
+                // recovered): no longer down
+                plan.resolve(AlertKind::Down);
+                if policy.alert_on_degraded && may_raise {
+                    plan.raise(AlertKind::Degraded);
+                }
+            }
+            Status::Healthy => {
+                plan.resolve(AlertKind::Down);
+                plan.resolve(AlertKind::Degraded);
+            }
+            _ => {}
         }
     }
 
@@ -309,17 +322,18 @@ mod tests {
         let down = run(&d, Status::Down);
         assert!(down.raise.contains(&AlertKind::Down));
         assert!(down.resolve.contains(&AlertKind::Degraded));
-        // Degraded alerts are off by default.
+        // Degraded alerts are off by default; down → degraded still
+        // resolves `down` (s/02: a slow pass after the outage).
         let deg = run(&d, Status::Degraded);
         assert!(!deg.raise.contains(&AlertKind::Degraded));
-        assert!(!deg.resolve.contains(&AlertKind::Down));
+        assert!(deg.resolve.contains(&AlertKind::Down));
         let on = AlertPolicy {
             alert_on_degraded: true,
             ..d.clone()
         };
         let deg = run(&on, Status::Degraded);
         assert!(deg.raise.contains(&AlertKind::Degraded));
-        assert!(!deg.resolve.contains(&AlertKind::Down));
+        assert!(deg.resolve.contains(&AlertKind::Down));
         let ok = run(&d, Status::Healthy);
         assert!(ok.resolve.contains(&AlertKind::Down));
         assert!(ok.resolve.contains(&AlertKind::Degraded));
@@ -347,6 +361,46 @@ mod tests {
         );
         assert_eq!(kinds(p.raise), vec![AlertKind::Flapping]);
         assert!(!p.resolve.contains(&AlertKind::Down));
+        // degraded while flapping: no degraded alert either
+        let degraded = evaluate(
+            &AlertPolicy {
+                alert_on_degraded: true,
+                ..AlertPolicy::default()
+            },
+            &Conditions {
+                check_status: Some(h(Status::Degraded, Cause::Failing)),
+                flapping: true,
+                ..Conditions::default()
+            },
+        );
+        assert_eq!(kinds(degraded.raise), vec![AlertKind::Flapping]);
+    }
+
+    /// Flapping only holds back new alerts: a target that is healthy
+    /// while flapping resolves its down and degraded alerts (s/23: a down
+    /// alert left open fired later while the target was healthy).
+    #[test]
+    fn flapping_still_resolves_what_cleared() {
+        let p = evaluate(
+            &AlertPolicy::default(),
+            &Conditions {
+                check_status: Some(h(Status::Healthy, Cause::Passing)),
+                flapping: true,
+                ..Conditions::default()
+            },
+        );
+        assert_eq!(kinds(p.raise), vec![AlertKind::Flapping]);
+        assert!(p.resolve.contains(&AlertKind::Down));
+        assert!(p.resolve.contains(&AlertKind::Degraded));
+        let down = evaluate(
+            &AlertPolicy::default(),
+            &Conditions {
+                check_status: Some(h(Status::Down, Cause::Failing)),
+                flapping: true,
+                ..Conditions::default()
+            },
+        );
+        assert!(down.resolve.contains(&AlertKind::Degraded));
     }
 
     #[test]
@@ -432,6 +486,19 @@ mod tests {
             }
             prop_assert!(!p.raise.contains(&AlertKind::SloBurn));
             prop_assert!(!p.resolve.contains(&AlertKind::SloBurn));
+            // flapping holds back new status alerts, never resolutions
+            if c.flapping {
+                prop_assert!(!p.raise.contains(&AlertKind::Down));
+                prop_assert!(!p.raise.contains(&AlertKind::Degraded));
+            }
+            if check.is_some_and(|h| h.status == Status::Healthy) {
+                prop_assert!(p.resolve.contains(&AlertKind::Down));
+                prop_assert!(p.resolve.contains(&AlertKind::Degraded));
+            }
+            // only a down check keeps a down alert
+            if check.is_some_and(|h| matches!(h.status, Status::Healthy | Status::Degraded)) {
+                prop_assert!(p.resolve.contains(&AlertKind::Down));
+            }
         }
     }
 }

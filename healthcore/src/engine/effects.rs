@@ -66,7 +66,8 @@ pub(crate) fn alert_write(change: &AlertChange) -> Option<(&Alert, Option<AlertS
         AlertChange::Escalated(a)
         | AlertChange::Reminded(a)
         | AlertChange::Suppressed(a)
-        | AlertChange::Released(a) => (a, Some(a.status)),
+        | AlertChange::Released(a)
+        | AlertChange::Resumed(a) => (a, Some(a.status)),
         #[allow(unreachable_patterns)]
         _ => return None,
     })

@@ -80,7 +80,7 @@ async fn tick(inner: &Arc<Inner>) {
         None => lock(&inner.fleet).tick(now, &mut out),
     }
     effects::dispatch(inner, out);
-    let summary = lock(&inner.fleet).summary(None);
+    let summary = lock(&inner.fleet).summary(None, now);
     let _ = inner
         .events
         .send(crate::event::Event::SummaryUpdated { summary });

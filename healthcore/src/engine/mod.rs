@@ -980,9 +980,9 @@ impl Engine {
         lock(&self.inner.fleet).target_views(tenant, self.inner.clock.now())
     }
 
-    /// Seed 000's summary.
+    /// Seed 000's summary, now.
     pub fn summary(&self, tenant: Option<&TenantId>) -> Summary {
-        lock(&self.inner.fleet).summary(tenant)
+        lock(&self.inner.fleet).summary(tenant, self.inner.clock.now())
     }
 
     /// Seed 002's tenant overview.

@@ -18,13 +18,16 @@
 //!    as a breaker failure and a successful one as a success, so a breaker
 //!    of 3 trips after three failed restarts, as seed 003 does, and an
 //!    unreachable host (never healed) never trips it;
-//! 5. the rollup bucket counts the result;
+//! 5. the rollup bucket counts the result (judged for `count_percent`
+//!    only outside maintenance, for an enabled check, and, for a failure,
+//!    while no parent is down: as the time around it is);
 //! 6. if anything changed: the target's aggregate health, its status
 //!    window, and the alert rules (with maintenance and parent
 //!    suppression).
 
 mod decision;
 pub(crate) mod fast_hash;
+mod pending;
 mod runtime;
 mod view;
 
@@ -35,13 +38,14 @@ pub use view::{CheckView, TargetView};
 use std::collections::HashMap;
 
 use fast_hash::FastMap;
+use pending::{PendingRollups, merge_same_start, rebucket};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{
-    self, Alert, AlertBook, AlertChange, AlertError, AlertKey, AlertKind, AlertPolicy, Conditions,
-    NotificationKind, Severity, SuppressReason,
+    self, Alert, AlertBook, AlertChange, AlertError, AlertKey, AlertKind, AlertPlan, AlertPolicy,
+    Conditions, NotificationKind, Severity, SuppressReason,
 };
 use crate::breaker::{BreakerConfig, BreakerState};
 use crate::error::ValidationError;
@@ -141,47 +145,12 @@ struct TargetEntry {
     rt: TargetRuntime,
     score: Score,
     dirty: bool,
-    /// Minute rollup deltas not yet handed to the store.
+    /// Rollup deltas not yet handed to the store.
     pending: PendingRollups,
-}
-
-/// A target's minute rollup deltas not yet drained, keyed by minute: kept
-/// on the target so an observation updates its bucket without hashing,
-/// and a target's pending buckets are found without a scan of the fleet.
-#[derive(Debug, Clone, Default)]
-struct PendingRollups(Vec<(i64, Bucket)>);
-
-impl PendingRollups {
-    /// The bucket of the minute holding `t`, created empty if missing.
-    fn minute(&mut self, t: DateTime<Utc>) -> &mut Bucket {
-        let key = minute_key(t);
-        // the newest minute is last: search from the end
-        let i = match self.0.iter().rposition(|(k, _)| *k == key) {
-            Some(i) => i,
-            None => {
-                self.push(key, Bucket::new(Granularity::Minute, t));
-                self.0.len() - 1
-            }
-        };
-        &mut self.0[i].1
-    }
-
-    /// Adds a minute piece (from [`crate::rollup::split_interval`]).
-    fn merge(&mut self, piece: &Bucket) {
-        let key = minute_key(piece.start);
-        match self.0.iter_mut().rev().find(|(k, _)| *k == key) {
-            Some((_, b)) => b.merge(piece),
-            None => self.push(key, *piece),
-        }
-    }
-
-    /// Grows one slot at a time (usually one minute is pending, two
-    /// around a minute boundary; a default first growth reserves four),
-    /// and the drained buffer keeps its room for the next minute.
-    fn push(&mut self, key: i64, bucket: Bucket) {
-        self.0.reserve_exact(1);
-        self.0.push((key, bucket));
-    }
+    /// The alert rules' verdict at the last refresh: an open alert whose
+    /// kind it resolves has a cleared condition, so the timers leave it
+    /// alone (never released, reminded or escalated).
+    plan: AlertPlan,
 }
 
 impl TargetEntry {
@@ -244,6 +213,9 @@ pub struct Fleet {
     maintenance: Vec<MaintenanceWindow>,
     channels: HashMap<TargetId, AlertChannelConfig>,
     default_channel: AlertChannelConfig,
+    /// Each parent's children, sorted by id: when a parent goes down or
+    /// comes back, its children's suppression is re-evaluated at once.
+    children: HashMap<TargetId, Vec<TargetId>>,
     /// Heals under way: their pending event and the check whose failure
     /// started them (its breaker counts the outcome).
     pending_heals: HashMap<String, (HealEvent, CheckId)>,
@@ -264,6 +236,7 @@ impl Fleet {
             maintenance: Vec::new(),
             channels: HashMap::new(),
             default_channel,
+            children: HashMap::new(),
             pending_heals: HashMap::new(),
             ids: IdGen {
                 prefix: id_prefix.into(),
@@ -281,6 +254,20 @@ impl Fleet {
 
     /// Adds a target or replaces its definition, keeping runtime state.
     pub fn upsert_target(&mut self, target: Target, now: DateTime<Utc>) {
+        let old_parents = self
+            .targets
+            .get(&target.id)
+            .map(|e| e.target.parents.clone())
+            .unwrap_or_default();
+        if old_parents != target.parents {
+            self.unlink_parents(&target.id, &old_parents);
+            for p in &target.parents {
+                let kids = self.children.entry(p.clone()).or_default();
+                if let Err(i) = kids.binary_search(&target.id) {
+                    kids.insert(i, target.id.clone());
+                }
+            }
+        }
         match self.targets.get_mut(&target.id) {
             Some(e) => {
                 e.target = target;
@@ -304,6 +291,7 @@ impl Fleet {
                         },
                         dirty: true,
                         pending: PendingRollups::default(),
+                        plan: AlertPlan::default(),
                     }),
                 );
             }
@@ -313,11 +301,24 @@ impl Fleet {
     /// Removes a target and drops its open alerts from the view (the
     /// store deletes them with the target).
     pub fn remove_target(&mut self, id: &TargetId, now: DateTime<Utc>) -> bool {
-        let removed = self.targets.remove(id).is_some();
-        if removed {
+        let removed = self.targets.remove(id);
+        if let Some(e) = &removed {
+            self.unlink_parents(id, &e.target.parents);
             let _ = self.alerts.resolve_target(id, now);
         }
-        removed
+        removed.is_some()
+    }
+
+    /// Drops `child` from the children lists of `parents`.
+    fn unlink_parents(&mut self, child: &TargetId, parents: &[TargetId]) {
+        for p in parents {
+            if let Some(kids) = self.children.get_mut(p) {
+                kids.retain(|k| k != child);
+                if kids.is_empty() {
+                    self.children.remove(p);
+                }
+            }
+        }
     }
 
     /// Adds or replaces a check, keeping its runtime state when the name
@@ -421,6 +422,7 @@ impl Fleet {
     ) -> Result<Status, FleetError> {
         let now = obs.at;
         let in_maintenance = self.in_maintenance(&key.target, now);
+        let parent_down = self.has_down_parent(&key.target);
         let policy_idx = if self.policies.is_empty() {
             None
         } else {
@@ -431,14 +433,6 @@ impl Fleet {
             heal::select_policy(&self.policies, &entry.target)
                 .and_then(|p| self.policies.iter().position(|q| std::ptr::eq(p, q)))
         };
-        let acknowledged = policy_idx.is_some()
-            && self
-                .alerts
-                .get(&AlertKey {
-                    target: key.target.clone(),
-                    kind: AlertKind::Down,
-                })
-                .is_some_and(|a| a.status == alert::AlertStatus::Acknowledged);
         let breaker_cfg = &self.config.breaker;
         let flap_cfg = &self.config.flap;
         let entry = self
@@ -469,7 +463,6 @@ impl Fleet {
                 breaker_allows: check.rt.breaker.should_attempt(breaker_cfg, now),
                 in_maintenance,
                 flapping: check.rt.flap.is_flapping(),
-                acknowledged,
             };
             heal::observe_status(&mut entry.rt.heal, policy, status, now);
             let d = heal::decide(policy, &entry.rt.heal, &input, now);
@@ -488,11 +481,18 @@ impl Fleet {
         if transition.is_some() || flap_change.is_some() || breaker_change.is_some() {
             check.dirty = true;
         }
-        // 5. rollups (time in status is accounted on aggregate changes and ticks)
-        entry
-            .pending
-            .minute(now)
-            .add_observation(obs.outcome, obs.latency);
+        // 5. rollups (time in status is accounted on aggregate changes and
+        // ticks). An observation is judged (count_percent) like the time
+        // around it: not in maintenance, not of a disabled check, and a
+        // failure while a parent is down is the parent's.
+        let judged =
+            !in_maintenance && check.spec.enabled && !(parent_down && obs.outcome.is_failure());
+        let bucket = entry.pending.minute(now);
+        if judged {
+            bucket.add_observation(obs.outcome, obs.latency);
+        } else {
+            bucket.add_unjudged_observation(obs.latency);
+        }
 
         if let Some(t) = transition {
             out.push(Decision::StatusChanged {
@@ -623,21 +623,17 @@ impl Fleet {
                         });
                     }
                 }
+                // a cooled-down breaker is stored half_open, so the
+                // change is told once, not at every tick after it
                 for c in &mut entry.checks {
-                    let before = c.rt.breaker.state;
-                    let effective = c.rt.breaker.effective_state(&breaker_cfg, now);
-                    if before == BreakerState::Open && effective == BreakerState::HalfOpen {
+                    if let Some(change) = c.rt.breaker.apply_cooldown(&breaker_cfg, now) {
+                        c.dirty = true;
+                        entry.dirty = true;
                         out.push(Decision::Breaker {
                             target: id.clone(),
                             tenant: tenant.clone(),
                             check: c.id.clone(),
-                            change: crate::breaker::BreakerChange {
-                                from: before,
-                                to: effective,
-                                at: now,
-                                tripped: false,
-                                recovered: false,
-                            },
+                            change,
                         });
                     }
                 }
@@ -898,8 +894,13 @@ impl Fleet {
         v
     }
 
-    /// Seed 000's summary over non-retired targets (optionally one tenant).
-    pub fn summary(&self, tenant: Option<&TenantId>) -> Summary {
+    /// Seed 000's summary over non-retired targets (optionally one tenant)
+    /// at `now`: each target's score is computed at `now` (its staleness
+    /// part moves with the clock, not only when the target is refreshed),
+    /// and the active and critical counts leave out suppressed alerts
+    /// (held by maintenance, a down parent or the suppression window:
+    /// recorded, nobody told); those still count among the open alerts.
+    pub fn summary(&self, tenant: Option<&TenantId>, now: DateTime<Utc>) -> Summary {
         let mut s = Summary::default();
         let mut score_sum = 0u64;
         for e in self.targets.values() {
@@ -910,14 +911,14 @@ impl Fleet {
             *s.by_status
                 .entry(display_status(e.rt.health.status, e.rt.health.cause).to_owned())
                 .or_default() += 1;
-            score_sum += u64::from(e.score.value);
+            score_sum += u64::from(compute_score(e, &self.config, now).value);
         }
         if s.total_targets > 0 {
             let avg = score_sum as f64 / s.total_targets as f64;
             s.average_score = (avg * 10.0).round() / 10.0;
         }
         for a in self.alerts.open_alerts() {
-            if a.status != alert::AlertStatus::Active {
+            if a.status != alert::AlertStatus::Active || a.suppressed {
                 continue;
             }
             if let Some(t) = tenant {
@@ -1021,6 +1022,18 @@ impl Fleet {
             .get(id)
             .map(|e| e.target.tenant.clone())
             .unwrap_or_else(|| TenantId::new(crate::model::DEFAULT_TENANT).expect("valid literal"))
+    }
+
+    /// True when one of the target's parents is down now (its alerts are
+    /// held and its downtime is the parent's). No allocation.
+    fn has_down_parent(&self, id: &TargetId) -> bool {
+        self.targets.get(id).is_some_and(|e| {
+            !e.target.parents.is_empty()
+                && crate::dependency::down_parent(&e.target, |p| {
+                    self.targets.get(p).map(|x| x.rt.health.status)
+                })
+                .is_some()
+        })
     }
 
     /// True when a maintenance window covers the target at `now`.
@@ -1183,52 +1196,60 @@ impl Fleet {
     }
 
     /// Takes the pending rollup deltas: minute buckets plus the same
-    /// counts re-bucketed by hour and day.
+    /// counts re-bucketed by hour and day. Time accounted in one stretch
+    /// spanning whole hours or days (a long gap between ticks) is pending
+    /// as hour and day buckets, not minute by minute, and so is time a
+    /// caller left undrained for more than a couple of hours (older
+    /// minutes are rolled into their hour, older hours into their day, so
+    /// the buffer stays bounded): those counts come out in the hour and
+    /// day buckets only.
     pub fn drain_rollups(&mut self) -> Vec<TargetBucket> {
         let mut out = Vec::new();
         // a target's coarse buckets: usually one hour and one day
         let mut coarse: Vec<Bucket> = Vec::new();
         for (target, e) in &mut self.targets {
-            if e.pending.0.is_empty() {
+            if e.pending.is_empty() {
                 continue;
             }
             coarse.clear();
-            for (_, b) in &e.pending.0 {
+            for b in e.pending.iter() {
+                if b.granularity == Granularity::Minute {
+                    out.push(TargetBucket {
+                        target: target.clone(),
+                        bucket: *b,
+                    });
+                }
                 for g in [Granularity::Hour, Granularity::Day] {
-                    let start = g.bucket_start(b.start);
-                    match coarse
-                        .iter_mut()
-                        .find(|c| c.granularity == g && c.start == start)
-                    {
-                        Some(c) => c.merge(b),
-                        None => {
-                            let mut c = Bucket::new(g, b.start);
-                            c.merge(b);
-                            coarse.push(c);
-                        }
+                    if b.granularity <= g {
+                        coarse.push(rebucket(b, g));
                     }
                 }
             }
-            // keep the allocation: the target will have results again
-            for (_, bucket) in e.pending.0.drain(..) {
-                out.push(TargetBucket {
-                    target: target.clone(),
-                    bucket,
-                });
-            }
+            coarse.sort_unstable_by_key(|b| (b.granularity, b.start));
+            coarse.dedup_by(|later, kept| {
+                let same = later.granularity == kept.granularity && later.start == kept.start;
+                if same {
+                    kept.merge_counts(later);
+                }
+                same
+            });
             for bucket in coarse.drain(..) {
                 out.push(TargetBucket {
                     target: target.clone(),
                     bucket,
                 });
             }
+            // keep the allocation: the target will have results again
+            e.pending.clear();
         }
         out
     }
 
     /// The rollup buckets of `target` not yet handed to the store, plus
     /// the time in its current status not yet accounted, at granularity
-    /// `g`: added to stored buckets, they make uptime exact up to `now`.
+    /// `g` (or coarser, for time pending as hour or day buckets), sorted
+    /// by start: added to stored buckets, they make uptime exact up to
+    /// `now`.
     pub fn pending_buckets(
         &self,
         target: &TargetId,
@@ -1236,36 +1257,19 @@ impl Fleet {
         now: DateTime<Utc>,
     ) -> Vec<Bucket> {
         let mut out: Vec<Bucket> = Vec::new();
-        let mut add = |b: &Bucket| {
-            let start = g.bucket_start(b.start);
-            match out.iter_mut().find(|x| x.start == start) {
-                Some(x) => x.merge(b),
-                None => {
-                    let mut c = Bucket::new(g, start);
-                    c.merge(b);
-                    out.push(c);
-                }
-            }
-        };
         if let Some(e) = self.targets.get(target) {
-            for (_, b) in &e.pending.0 {
-                add(b);
-            }
+            out.extend(e.pending.iter().map(|b| rebucket(b, g)));
             if let Some(w) = e.rt.window.current() {
                 let start = e.rt.accounted_until.unwrap_or(w.started_at);
                 if now > start {
-                    for piece in crate::rollup::split_interval(
-                        Granularity::Minute,
-                        w.status,
-                        w.in_maintenance,
-                        start,
-                        now,
-                    ) {
-                        add(&piece);
-                    }
+                    out.extend(
+                        crate::rollup::split_span(w.status, w.excluded(), start, now)
+                            .map(|b| rebucket(&b, g)),
+                    );
                 }
             }
         }
+        merge_same_start(&mut out);
         out
     }
 
@@ -1375,8 +1379,38 @@ impl Fleet {
         }
     }
 
-    /// Recomputes a target's aggregate health, score, window and alerts.
+    /// Recomputes a target's aggregate health, score, window and alerts;
+    /// when it goes down or comes back up, its children's too (their
+    /// alerts are held, or released, and their downtime attributed, from
+    /// that moment, not from their own next refresh).
     fn refresh_target(&mut self, id: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) {
+        self.refresh_cascade(id, now, out, 0);
+    }
+
+    fn refresh_cascade(
+        &mut self,
+        id: &TargetId,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+        depth: usize,
+    ) {
+        let was_down = self.health(id).map(|h| h.status == Status::Down);
+        self.refresh_one(id, now, out);
+        let is_down = self.health(id).map(|h| h.status == Status::Down);
+        // the graph has no cycles (validated); the depth cap guards against
+        // one that slipped in
+        if was_down == is_down || depth >= self.targets.len() {
+            return;
+        }
+        let Some(kids) = self.children.get(id).cloned() else {
+            return;
+        };
+        for kid in &kids {
+            self.refresh_cascade(kid, now, out, depth + 1);
+        }
+    }
+
+    fn refresh_one(&mut self, id: &TargetId, now: DateTime<Utc>, out: &mut Vec<Decision>) {
         let suppress = self.suppression(id, now);
         let in_maintenance = matches!(suppress, Some(SuppressReason::Maintenance));
         let parent = match &suppress {
@@ -1431,7 +1465,7 @@ impl Fleet {
                 .on_status(health, in_maintenance, parent.as_ref(), now);
             if let Some(w) = closed {
                 let start = entry.rt.accounted_until.unwrap_or(w.started_at);
-                account(&mut entry.pending, w.status, w.in_maintenance, start, now);
+                entry.pending.add_time(w.status, w.excluded(), start, now);
                 entry.rt.accounted_until = Some(now);
                 out.push(Decision::Window {
                     target: id.clone(),
@@ -1501,28 +1535,39 @@ impl Fleet {
             },
             score: Some(entry.score.value),
             install_timed_out: entry.rt.install_timeout_open,
-            // the breaker gates healing: it matters only where healing is set up
+            // the breaker gates healing: it matters only where healing is
+            // set up. One alert from the trip until the breaker closes:
+            // half_open (one trial heal) and a failed trial keep it open.
             breaker_open: has_policy
                 && entry
                     .checks
                     .iter()
-                    .any(|c| c.rt.breaker.state == BreakerState::Open),
+                    .any(|c| c.rt.breaker.state != BreakerState::Closed),
             heal_exhausted: entry.rt.heal.exhausted,
             flapping: entry.checks.iter().any(|c| c.rt.flap.is_flapping()),
         };
         let plan = alert::evaluate(&config.alerts, &conditions);
-        let name = entry.target.name.clone();
+        entry.plan = plan;
         let score_value = entry.score.value;
-        let failing: Vec<String> = entry
-            .checks
-            .iter()
-            .filter(|c| c.spec.enabled && c.rt.state.status.is_problem())
-            .map(|c| c.id.to_string())
-            .collect();
+        // only what would change something (no allocation when nothing does)
+        let todo = self.alerts.pending(id, &plan);
+        let (name, failing): (String, Vec<String>) = if todo.raise.is_empty() {
+            (String::new(), Vec::new())
+        } else {
+            (
+                entry.target.name.clone(),
+                entry
+                    .checks
+                    .iter()
+                    .filter(|c| c.spec.enabled && c.rt.state.status.is_problem())
+                    .map(|c| c.id.to_string())
+                    .collect(),
+            )
+        };
         // what cleared resolves first, so an alert held by maintenance or a
         // down parent that clears as the hold ends is not released (and
         // notified as firing) only to resolve at once
-        for kind in plan.resolve.iter() {
+        for kind in todo.resolve.iter() {
             let key = AlertKey {
                 target: id.clone(),
                 kind,
@@ -1535,7 +1580,7 @@ impl Fleet {
         for change in self.alerts.set_suppression(id, suppress.as_ref(), now) {
             self.push_alert_change(change, now, out);
         }
-        for kind in plan.raise.iter() {
+        for kind in todo.raise.iter() {
             let key = AlertKey {
                 target: id.clone(),
                 kind: kind.clone(),
@@ -1567,35 +1612,27 @@ impl Fleet {
         }
     }
 
+    /// Records an alert change and the notifications it calls for
+    /// ([`alert::on_change`]), routed by the target's channel config:
+    ///
+    /// - `firing` goes to the dashboard (seed 004: first to the
+    ///   dashboard);
+    /// - `escalation` goes to external channels: after the target's
+    ///   escalation delay (the timers), or, when that delay is 0, right
+    ///   after the alert first fires, as the same `Escalated` change and
+    ///   `escalation` notification, only at once;
+    /// - `reminder` and `resolved` go to the dashboard, and to external
+    ///   channels when the alert was escalated: whoever heard of it hears
+    ///   of its recovery.
     fn push_alert_change(
         &mut self,
-        mut change: AlertChange,
+        change: AlertChange,
         now: DateTime<Utc>,
         out: &mut Vec<Decision>,
     ) {
-        // A firing alert whose target escalates at once (delay 0) is
-        // escalated now: it goes external with the firing notification and
-        // no separate escalation follows at the next tick.
-        if alert::on_change(&change) == Some(NotificationKind::Firing)
-            && change.alert().escalated_at.is_none()
-            && self
-                .channel_for(&change.alert().target)
-                .escalation_delay
-                .is_zero()
-        {
-            if let AlertChange::Created(a) | AlertChange::Released(a) = &mut change {
-                a.mark_escalated(now);
-                self.alerts.mark_escalated(&a.id, now);
-            }
-        }
+        let kind = alert::on_change(&change);
         let alert = change.alert().clone();
         let tenant = self.tenant_of(&alert.target);
-        let target_name = self
-            .targets
-            .get(&alert.target)
-            .map(|e| e.target.name.clone())
-            .unwrap_or_else(|| alert.target.to_string());
-        let kind = alert::on_change(&change);
         out.push(Decision::Alert {
             tenant: tenant.clone(),
             change,
@@ -1603,20 +1640,26 @@ impl Fleet {
         let Some(kind) = kind else {
             return;
         };
+        let target_name = self
+            .targets
+            .get(&alert.target)
+            .map(|e| e.target.name.clone())
+            .unwrap_or_else(|| alert.target.to_string());
         let channel = self.channel_for(&alert.target);
-        let immediate_external = channel.escalation_delay.is_zero();
+        let escalate_now = kind == NotificationKind::Firing && channel.escalation_delay.is_zero();
         let routing = Routing {
             channels: channel.channels.clone(),
             webhook_url: channel.webhook_url.clone(),
             silenced: false,
         };
         let external_silenced = !channel.enabled;
-        let external = match kind {
-            NotificationKind::Firing => immediate_external,
-            NotificationKind::Escalation => true,
-            _ => alert.escalated_at.is_some() || immediate_external,
+        let (dashboard, external) = match kind {
+            NotificationKind::Firing => (true, false),
+            NotificationKind::Escalation => (false, true),
+            _ => (true, alert.escalated_at.is_some()),
         };
-        if kind != NotificationKind::Escalation {
+        let key = alert.key();
+        if dashboard {
             out.push(Decision::Notify {
                 tenant: tenant.clone(),
                 target_name: target_name.clone(),
@@ -1641,6 +1684,11 @@ impl Fleet {
                 },
             });
         }
+        if escalate_now {
+            if let Some(change) = self.alerts.escalate_now(&key, now) {
+                self.push_alert_change(change, now, out);
+            }
+        }
     }
 
     fn channel_for(&self, target: &TargetId) -> &AlertChannelConfig {
@@ -1661,13 +1709,22 @@ impl Fleet {
             return;
         }
         let (channels, default) = (&self.channels, &self.default_channel);
-        let changes = self.alerts.followups_by(&self.config.alerts, now, |t| {
-            channels.get(t).unwrap_or(default).escalation_delay
-        });
+        let targets = &self.targets;
+        // only the chosen targets' alerts, and only those whose condition
+        // still holds (the refresh before this resolved the others)
+        let holds = |a: &Alert| {
+            only.is_none_or(|o| o.contains(&a.target))
+                && targets
+                    .get(&a.target)
+                    .is_none_or(|e| !e.plan.resolve.contains(&a.kind))
+        };
+        let changes = self.alerts.followups_where(
+            &self.config.alerts,
+            now,
+            |t| channels.get(t).unwrap_or(default).escalation_delay,
+            holds,
+        );
         for change in changes {
-            if only.is_some_and(|o| !o.contains(&change.alert().target)) {
-                continue;
-            }
             self.push_alert_change(change, now, out);
         }
     }
@@ -1692,7 +1749,7 @@ impl Fleet {
         };
         let start = entry.rt.accounted_until.unwrap_or(w.started_at);
         if now > start {
-            account(&mut entry.pending, w.status, w.in_maintenance, start, now);
+            entry.pending.add_time(w.status, w.excluded(), start, now);
             entry.rt.accounted_until = Some(now);
         }
     }
@@ -1709,25 +1766,6 @@ fn policy_channel(policy: &alert::AlertPolicy) -> AlertChannelConfig {
 
 fn idx_policy(i: Option<usize>) -> Option<usize> {
     i
-}
-
-fn minute_key(t: DateTime<Utc>) -> i64 {
-    t.timestamp().div_euclid(60)
-}
-
-/// Adds `[from, to)` in `status` to the pending minute buckets.
-fn account(
-    pending: &mut PendingRollups,
-    status: Status,
-    in_maintenance: bool,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) {
-    for piece in
-        crate::rollup::split_interval(Granularity::Minute, status, in_maintenance, from, to)
-    {
-        pending.merge(&piece);
-    }
 }
 
 fn compute_score(e: &TargetEntry, config: &FleetConfig, now: DateTime<Utc>) -> Score {

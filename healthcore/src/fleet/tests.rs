@@ -11,6 +11,7 @@ use super::*;
 use crate::alert::AlertKind;
 use crate::heal::HealPolicy;
 use crate::lifecycle::{LifecycleEventType, LifecycleReport};
+use crate::maintenance::MaintenanceWindow;
 use crate::model::{Cause, Outcome};
 
 fn t0() -> DateTime<Utc> {
@@ -224,6 +225,128 @@ fn the_breaker_counts_failed_restarts_not_failed_checks() {
     );
 }
 
+/// s/09: every tick after the cooldown used to print `open → half_open`
+/// again; the change is stored, told once, and the breaker_open alert
+/// stays until the breaker closes.
+#[test]
+fn breaker_half_opens_once_however_many_ticks() {
+    use crate::breaker::BreakerState;
+    use crate::heal::HealOutcome;
+    let (mut f, keys) = fleet_with(&["vps"]);
+    let mut p = HealPolicy::new("p", TenantId::new("default").expect("t"), "restart");
+    p.trigger_after_failures = 1;
+    p.cooldown = Duration::ZERO;
+    p.max_attempts = 10;
+    f.set_policies(vec![p]);
+    let k = &keys[0];
+    let mut out = Vec::new();
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    for m in 0..3 {
+        f.observe(k, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+        let id = heal_id(&out).expect("restart");
+        out.clear();
+        f.heal_finished(&id, &HealOutcome::failed("x"), min(m), &mut out);
+    }
+    assert_eq!(breaker_to(&out), Some(BreakerState::Open));
+    let _ = f.take_dirty_states(min(3));
+    let mut changes = Vec::new();
+    for m in 4..40 {
+        out.clear();
+        f.tick(min(m), &mut out);
+        for d in &out {
+            if let Decision::Breaker { change, .. } = d {
+                changes.push((change.from, change.to, m));
+            }
+        }
+        if m == 32 {
+            // stored: the state record says half_open
+            let states = f.take_dirty_states(min(m));
+            assert!(
+                states
+                    .iter()
+                    .any(|r| r.body.to_string().contains("half_open")),
+                "{states:?}"
+            );
+        }
+    }
+    assert_eq!(
+        changes,
+        vec![(BreakerState::Open, BreakerState::HalfOpen, 32)]
+    );
+    assert!(
+        f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::BreakerOpen),
+        "the alert lasts until the breaker closes"
+    );
+    // the trial heal succeeds: closed, alert resolved
+    out.clear();
+    f.observe(k, &obs(min(41), Outcome::Fail), &mut out)
+        .expect("observe");
+    let id = heal_id(&out).expect("trial restart");
+    out.clear();
+    f.heal_finished(
+        &id,
+        &HealOutcome::Success { message: None },
+        min(41),
+        &mut out,
+    );
+    assert!(
+        out.iter()
+            .any(|d| matches!(d, Decision::Breaker { change, .. }
+        if change.from == BreakerState::HalfOpen && change.to == BreakerState::Closed))
+    );
+    assert!(
+        !f.open_alerts()
+            .iter()
+            .any(|a| a.kind == AlertKind::BreakerOpen)
+    );
+}
+
+/// s/22: acknowledging the down alert stops its reminders and escalation,
+/// not auto-heal (DESIGN §4; seed 002 heals regardless).
+#[test]
+fn acknowledging_the_down_alert_does_not_hold_healing() {
+    use crate::heal::HealOutcome;
+    let (mut f, keys) = fleet_with(&["web"]);
+    f.set_policies(vec![HealPolicy::new(
+        "p",
+        TenantId::new("default").expect("t"),
+        "restart",
+    )]);
+    let k = &keys[0];
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        f.observe(k, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    let id = heal_id(&out).expect("first restart");
+    f.heal_finished(&id, &HealOutcome::failed("x"), min(2), &mut out);
+    let down = f
+        .open_alerts()
+        .into_iter()
+        .find(|a| a.kind == AlertKind::Down)
+        .map(|a| a.id.clone())
+        .expect("down alert");
+    f.acknowledge(&down, "alice", min(3), &mut out)
+        .expect("ack");
+    out.clear();
+    f.observe(k, &obs(min(13), Outcome::Fail), &mut out)
+        .expect("observe");
+    assert!(
+        heal_id(&out).is_some(),
+        "healed after the cooldown: {out:?}"
+    );
+    out.clear();
+    f.tick(min(30), &mut out);
+    assert!(
+        !out.iter().any(|d| matches!(d, Decision::Alert { change: AlertChange::Escalated(a), .. } if a.id == down)),
+        "acknowledged: no escalation"
+    );
+}
+
 #[test]
 fn exhausted_heals_are_told_even_while_the_breaker_is_open() {
     use crate::heal::HealOutcome;
@@ -296,8 +419,10 @@ fn a_down_parent_suppresses_the_childs_alert() {
     );
 }
 
-/// When the parent recovers and the child recovers too, the child's held
-/// alert resolves quietly: it is not released as firing first.
+/// A child that recovers while its parent is still down resolves its held
+/// alert quietly: nobody was told of it. (When the parent recovers first,
+/// the child is re-evaluated at once: still down by its last result, its
+/// alert fires then, see `a_parent_recovering_releases_its_children_at_once`.)
 #[test]
 fn a_held_child_alert_that_clears_is_not_notified() {
     let mut f = Fleet::new(FleetConfig::default(), "t");
@@ -322,9 +447,9 @@ fn a_held_child_alert_that_clears_is_not_notified() {
             .expect("observe");
     }
     out.clear();
-    f.observe(&rk, &obs(at(10), Outcome::Pass), &mut out)
+    f.observe(&nk, &obs(at(10), Outcome::Pass), &mut out)
         .expect("observe");
-    f.observe(&nk, &obs(at(11), Outcome::Pass), &mut out)
+    f.observe(&rk, &obs(at(11), Outcome::Pass), &mut out)
         .expect("observe");
     assert!(f.open_alerts().is_empty());
     let child_notes: Vec<NotificationKind> = out
@@ -488,9 +613,46 @@ fn passive_node_goes_stale_offline_and_back() {
         kinds.contains(&AlertKind::Offline) && !kinds.contains(&AlertKind::Stale),
         "{kinds:?}"
     );
-    let s = f.summary(None);
+    let s = f.summary(None, t0() + chrono::Duration::minutes(61));
     assert_eq!(s.by_status.get("offline"), Some(&1));
     assert_eq!(s.critical_alerts, 1);
+}
+
+/// s/18: the summary's average score is each target's score at the
+/// summary's `now`, not as of the target's last refresh; s/40: alerts held
+/// by maintenance count as open, not as active.
+#[test]
+fn summary_scores_at_now_and_leaves_held_alerts_out_of_active() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("n"), "n"), t0());
+    let mut out = Vec::new();
+    f.report(
+        &tid("n"),
+        &LifecycleReport::new(LifecycleEventType::Heartbeat),
+        t0(),
+        &mut out,
+    )
+    .expect("report");
+    let later = t0() + chrono::Duration::minutes(30);
+    let fresh = f.summary(None, t0()).average_score;
+    let stale = f.summary(None, later).average_score;
+    let expected = compute_score(&f.targets[&tid("n")], f.config(), later).value;
+    assert_eq!(stale, f64::from(expected));
+    assert!(stale < fresh, "{stale} vs {fresh}");
+
+    let (mut g, keys) = fleet_with(&["web"]);
+    g.set_maintenance(vec![maintenance_of("web", 0, 60)]);
+    for m in 0..3 {
+        g.observe(
+            &keys[0],
+            &obs(t0() + chrono::Duration::minutes(m), Outcome::Fail),
+            &mut out,
+        )
+        .expect("observe");
+    }
+    assert_eq!(g.open_alerts().len(), 1);
+    let s = g.summary(None, t0() + chrono::Duration::minutes(3));
+    assert_eq!((s.active_alerts, s.critical_alerts), (0, 0));
 }
 
 #[test]
@@ -535,6 +697,88 @@ fn stalled_install_stays_listed_after_the_timeout_tick_until_it_finishes() {
             .iter()
             .any(|a| a.kind == AlertKind::InstallTimeout)
     );
+}
+
+/// Seed s/23: a target that goes down, recovers, goes down again inside
+/// the suppression window (the second alert is held) and starts flapping
+/// as it recovers: the held down alert resolves with the recovery and is
+/// never released later while the target is healthy.
+#[test]
+fn flapping_target_resolves_its_down_alert_on_recovery() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    let k = &keys[0];
+    let mut out = Vec::new();
+    let seq = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Fail,
+        Outcome::Pass,
+        Outcome::Pass,
+        Outcome::Pass,
+    ];
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    for (i, o) in seq.into_iter().enumerate() {
+        f.observe(k, &obs(min(i as i64), o), &mut out)
+            .expect("observe");
+    }
+    let flapping = f.target_view(&tid("web"), min(10)).expect("view").checks[0].flapping;
+    assert!(flapping, "the scenario flaps");
+    assert!(
+        !f.open_alerts().iter().any(|a| a.kind == AlertKind::Down),
+        "{:?}",
+        f.open_alerts()
+    );
+    out.clear();
+    f.tick(min(30), &mut out);
+    assert!(
+        !out.iter()
+            .any(|d| matches!(d, Decision::Notify { alert, .. } if alert.kind == AlertKind::Down)),
+        "{out:?}"
+    );
+}
+
+/// s/02, s/25: a target that comes back from down only to degraded (a
+/// slow pass, or one of its checks still failing) is no longer down: its
+/// down alert resolves, and a degraded alert is raised when they are on.
+#[test]
+fn down_to_degraded_resolves_the_down_alert() {
+    for alert_on_degraded in [false, true] {
+        let mut cfg = FleetConfig::default();
+        cfg.alerts.alert_on_degraded = alert_on_degraded;
+        let mut f = Fleet::new(cfg, "t");
+        f.upsert_target(Target::new(tid("web"), "web"), t0());
+        let k = f
+            .upsert_check(&tid("web"), CheckSpec::new("http"))
+            .expect("check");
+        let mut out = Vec::new();
+        let at = |s: i64| t0() + chrono::Duration::seconds(s);
+        for i in 0..3 {
+            f.observe(&k, &obs(at(i), Outcome::Fail), &mut out)
+                .expect("observe");
+        }
+        assert!(f.open_alerts().iter().any(|a| a.kind == AlertKind::Down));
+        out.clear();
+        f.observe(&k, &obs(at(10), Outcome::Warn), &mut out)
+            .expect("observe");
+        assert_eq!(
+            f.health(&tid("web")).map(|h| h.status),
+            Some(Status::Degraded)
+        );
+        let kinds: Vec<AlertKind> = f.open_alerts().iter().map(|a| a.kind.clone()).collect();
+        let want = if alert_on_degraded {
+            vec![AlertKind::Degraded]
+        } else {
+            vec![]
+        };
+        assert_eq!(kinds, want);
+        assert!(out.iter().any(|d| matches!(d,
+            Decision::Notify { kind: NotificationKind::Resolved, alert, .. } if alert.kind == AlertKind::Down)));
+    }
 }
 
 #[test]
@@ -654,13 +898,33 @@ proptest! {
             let mut seen = HashSet::new();
             for a in f.open_alerts() {
                 prop_assert!(seen.insert((a.target.clone(), a.kind.clone())), "two open alerts for {}/{}", a.target, a.kind);
+                // a cleared condition never leaves its alert open (flapping
+                // or not)
+                if a.kind == AlertKind::Down {
+                    let status = f.health(&a.target).map(|h| h.status);
+                    prop_assert!(matches!(status, Some(Status::Down | Status::Unknown)), "down alert open while {status:?}");
+                }
+            }
+            // nothing is told about a down alert of a healthy target
+            for d in &out {
+                if let Decision::Notify { alert, kind, .. } = d {
+                    if alert.kind == AlertKind::Down && *kind != NotificationKind::Resolved {
+                        prop_assert_ne!(f.health(&alert.target).map(|h| h.status), Some(Status::Healthy));
+                    }
+                }
             }
             for v in f.target_views(None, now) {
                 prop_assert!(v.score.value <= 100);
             }
-            let s = f.summary(None);
+            let s = f.summary(None, now);
             prop_assert_eq!(s.by_status.values().sum::<u64>(), s.total_targets);
             prop_assert!(s.critical_alerts <= s.active_alerts);
+            // active: told and not acknowledged; held alerts stay open only
+            let live = f.open_alerts().iter()
+                .filter(|a| a.status == crate::alert::AlertStatus::Active && !a.suppressed)
+                .count() as u64;
+            prop_assert_eq!(s.active_alerts, live);
+            prop_assert!(s.active_alerts <= f.open_alerts().len() as u64);
         }
     }
 }
@@ -714,10 +978,11 @@ fn channel_configs_route_escalate_and_silence_per_target() {
             .expect("observe");
         }
     }
-    // muted: zero delay, so external at once, but silenced
+    // muted: zero delay, so escalated as it fires (the same escalation
+    // as after a delay, at once), but silenced
     let muted = external(&out, "muted");
     assert_eq!(muted.len(), 1);
-    assert_eq!(muted[0].0, NotificationKind::Firing);
+    assert_eq!(muted[0].0, NotificationKind::Escalation);
     assert!(muted[0].1.silenced);
     assert!(external(&out, "fast").is_empty());
     assert!(external(&out, "plain").is_empty());
@@ -729,9 +994,20 @@ fn channel_configs_route_escalate_and_silence_per_target() {
         .cloned()
         .expect("muted alert");
     assert!(muted_alert.escalated_at.is_some());
-    assert!(out.iter().any(|d| matches!(d,
-        Decision::Alert { change: AlertChange::Created(a), .. }
-            if a.target.as_str() == "muted" && a.escalated_at.is_some())));
+    let muted_changes: Vec<&str> = out
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Alert { change, .. } if change.alert().target.as_str() == "muted" => {
+                Some(match change {
+                    AlertChange::Created(_) => "created",
+                    AlertChange::Escalated(_) => "escalated",
+                    _ => "other",
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(muted_changes, vec!["created", "escalated"]);
     // the dashboard still hears about the muted target
     assert!(out.iter().any(|d| matches!(d,
         Decision::Notify { audience: Audience::Dashboard, alert, routing, .. }
@@ -787,6 +1063,367 @@ fn channel_configs_route_escalate_and_silence_per_target() {
     assert!(external(&out, "x").is_empty());
     g.tick(t0() + chrono::Duration::seconds(123), &mut out);
     assert_eq!(external(&out, "x").len(), 1);
+}
+
+fn maintenance_of(target: &str, from_min: i64, to_min: i64) -> MaintenanceWindow {
+    MaintenanceWindow {
+        id: format!("m-{target}"),
+        name: "patch".into(),
+        schedule: crate::maintenance::Schedule::OneOff {
+            start: t0() + chrono::Duration::minutes(from_min),
+            end: t0() + chrono::Duration::minutes(to_min),
+        },
+        selector: crate::maintenance::Selector {
+            targets: vec![tid(target)],
+            ..Default::default()
+        },
+        created_by: None,
+    }
+}
+
+/// The alert's decisions and notifications of one target, as
+/// `(change or notification kind, audience)` names, in order.
+fn told(out: &[Decision], target: &str) -> Vec<String> {
+    out.iter()
+        .filter_map(|d| match d {
+            Decision::Alert { change, .. } if change.alert().target.as_str() == target => {
+                let c = serde_json::to_value(change).expect("json");
+                Some(c["change"].as_str().unwrap_or("?").to_owned())
+            }
+            Decision::Notify {
+                kind,
+                audience,
+                alert,
+                ..
+            } if alert.target.as_str() == target => Some(format!(
+                "{}:{}",
+                kind.as_str(),
+                if *audience == Audience::External {
+                    "external"
+                } else {
+                    "dashboard"
+                }
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// s/13: an alert raised during maintenance first reaches the dashboard
+/// when the window ends, and escalates its delay (300 s) after that, not
+/// at once because it was created long ago.
+#[test]
+fn escalation_counts_from_the_release_not_the_creation() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    f.set_maintenance(vec![maintenance_of("web", 5, 20)]);
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 6..9 {
+        f.observe(&keys[0], &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    assert_eq!(told(&out, "web"), vec!["created"]);
+    out.clear();
+    f.tick(min(20), &mut out);
+    assert_eq!(told(&out, "web"), vec!["released", "firing:dashboard"]);
+    out.clear();
+    f.tick(min(24), &mut out);
+    assert!(told(&out, "web").is_empty(), "{out:?}");
+    f.tick(min(25), &mut out);
+    assert_eq!(told(&out, "web"), vec!["escalated", "escalation:external"]);
+}
+
+/// s/28: an alert that fired and escalated, then clears during a
+/// maintenance window, still tells its recovery to the dashboard and the
+/// external channels it reached; one held throughout tells nothing.
+#[test]
+fn recovery_during_maintenance_is_told_to_whoever_heard() {
+    let (mut f, keys) = fleet_with(&["web", "quiet"]);
+    f.set_maintenance(vec![
+        maintenance_of("web", 10, 30),
+        maintenance_of("quiet", 0, 30),
+    ]);
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        for k in &keys {
+            f.observe(k, &obs(min(m), Outcome::Fail), &mut out)
+                .expect("observe");
+        }
+    }
+    f.tick(min(8), &mut out);
+    assert_eq!(
+        told(&out, "web"),
+        vec![
+            "created",
+            "firing:dashboard",
+            "escalated",
+            "escalation:external"
+        ]
+    );
+    assert_eq!(told(&out, "quiet"), vec!["created"]);
+    out.clear();
+    f.tick(min(10), &mut out);
+    assert_eq!(told(&out, "web"), vec!["suppressed"]);
+    out.clear();
+    for k in &keys {
+        f.observe(k, &obs(min(15), Outcome::Pass), &mut out)
+            .expect("observe");
+    }
+    assert_eq!(
+        told(&out, "web"),
+        vec!["resolved", "resolved:dashboard", "resolved:external"]
+    );
+    assert_eq!(told(&out, "quiet"), vec!["resolved"]);
+}
+
+/// s/39: a child alert that fired before its parent went down is held
+/// while the parent is down and resumed, not fired again, after.
+#[test]
+fn a_child_alert_that_fired_is_not_fired_again() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("db"), "db"), t0());
+    let mut web = Target::new(tid("web"), "web");
+    web.parents = vec![tid("db")];
+    f.upsert_target(web, t0());
+    let dk = f
+        .upsert_check(&tid("db"), CheckSpec::new("tcp"))
+        .expect("check");
+    let wk = f
+        .upsert_check(&tid("web"), CheckSpec::new("http"))
+        .expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    assert_eq!(told(&out, "web"), vec!["created", "firing:dashboard"]);
+    out.clear();
+    // the parent going down holds the child's alert at once
+    for m in 3..6 {
+        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    assert_eq!(told(&out, "web"), vec!["suppressed"]);
+    out.clear();
+    f.tick(min(6), &mut out);
+    // and its recovery resumes it at once, without firing it again
+    f.observe(&dk, &obs(min(7), Outcome::Pass), &mut out)
+        .expect("observe");
+    assert_eq!(told(&out, "web"), vec!["resumed"]);
+    // it has been on the dashboard since minute 2: the tick escalates it
+    // (its delay ran out while it was held), and never fires it again
+    f.tick(min(8), &mut out);
+    assert_eq!(
+        told(&out, "web"),
+        vec!["resumed", "escalated", "escalation:external"]
+    );
+}
+
+/// s/16: a child alert raised while its parent is down fires when the
+/// parent recovers (not at the next tick), escalates its delay after
+/// that, and the child's downtime while the parent was down is the
+/// parent's.
+#[test]
+fn a_parent_recovering_releases_its_children_at_once() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("db"), "db"), t0());
+    for c in ["web", "api"] {
+        let mut t = Target::new(tid(c), c);
+        t.parents = vec![tid("db")];
+        f.upsert_target(t, t0());
+    }
+    let dk = f
+        .upsert_check(&tid("db"), CheckSpec::new("tcp"))
+        .expect("check");
+    let wk = f
+        .upsert_check(&tid("web"), CheckSpec::new("http"))
+        .expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    for m in 3..6 {
+        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    assert_eq!(told(&out, "web"), vec!["created"]);
+    out.clear();
+    f.observe(&dk, &obs(min(15), Outcome::Pass), &mut out)
+        .expect("observe");
+    assert_eq!(told(&out, "web"), vec!["released", "firing:dashboard"]);
+    // the parent's lines come first
+    let first_web = out.iter().position(
+        |d| matches!(d, Decision::Alert { change, .. } if change.alert().target.as_str() == "web"),
+    );
+    let db_resolved = out.iter().position(|d| matches!(d, Decision::Alert { change: AlertChange::Resolved(a), .. } if a.target.as_str() == "db"));
+    assert!(db_resolved < first_web);
+    out.clear();
+    f.tick(min(19), &mut out);
+    assert!(told(&out, "web").is_empty());
+    f.tick(min(20), &mut out);
+    assert_eq!(told(&out, "web"), vec!["escalated", "escalation:external"]);
+    // a child with no alert is re-evaluated too, quietly
+    assert!(told(&out, "api").is_empty());
+}
+
+#[test]
+fn children_follow_parent_changes_in_the_index() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("a"), "a"), t0());
+    f.upsert_target(Target::new(tid("b"), "b"), t0());
+    let mut c = Target::new(tid("c"), "c");
+    c.parents = vec![tid("a")];
+    f.upsert_target(c.clone(), t0());
+    assert_eq!(f.children.get(&tid("a")), Some(&vec![tid("c")]));
+    c.parents = vec![tid("b")];
+    f.upsert_target(c, t0());
+    assert_eq!(f.children.get(&tid("a")), None);
+    assert_eq!(f.children.get(&tid("b")), Some(&vec![tid("c")]));
+    f.remove_target(&tid("c"), t0());
+    assert!(f.children.is_empty());
+}
+
+/// The uptime report of one target over `[from, to)` from its pending
+/// rollups, as the replay's uptime line computes it.
+fn uptime_of(
+    f: &Fleet,
+    id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> crate::uptime::UptimeReport {
+    let buckets = f.pending_buckets(&tid(id), Granularity::Minute, to);
+    // the minute holding `to` included, as the replay's uptime line does
+    let end = Granularity::Minute.bucket_start(to) + chrono::Duration::minutes(1);
+    crate::rollup::uptime_from_buckets(&buckets, from, end, &f.config().uptime)
+}
+
+/// s/40, s/25: observations made in maintenance or of a disabled check
+/// count in the total but are not judged, like the time around them.
+#[test]
+fn count_percent_leaves_out_maintenance_and_disabled_checks() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    f.set_maintenance(vec![maintenance_of("web", 5, 20)]);
+    let mut spec = CheckSpec::new("tcp");
+    spec.name = Some(crate::model::CheckId::new("tcp81").expect("name"));
+    spec.enabled = false;
+    let off = f.upsert_check(&tid("web"), spec).expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    f.observe(&keys[0], &obs(min(0), Outcome::Pass), &mut out)
+        .expect("observe");
+    for m in 1..4 {
+        f.observe(&off, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    f.tick(min(5), &mut out);
+    for m in 6..10 {
+        f.observe(&keys[0], &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    f.tick(min(10), &mut out);
+    let r = uptime_of(&f, "web", t0(), min(10));
+    assert_eq!(r.checks_total, 8);
+    assert_eq!(r.count_percent, Some(100.0));
+    assert_eq!(r.percent, Some(100.0), "maintenance time is excluded too");
+}
+
+/// s/16: a child's downtime while its parent is down is attributed to the
+/// parent: excluded from the child's uptime, failures there unjudged.
+#[test]
+fn child_downtime_during_a_parent_outage_is_excluded() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("db"), "db"), t0());
+    let mut web = Target::new(tid("web"), "web");
+    web.parents = vec![tid("db")];
+    f.upsert_target(web, t0());
+    let dk = f
+        .upsert_check(&tid("db"), CheckSpec::new("tcp"))
+        .expect("check");
+    let wk = f
+        .upsert_check(&tid("web"), CheckSpec::new("http"))
+        .expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    f.observe(&dk, &obs(min(0), Outcome::Pass), &mut out)
+        .expect("observe");
+    f.observe(&wk, &obs(min(0), Outcome::Pass), &mut out)
+        .expect("observe");
+    // db down from minute 3 to minute 10; web fails from minute 4
+    for m in 1..4 {
+        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    for m in 4..12 {
+        if m == 10 {
+            f.observe(&dk, &obs(min(m), Outcome::Pass), &mut out)
+                .expect("observe");
+        }
+        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    f.tick(min(12), &mut out);
+    let r = uptime_of(&f, "web", t0(), min(12));
+    // healthy 0-4 (4 min, the parent's outage starting at 3 changes
+    // nothing while web is healthy); degraded 4-6 and down 6-10 are the
+    // db's; down 10-12 is web's own
+    assert_eq!(r.healthy_seconds, 240.0);
+    assert_eq!(r.degraded_seconds, 0.0);
+    assert_eq!(r.down_seconds, 120.0);
+    assert_eq!(r.excluded_seconds, 360.0);
+    // the 6 failures during db's outage are not judged, 2 after are
+    assert_eq!(r.checks_total, 9);
+    let cp = r.count_percent.expect("judged");
+    assert!((cp - 100.0 / 3.0).abs() < 1e-9, "{cp}");
+}
+
+/// s/30, s/37: a long gap is accounted as whole days and hours, the
+/// pending buffer stays bounded however long the replay runs without a
+/// drain, and the uptime sums stay exact.
+#[test]
+fn long_gaps_and_long_runs_keep_the_pending_rollups_small() {
+    let (mut f, keys) = fleet_with(&["web"]);
+    let mut out = Vec::new();
+    f.observe(&keys[0], &obs(t0(), Outcome::Pass), &mut out)
+        .expect("observe");
+    let year = t0() + chrono::Duration::days(365);
+    f.tick(year, &mut out);
+    let (m, h, d) = f.targets[&tid("web")].pending.lens();
+    assert!(m + h + d <= 370, "{m} {h} {d}");
+    let r = uptime_of(&f, "web", t0(), year);
+    assert_eq!(r.healthy_seconds, 365.0 * 86_400.0);
+    assert_eq!(r.checks_total, 1);
+    // a week at one observation a minute, never drained
+    let mut now = year;
+    for _ in 0..7 * 1440 {
+        now += chrono::Duration::minutes(1);
+        f.observe(&keys[0], &obs(now, Outcome::Pass), &mut out)
+            .expect("observe");
+        f.tick(now, &mut out);
+    }
+    let (m, h, _) = f.targets[&tid("web")].pending.lens();
+    assert!(m <= pending::MAX_MINUTES && h <= pending::MAX_HOURS);
+    let r = uptime_of(&f, "web", t0(), now);
+    assert_eq!(r.checks_total, 1 + 7 * 1440);
+    assert_eq!(r.healthy_seconds, 372.0 * 86_400.0);
+    // the drain hands it all over, in minute, hour and day buckets
+    let drained = f.drain_rollups();
+    let day_ms: u64 = drained
+        .iter()
+        .filter(|b| b.bucket.granularity == Granularity::Day)
+        .map(|b| b.bucket.healthy_ms)
+        .sum();
+    assert_eq!(day_ms, 372 * 86_400_000);
+    let hour_ms: u64 = drained
+        .iter()
+        .filter(|b| b.bucket.granularity == Granularity::Hour)
+        .map(|b| b.bucket.healthy_ms)
+        .sum();
+    assert!(hour_ms <= day_ms);
+    assert!(f.drain_rollups().is_empty());
 }
 
 #[test]

@@ -49,8 +49,6 @@ pub struct HealInput {
     pub in_maintenance: bool,
     /// The target is flapping.
     pub flapping: bool,
-    /// The target's alert was acknowledged: an operator is on it.
-    pub acknowledged: bool,
 }
 
 /// Why a heal that the trigger called for was not made. `Display` gives a
@@ -83,7 +81,8 @@ pub enum SkipReason {
     },
     /// Attempts are used up (and escalation, if any, is done).
     MaxAttempts {
-        /// Attempts made.
+        /// Attempts made with the policy's action since the last reset
+        /// (the escalation action, once it ran, is not one of them).
         attempts: u32,
         /// The policy's limit.
         max: u32,
@@ -94,8 +93,6 @@ pub enum SkipReason {
     Maintenance,
     /// The target is flapping; healing pauses.
     Flapping,
-    /// The alert was acknowledged; an operator is handling it.
-    Acknowledged,
 }
 
 impl SkipReason {
@@ -111,7 +108,6 @@ impl SkipReason {
             SkipReason::BreakerOpen => "breaker_open",
             SkipReason::Maintenance => "maintenance",
             SkipReason::Flapping => "flapping",
-            SkipReason::Acknowledged => "acknowledged",
         }
     }
 
@@ -126,7 +122,7 @@ impl SkipReason {
     /// assert_eq!(SkipReason::code_of_sentence("3 consecutive failures"), None);
     /// ```
     pub fn code_of_sentence(sentence: &str) -> Option<&'static str> {
-        const PREFIXES: [(&str, &str); 10] = [
+        const PREFIXES: [(&str, &str); 9] = [
             ("auto-heal is disabled", "disabled"),
             ("target unreachable:", "unreachable"),
             ("check outcome unknown", "unknown_outcome"),
@@ -136,7 +132,6 @@ impl SkipReason {
             ("circuit breaker open", "breaker_open"),
             ("in a maintenance window", "maintenance"),
             ("target is flapping", "flapping"),
-            ("alert acknowledged", "acknowledged"),
         ];
         PREFIXES
             .iter()
@@ -182,7 +177,6 @@ impl fmt::Display for SkipReason {
             SkipReason::BreakerOpen => f.write_str("circuit breaker open"),
             SkipReason::Maintenance => f.write_str("in a maintenance window"),
             SkipReason::Flapping => f.write_str("target is flapping: healing paused"),
-            SkipReason::Acknowledged => f.write_str("alert acknowledged: healing held"),
         }
     }
 }
@@ -282,18 +276,22 @@ fn pacing(policy: &HealPolicy, state: &HealState, now: DateTime<Utc>) -> Option<
 /// 4. outcome `unknown` → `Skip(UnknownOutcome)` (§7: never healed);
 /// 5. maintenance → `Skip(Maintenance)`;
 /// 6. flapping → `Skip(Flapping)`;
-/// 7. acknowledged → `Skip(Acknowledged)`;
-/// 8. breaker does not allow → `Skip(BreakerOpen)`;
-/// 9. attempts ≥ `max_attempts` (when limited): if escalation is
+/// 7. breaker does not allow → `Skip(BreakerOpen)`;
+/// 8. attempts ≥ `max_attempts` (when limited): if escalation is
 ///    configured, `attempts ≥ escalate_after_attempts` and not yet
-///    escalated, the escalation runs (still subject to 10 and 11, as in
+///    escalated, the escalation action ([`HealPolicy::escalation`]:
+///    `notify_only` unless set) runs (still subject to 9 and 10, as in
 ///    002 where the cooldown is checked first) as `Heal { escalation:
-///    true }`; otherwise `Skip(MaxAttempts)`;
-/// 10. less than `cooldown` since the last attempt (at exactly `cooldown`
+///    true }`; otherwise `Skip(MaxAttempts)`, counting the attempts made
+///    with the policy's action;
+/// 9. less than `cooldown` since the last attempt (at exactly `cooldown`
 ///     the heal goes ahead) → `Skip(Cooldown)`;
-/// 11. less than the backoff delay since the last attempt →
+/// 10. less than the backoff delay since the last attempt →
 ///     `Skip(Backoff)`;
-/// 12. otherwise `Heal` with the policy's action.
+/// 11. otherwise `Heal` with the policy's action.
+///
+/// An acknowledged alert is no gate: acknowledgement stops reminders and
+/// escalation only (DESIGN §4), and seed 002 heals whoever is looking.
 ///
 /// Allocates only when it returns `Heal` (the reason text).
 pub fn decide(
@@ -320,16 +318,11 @@ pub fn decide(
     if input.flapping {
         return skip(SkipReason::Flapping);
     }
-    if input.acknowledged {
-        return skip(SkipReason::Acknowledged);
-    }
     let attempt = state.attempts.saturating_add(1);
     // exhaustion is told before the breaker: it lasts until a manual reset,
     // while an open breaker only pauses attempts
     if policy.max_attempts > 0 && state.attempts >= policy.max_attempts {
-        if let (Some(after), Some(action)) =
-            (policy.escalate_after_attempts, &policy.escalation_action)
-        {
+        if let Some((after, action)) = policy.escalation() {
             if !state.escalated && state.attempts >= after {
                 if !input.breaker_allows {
                     return skip(SkipReason::BreakerOpen);
@@ -345,8 +338,10 @@ pub fn decide(
                 };
             }
         }
+        // the escalation counts in `attempts` (it paces like one), not
+        // in the policy's limit: "2 of 2", not "3 of 2" once it ran
         return skip(SkipReason::MaxAttempts {
-            attempts: state.attempts,
+            attempts: state.attempts.saturating_sub(u32::from(state.escalated)),
             max: policy.max_attempts,
         });
     }
@@ -472,7 +467,6 @@ mod tests {
             SkipReason::BreakerOpen,
             SkipReason::Maintenance,
             SkipReason::Flapping,
-            SkipReason::Acknowledged,
         ] {
             assert_eq!(
                 SkipReason::code_of_sentence(&r.to_string()),
@@ -498,7 +492,6 @@ mod tests {
             breaker_allows: true,
             in_maintenance: false,
             flapping: false,
-            acknowledged: false,
         }
     }
 
@@ -610,13 +603,6 @@ mod tests {
             ),
             (
                 HealInput {
-                    acknowledged: true,
-                    ..failing(3)
-                },
-                SkipReason::Acknowledged,
-            ),
-            (
-                HealInput {
                     breaker_allows: false,
                     ..failing(3)
                 },
@@ -633,7 +619,6 @@ mod tests {
             breaker_allows: false,
             in_maintenance: true,
             flapping: true,
-            acknowledged: true,
             ..failing(3)
         };
         assert_eq!(
@@ -884,12 +869,17 @@ mod tests {
         assert_eq!(st.attempts, 4);
         now += secs(3600);
         let d = decide(&p, &st, &failing(3), now);
+        // s/06, s/38: the escalation is not a fourth of three attempts
         assert_eq!(
             skip_of(&d),
             SkipReason::MaxAttempts {
-                attempts: 4,
+                attempts: 3,
                 max: 3
             }
+        );
+        assert_eq!(
+            d.skip_reason().unwrap().to_string(),
+            "max attempts reached (3 of 3)"
         );
         assert!(newly_exhausted(&st, &d));
         // Escalating with escalate_after below max still waits for max (002).
@@ -905,6 +895,41 @@ mod tests {
         assert_eq!(
             decide(&early, &one, &failing(3), t0() + secs(60)).action(),
             Some(&HealAction::Restart)
+        );
+    }
+
+    /// 002: `escalate_after_attempts` without `escalation_action` runs
+    /// `notify_only` once the attempts are used up.
+    #[test]
+    fn escalation_without_an_action_notifies_only() {
+        let p = HealPolicy {
+            cooldown: Duration::from_secs(60),
+            max_attempts: 2,
+            escalate_after_attempts: Some(2),
+            ..policy()
+        };
+        p.validate().unwrap();
+        let mut st = HealState::default();
+        let mut now = t0();
+        for _ in 0..2 {
+            assert!(step(&p, &mut st, &failing(3), now).is_heal());
+            now += secs(60);
+        }
+        let d = step(&p, &mut st, &failing(3), now);
+        assert_eq!(
+            d,
+            HealDecision::Heal {
+                action: HealAction::NotifyOnly,
+                reason: "escalation after 2 attempts".into(),
+                escalation: true,
+                attempt: 3,
+            }
+        );
+        now += secs(60);
+        let d = decide(&p, &st, &failing(3), now);
+        assert_eq!(
+            d.skip_reason().unwrap().to_string(),
+            "max attempts reached (2 of 2)"
         );
     }
 
@@ -986,7 +1011,6 @@ mod tests {
             ),
             (SkipReason::Maintenance, "maintenance", "maintenance window"),
             (SkipReason::Flapping, "flapping", "flapping"),
-            (SkipReason::Acknowledged, "acknowledged", "acknowledged"),
         ];
         for (reason, code, text) in cases {
             assert_eq!(reason.code(), code);
@@ -1026,10 +1050,10 @@ mod tests {
             0u32..=4,
             0u64..=120,
             proptest::option::of(1u32..=4),
-            any::<bool>(),
+            0u8..3,
             proptest::option::of((1u64..=20, 0u64..=100, 0u64..=200)),
         )
-            .prop_map(|(trigger, max, cooldown, esc, custom, backoff)| {
+            .prop_map(|(trigger, max, cooldown, esc, action, backoff)| {
                 let cooldown = if max == 0 { cooldown.max(1) } else { cooldown };
                 let esc = esc.filter(|_| max > 0).map(|a| a.min(max));
                 HealPolicy {
@@ -1037,12 +1061,11 @@ mod tests {
                     max_attempts: max,
                     cooldown: Duration::from_secs(cooldown),
                     escalate_after_attempts: esc,
-                    escalation_action: esc.map(|_| {
-                        if custom {
-                            HealAction::custom("page-oncall").unwrap()
-                        } else {
-                            HealAction::Migrate
-                        }
+                    // 0: no action given (002's notify_only default)
+                    escalation_action: esc.and_then(|_| match action {
+                        0 => None,
+                        1 => Some(HealAction::custom("page-oncall").unwrap()),
+                        _ => Some(HealAction::Migrate),
                     }),
                     backoff: backoff.map(|(initial, extra, reset_after)| BackoffConfig {
                         initial: Duration::from_secs(initial),
@@ -1069,12 +1092,11 @@ mod tests {
             prop::bool::weighted(0.85),
             prop::bool::weighted(0.1),
             prop::bool::weighted(0.1),
-            prop::bool::weighted(0.1),
             prop_oneof![0i64..=5_000, 0i64..=200_000],
             prop::bool::weighted(0.03),
         )
             .prop_map(
-                |(outcome, status, cf, breaker, maint, flap, ack, advance_ms, manual_reset)| Step {
+                |(outcome, status, cf, breaker, maint, flap, advance_ms, manual_reset)| Step {
                     input: HealInput {
                         outcome,
                         status,
@@ -1082,7 +1104,6 @@ mod tests {
                         breaker_allows: breaker,
                         in_maintenance: maint,
                         flapping: flap,
-                        acknowledged: ack,
                     },
                     advance_ms,
                     manual_reset,
@@ -1113,7 +1134,6 @@ mod tests {
                     prop_assert!(s.input.breaker_allows);
                     prop_assert!(!s.input.in_maintenance);
                     prop_assert!(!s.input.flapping);
-                    prop_assert!(!s.input.acknowledged);
                     prop_assert_eq!(s.input.outcome, Outcome::Fail);
                     prop_assert!(s.input.consecutive_failures >= p.trigger_after_failures);
                     prop_assert_eq!(*attempt, st.attempts + 1);
@@ -1133,6 +1153,11 @@ mod tests {
                 }
                 if newly_exhausted(&st, &d) {
                     prop_assert!(!st.exhausted);
+                }
+                // the skip counts the policy's own attempts only
+                if let Some(SkipReason::MaxAttempts { attempts, max }) = d.skip_reason() {
+                    prop_assert_eq!(*max, p.max_attempts);
+                    prop_assert_eq!(*attempts, *max);
                 }
                 let was_exhausted = st.exhausted;
                 record_attempt(&mut st, &d, now);

@@ -24,7 +24,7 @@
 //! observe_status(&mut state, policy, Status::Down, now);
 //! let input = HealInput {
 //!     outcome: Outcome::Fail, status: Status::Down, consecutive_failures: 3,
-//!     breaker_allows: true, in_maintenance: false, flapping: false, acknowledged: false,
+//!     breaker_allows: true, in_maintenance: false, flapping: false,
 //! };
 //! let decision = decide(policy, &state, &input, now);
 //! let raise_exhausted_alert = newly_exhausted(&state, &decision);

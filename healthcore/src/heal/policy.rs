@@ -208,14 +208,17 @@ impl HealSelector {
 /// no backoff, every target of the tenant. `tenant` defaults to
 /// [`DEFAULT_TENANT`] like [`Target::tenant`].
 ///
-/// **Escalation rule.** `escalate_after_attempts` and `escalation_action`
-/// come together. As in 002, escalation happens only once the regular
-/// attempts are used up: when `attempts >= max_attempts` and
-/// `attempts >= escalate_after_attempts`, the escalation action runs once
-/// (after the usual cooldown and backoff). Validation therefore requires
-/// `1 <= escalate_after_attempts <= max_attempts` (a larger value could
-/// never be reached, 002's silent misconfiguration), which also rules out
-/// escalation with unlimited attempts.
+/// **Escalation rule.** `escalate_after_attempts` switches escalation on;
+/// `escalation_action` says what runs and defaults to `notify_only`, as in
+/// 002 (`policy.escalationAction || 'notify_only'`); an action without
+/// `escalate_after_attempts` would never run and is refused. As in 002,
+/// escalation happens only once the regular attempts are used up: when
+/// `attempts >= max_attempts` and `attempts >= escalate_after_attempts`,
+/// the escalation action runs once (after the usual cooldown and backoff).
+/// Validation therefore requires `1 <= escalate_after_attempts <=
+/// max_attempts` (a larger value could never be reached, 002's silent
+/// misconfiguration), which also rules out escalation with unlimited
+/// attempts.
 ///
 /// **`max_attempts: 0`** means no limit: cooldown (and backoff) are then
 /// the only brakes, so it is refused when `cooldown` is zero.
@@ -265,7 +268,9 @@ pub struct HealPolicy {
     /// reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalate_after_attempts: Option<u32>,
-    /// The action run once on escalation.
+    /// The action run once on escalation; `notify_only` when
+    /// `escalate_after_attempts` is set without it (002). See
+    /// [`HealPolicy::escalation`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation_action: Option<HealAction>,
     /// Optional CrashLoopBackOff-style pacing.
@@ -322,9 +327,31 @@ impl HealPolicy {
         self.tenant == target.tenant && self.selector.matches(target)
     }
 
-    /// True when both escalation fields are set.
+    /// True when escalation is on (`escalate_after_attempts` is set).
     pub fn has_escalation(&self) -> bool {
-        self.escalate_after_attempts.is_some() && self.escalation_action.is_some()
+        self.escalate_after_attempts.is_some()
+    }
+
+    /// The escalation, if on: after how many attempts, and the action that
+    /// runs (`escalation_action`, or `notify_only` without one, as 002's
+    /// `policy.escalationAction || 'notify_only'`).
+    ///
+    /// ```
+    /// use healthcore::heal::{HealAction, HealPolicy};
+    /// use healthcore::model::TenantId;
+    /// let mut p = HealPolicy::new("p1", TenantId::new("acme").unwrap(), "pods");
+    /// assert_eq!(p.escalation(), None);
+    /// p.escalate_after_attempts = Some(3);
+    /// p.validate().unwrap();
+    /// assert_eq!(p.escalation(), Some((3, &HealAction::NotifyOnly)));
+    /// ```
+    pub fn escalation(&self) -> Option<(u32, &HealAction)> {
+        static NOTIFY_ONLY: HealAction = HealAction::NotifyOnly;
+        let after = self.escalate_after_attempts?;
+        Some((
+            after,
+            self.escalation_action.as_ref().unwrap_or(&NOTIFY_ONLY),
+        ))
     }
 
     /// Checks every rule; the error names the field.
@@ -333,8 +360,9 @@ impl HealPolicy {
     /// not blank, at most 256 characters; `trigger_after_failures` in
     /// 1..=1000; `max_attempts` at most 1000, and at least 1 when
     /// `cooldown` is zero; `action` and `escalation_action` valid names;
-    /// `escalate_after_attempts` in `1..=max_attempts` and set together
-    /// with `escalation_action`; `backoff.initial` > 0 and ≤ `backoff.max`;
+    /// `escalate_after_attempts` in `1..=max_attempts`; `escalation_action`
+    /// only with `escalate_after_attempts` (alone it would never run);
+    /// `backoff.initial` > 0 and ≤ `backoff.max`;
     /// selector kinds and labels well-formed.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.id.is_empty()
@@ -382,19 +410,13 @@ impl HealPolicy {
         }
         match (self.escalate_after_attempts, &self.escalation_action) {
             (None, None) => {}
-            (Some(_), None) => {
-                return Err(ValidationError::new(
-                    "escalation_action",
-                    "is required when escalate_after_attempts is set",
-                ));
-            }
             (None, Some(_)) => {
                 return Err(ValidationError::new(
                     "escalate_after_attempts",
                     "is required when escalation_action is set",
                 ));
             }
-            (Some(after), Some(action)) => {
+            (Some(after), action) => {
                 if after == 0 {
                     return Err(ValidationError::new(
                         "escalate_after_attempts",
@@ -413,9 +435,11 @@ impl HealPolicy {
                         "must not be greater than max_attempts (escalation happens once attempts are used up)",
                     ));
                 }
-                action
-                    .validate()
-                    .map_err(|e| ValidationError::new("escalation_action", e.rule().to_owned()))?;
+                if let Some(action) = action {
+                    action.validate().map_err(|e| {
+                        ValidationError::new("escalation_action", e.rule().to_owned())
+                    })?;
+                }
             }
         }
         if let Some(backoff) = &self.backoff {
@@ -581,15 +605,6 @@ mod tests {
                 "max_attempts",
                 "",
             ),
-            // Escalation without an action.
-            (
-                HealPolicy {
-                    escalate_after_attempts: Some(2),
-                    ..base.clone()
-                },
-                "escalation_action",
-                "required",
-            ),
             (
                 HealPolicy {
                     escalation_action: Some(HealAction::Migrate),
@@ -713,6 +728,26 @@ mod tests {
             .validate()
             .unwrap();
         }
+        // Escalation without an action: 002 falls back to notify_only.
+        let p = HealPolicy {
+            escalate_after_attempts: Some(2),
+            ..policy()
+        };
+        p.validate().unwrap();
+        assert!(p.has_escalation());
+        assert_eq!(p.escalation(), Some((2, &HealAction::NotifyOnly)));
+        let from_json: HealPolicy = serde_json::from_value(serde_json::json!({
+            "id": "p", "name": "n", "escalate_after_attempts": 3
+        }))
+        .unwrap();
+        from_json.validate().unwrap();
+        assert_eq!(from_json.escalation(), Some((3, &HealAction::NotifyOnly)));
+        let custom = HealPolicy {
+            escalate_after_attempts: Some(3),
+            escalation_action: Some(HealAction::Migrate),
+            ..policy()
+        };
+        assert_eq!(custom.escalation(), Some((3, &HealAction::Migrate)));
     }
 
     #[test]

@@ -420,7 +420,7 @@ impl Replay {
             self.lines_written += 1;
             uptime.push(line);
         }
-        let s = fleet.summary(None);
+        let s = fleet.summary(None, to);
         let summary = SummaryLine {
             at: to,
             total_targets: s.total_targets,

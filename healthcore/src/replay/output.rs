@@ -260,10 +260,11 @@ pub struct SummaryLine {
     pub by_status: BTreeMap<String, u64>,
     /// Mean score, one decimal.
     pub average_score: f64,
-    /// Unresolved, unacknowledged alerts.
+    /// Unresolved, unacknowledged alerts that are not suppressed.
     pub active_alerts: u64,
     /// Of which critical.
     pub critical_alerts: u64,
-    /// Alerts still open (active or acknowledged) at the end.
+    /// Alerts still open (active or acknowledged, suppressed or not) at
+    /// the end.
     pub open_alerts: u64,
 }

@@ -82,6 +82,7 @@ pub fn alert(id: &str, target: &str, kind: AlertKind, at: DateTime<Utc>) -> Aler
         suppressed: false,
         suppressed_reason: None,
         escalated_at: None,
+        first_notified_at: None,
         last_notified_at: None,
         reminders_sent: 0,
     }
