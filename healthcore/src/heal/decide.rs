@@ -285,7 +285,7 @@ fn pacing(policy: &HealPolicy, state: &HealState, now: DateTime<Utc>) -> Option<
 ///    true }`; otherwise `Skip(MaxAttempts)`, counting the attempts made
 ///    with the policy's action;
 /// 9. less than `cooldown` since the last attempt (at exactly `cooldown`
-///     the heal goes ahead) → `Skip(Cooldown)`;
+///    the heal goes ahead) → `Skip(Cooldown)`;
 /// 10. less than the backoff delay since the last attempt →
 ///     `Skip(Backoff)`;
 /// 11. otherwise `Heal` with the policy's action.
