@@ -643,6 +643,19 @@ struct Step {
 }
 
 impl Step {
+    /// The step with `instance` in its ids written as `prefix`.
+    fn with_ids_of(self, instance: &str, prefix: &str) -> Self {
+        let fix = |v: Vec<String>| -> Vec<String> {
+            v.into_iter().map(|f| f.replace(instance, prefix)).collect()
+        };
+        let mut notifications = fix(self.notifications);
+        notifications.sort();
+        Step {
+            decisions: fix(self.decisions),
+            notifications,
+        }
+    }
+
     fn of_replay(out: &[u8]) -> Self {
         let facts = String::from_utf8(out.to_vec())
             .unwrap()
@@ -670,7 +683,13 @@ async fn replay_and_the_engine_make_the_same_decisions() {
         let mut out = Vec::new();
         replay.feed(line, &mut out).expect("replay");
         rig.feed(line).await;
-        let live = rig.decisions().await;
+        // the engine's ids carry its instance id (the prefix plus fresh
+        // random bits); replay's carry the prefix alone
+        let instance = rig.engine.instance_id().to_owned();
+        let live = rig
+            .decisions()
+            .await
+            .with_ids_of(&instance, REPLAY_ID_PREFIX);
         steps.push((line.clone(), Step::of_replay(&out), live));
     }
 
