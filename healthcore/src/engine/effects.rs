@@ -27,10 +27,12 @@ use crate::uptime::StatusWindow;
 /// One ordered store write.
 #[derive(Debug)]
 pub(crate) enum Effect {
-    InsertAlert(Alert),
-    UpdateAlert(Alert, AlertStatus),
-    HealEvent(HealEvent, TenantId),
-    Lifecycle(LifecycleEventRecord, TenantId),
+    // the rare, large writes are boxed so a queued effect stays small: a
+    // fleet's first results queue a status window per target and check
+    InsertAlert(Box<Alert>),
+    UpdateAlert(Box<Alert>, AlertStatus),
+    HealEvent(Box<HealEvent>, TenantId),
+    Lifecycle(Box<LifecycleEventRecord>, TenantId),
     Window(TargetId, TenantId, StatusWindow),
     Snapshot(Snapshot, TenantId),
     /// A marker: notify when everything before it is written.
@@ -146,8 +148,8 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                     continue;
                 };
                 let effect = match expected {
-                    None => Effect::InsertAlert(a.clone()),
-                    Some(expected) => Effect::UpdateAlert(a.clone(), expected),
+                    None => Effect::InsertAlert(Box::new(a.clone())),
+                    Some(expected) => Effect::UpdateAlert(Box::new(a.clone()), expected),
                 };
                 let event = match change {
                     AlertChange::Created(a) => {
@@ -200,7 +202,10 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
             } => {
                 tracing::warn!(target_id = %target.id, action = %action, reason = %event.reason, "heal triggered");
                 EngineMetrics::add(&inner.metrics.heal_attempts, 1);
-                queue_unfenced(inner, Effect::HealEvent(event.clone(), tenant.clone()));
+                queue_unfenced(
+                    inner,
+                    Effect::HealEvent(Box::new(event.clone()), tenant.clone()),
+                );
                 publish(
                     inner,
                     Event::HealAttempted {
@@ -223,7 +228,10 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                 });
             }
             Decision::HealRecorded { tenant, event } => {
-                queue_unfenced(inner, Effect::HealEvent(event.clone(), tenant.clone()));
+                queue_unfenced(
+                    inner,
+                    Effect::HealEvent(Box::new(event.clone()), tenant.clone()),
+                );
                 publish(inner, Event::HealAttempted { tenant, event });
             }
             Decision::Breaker {
@@ -262,7 +270,7 @@ fn dispatch_with(inner: &Arc<Inner>, decisions: Vec<Decision>, persisted: bool) 
                 );
             }
             Decision::LifecycleEvent { tenant, record } => {
-                queue(inner, Effect::Lifecycle(record, tenant))
+                queue(inner, Effect::Lifecycle(Box::new(record), tenant))
             }
             Decision::Window {
                 target,

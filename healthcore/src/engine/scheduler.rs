@@ -96,17 +96,12 @@ async fn run_loop(
         inner
             .metrics
             .record_lateness(late.as_micros().min(u128::from(u64::MAX)) as u64);
-        {
-            let _running = run_lock.lock().await;
-            let Ok(permit) = inner.semaphore.clone().acquire_owned().await else {
-                return;
-            };
-            let obs = probe_with(&inner, checker.as_ref(), &spec, false).await;
-            drop(permit);
-            if let Err(e) = ingest(&inner, &key, obs) {
-                tracing::debug!(check = %key, error = %e, "check removed while running");
-                return;
-            }
+        // boxed: what a run awaits (the run lock, a concurrency slot, the
+        // probe and its timeout timer) lives only while it runs, not in
+        // every sleeping task
+        let go_on = Box::pin(run_once(&inner, &key, &run_lock, checker.as_ref(), &spec)).await;
+        if !go_on {
+            return;
         }
         next += spec.interval + jitter.up_to(spec.jitter);
         let now = Instant::now();
@@ -115,6 +110,29 @@ async fn run_loop(
             next = now;
         }
     }
+}
+
+/// One scheduled run: waits for the check's run lock and a slot of the
+/// concurrency bound, probes and feeds the result; `false` when the task
+/// should end (the engine stopped or the check was removed meanwhile).
+async fn run_once(
+    inner: &Arc<Inner>,
+    key: &CheckKey,
+    run_lock: &tokio::sync::Mutex<()>,
+    checker: Option<&Arc<dyn crate::checker::Checker>>,
+    spec: &Arc<CheckSpec>,
+) -> bool {
+    let _running = run_lock.lock().await;
+    let Ok(permit) = inner.semaphore.clone().acquire_owned().await else {
+        return false;
+    };
+    let obs = probe_with(inner, checker, spec, false).await;
+    drop(permit);
+    if let Err(e) = ingest(inner, key, obs) {
+        tracing::debug!(check = %key, error = %e, "check removed while running");
+        return false;
+    }
+    true
 }
 
 /// Runs one probe under its timeout, isolating panics.

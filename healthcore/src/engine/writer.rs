@@ -34,6 +34,20 @@ use crate::store::{ResultBatch, StateRecord, StoreError};
 /// stored ones.
 pub(crate) const ROLLUP_EVERY: Duration = Duration::from_secs(5);
 
+/// Changed state records serialised per write, at most. A record's JSON
+/// tree is a few KiB while it waits for the store, so a start-up burst
+/// (every target and check changed at once) written `batch_size` at a
+/// time held megabytes that the allocator kept as resident memory
+/// afterwards; in chunks of this size the writer loops a few more times
+/// instead.
+const STATE_CHUNK: usize = 256;
+
+/// Targets whose rollup deltas are drained per write, at most (about
+/// three buckets each); the writer loops while more are left. Draining a
+/// 50,000-target fleet at once made a 150,000-bucket vector every five
+/// seconds.
+const ROLLUP_CHUNK: usize = 1024;
+
 pub(crate) async fn run(inner: Arc<Inner>) {
     let mut stop = inner.stop.subscribe();
     let mut backoff = Backoff::new(
@@ -43,7 +57,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
     let mut failing = false;
     loop {
         if *stop.borrow_and_update() {
-            let _ = write_once(&inner, &mut *inner.pending.lock().await, true).await;
+            let mut pending = inner.pending.lock().await;
+            // everything, chunk by chunk (bounded: shutdown must end)
+            for _ in 0..1000 {
+                if !matches!(write_once(&inner, &mut pending, true).await, Ok(true)) {
+                    break;
+                }
+            }
             return;
         }
         let wait = if failing {
@@ -98,6 +118,8 @@ pub(crate) struct Pending {
     states: Vec<StateRecord>,
     /// When rollups were last drained from the fleet.
     rollups_at: Option<Instant>,
+    /// A drain of the fleet's rollup deltas is under way (chunked).
+    rollups_left: bool,
     /// Failed tries of the pending results in a row.
     result_failures: u32,
     /// Failed tries of the pending states in a row.
@@ -120,13 +142,21 @@ async fn write_once(inner: &Inner, pending: &mut Pending, rollups: bool) -> Resu
     {
         let now = inner.clock.now();
         let mut fleet = lock(&inner.fleet);
-        if rollups {
-            pending.batch.rollups.extend(fleet.drain_rollups());
-            pending.rollups_at = Some(Instant::now());
+        // a drain started goes on, a chunk per write, until every
+        // target's deltas are taken
+        if rollups || pending.rollups_left {
+            if !pending.rollups_left {
+                pending.rollups_at = Some(Instant::now());
+            }
+            let (buckets, left) = fleet.drain_rollups_up_to(ROLLUP_CHUNK);
+            pending.batch.rollups.extend(buckets);
+            pending.rollups_left = left;
+            more |= left;
         }
         // bounded per write: a burst of changes (start-up) is serialised
-        // a batch at a time, not all at once
-        let (states, left) = fleet.take_dirty_states_up_to(now, limit);
+        // a chunk at a time, not all at once (the writer loops while more
+        // is left)
+        let (states, left) = fleet.take_dirty_states_up_to(now, limit.min(STATE_CHUNK));
         merge_states(&mut pending.states, states);
         more |= left;
     }

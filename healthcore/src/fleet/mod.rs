@@ -1204,6 +1204,16 @@ impl Fleet {
     /// the buffer stays bounded): those counts come out in the hour and
     /// day buckets only.
     pub fn drain_rollups(&mut self) -> Vec<TargetBucket> {
+        self.drain_rollups_up_to(usize::MAX).0
+    }
+
+    /// [`drain_rollups`](Self::drain_rollups) of at most `max` targets
+    /// (at least one), and whether any target's deltas are left for the
+    /// next call. Bounds the memory one drain takes: a fleet's every
+    /// target has deltas after a few seconds, three buckets each.
+    pub fn drain_rollups_up_to(&mut self, max: usize) -> (Vec<TargetBucket>, bool) {
+        let max = max.max(1);
+        let mut drained = 0usize;
         let mut out = Vec::new();
         // a target's coarse buckets: usually one hour and one day
         let mut coarse: Vec<Bucket> = Vec::new();
@@ -1211,6 +1221,10 @@ impl Fleet {
             if e.pending.is_empty() {
                 continue;
             }
+            if drained == max {
+                return (out, true);
+            }
+            drained += 1;
             coarse.clear();
             for b in e.pending.iter() {
                 if b.granularity == Granularity::Minute {
@@ -1242,7 +1256,7 @@ impl Fleet {
             // keep the allocation: the target will have results again
             e.pending.clear();
         }
-        out
+        (out, false)
     }
 
     /// The rollup buckets of `target` not yet handed to the store, plus

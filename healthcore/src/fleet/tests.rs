@@ -1491,3 +1491,44 @@ fn pending_rollups_of_one_target_drain_as_minute_hour_and_day() {
     assert_eq!(of(Granularity::Day)[0].bucket.checks_total, 3);
     assert!(f.drain_rollups().iter().all(|b| b.target != a));
 }
+
+/// The writer drains rollups a chunk of targets at a time: the chunks
+/// together are exactly the whole drain, and the last says nothing is left.
+#[test]
+fn rollups_drain_in_chunks_of_targets() {
+    let names: Vec<String> = (0..7).map(|i| format!("n{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let feed = |f: &mut Fleet, keys: &[CheckKey]| {
+        let mut out = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let at = t0() + chrono::Duration::seconds(i as i64 * 61);
+            f.observe(k, &obs(at, Outcome::Pass), &mut out)
+                .expect("observe");
+        }
+        f.tick(t0() + chrono::Duration::hours(2), &mut out);
+    };
+    let (mut whole, keys) = fleet_with(&refs);
+    feed(&mut whole, &keys);
+    let mut all = whole.drain_rollups();
+    let (mut chunked, keys) = fleet_with(&refs);
+    feed(&mut chunked, &keys);
+    let mut parts = Vec::new();
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let (b, left) = chunked.drain_rollups_up_to(3);
+        let targets: std::collections::HashSet<_> = b.iter().map(|x| x.target.clone()).collect();
+        assert!(targets.len() <= 3, "{targets:?}");
+        parts.extend(b);
+        if !left {
+            break;
+        }
+    }
+    assert_eq!(calls, 3, "7 targets, 3 at a time");
+    let key = |b: &TargetBucket| (b.target.clone(), b.bucket.granularity, b.bucket.start);
+    all.sort_by_key(key);
+    parts.sort_by_key(key);
+    assert_eq!(all, parts);
+    assert!(!all.is_empty());
+    assert_eq!(chunked.drain_rollups_up_to(3), (Vec::new(), false));
+}
