@@ -182,6 +182,10 @@ name = "ops"
 admin = true
 sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
 
+[[actions]]
+name = "restart-web"
+argv = ["true"]
+
 [[targets]]
 id = "node"
 mac_address = "aa:bb:cc:00:11:22"
@@ -246,6 +250,33 @@ params = { argv = ["true"] }
     .await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.json()["error"]["field"], "mac_address", "{}", r.body);
+    // a heal policy names an action [[actions]] defines (or notify_only)
+    let r = send(
+        addr,
+        "POST",
+        "/heal/policies",
+        json!({"name": "typo", "action": "restart-wbe"}),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["field"], "action", "{}", r.body);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("restart-web")),
+        "{}",
+        r.body
+    );
+    for action in ["restart-web", "notify_only"] {
+        let r = send(
+            addr,
+            "POST",
+            "/heal/policies",
+            json!({"name": action, "action": action}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
     let report = daemon.shutdown().await;
     assert!(report.store_closed);
 }

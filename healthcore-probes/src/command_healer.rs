@@ -274,6 +274,12 @@ impl CommandHealer {
 
 #[async_trait]
 impl Healer for CommandHealer {
+    fn action_names(&self) -> Option<Vec<String>> {
+        let mut names: Vec<String> = self.actions.keys().cloned().collect();
+        names.sort();
+        Some(names)
+    }
+
     async fn heal(&self, target: &Target, action: &HealAction) -> HealOutcome {
         let Some(cmd) = self.actions.get(action.as_str()) else {
             if *action == HealAction::NotifyOnly {

@@ -35,6 +35,16 @@ pub trait Healer: Send + Sync + std::fmt::Debug {
     ) -> Result<HealOutcome, HealError> {
         Ok(self.heal(target, action).await)
     }
+
+    /// The names of the actions this healer can carry out, when it has a
+    /// fixed list (`None`, the default: any action is tried, and one it
+    /// does not know fails when it runs). The engine refuses a heal policy
+    /// whose `action` or `escalation_action` is outside the list
+    /// (`notify_only` always passes), so a typo is an error when the
+    /// policy is saved, not a failed heal in the middle of an outage.
+    fn action_names(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// A heal attempt that did not get to run the action

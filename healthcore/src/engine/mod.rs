@@ -641,11 +641,44 @@ impl Engine {
         policy: crate::heal::HealPolicy,
     ) -> Result<(), EngineError> {
         policy.validate()?;
+        self.check_policy_actions(&policy)?;
         self.inner
             .store
             .put_heal_policy(&policy, self.inner.clock.now())
             .await?;
         self.reload_policies().await
+    }
+
+    /// Refuses a policy naming an action the healer says it cannot carry
+    /// out ([`Healer::action_names`]); `notify_only` always passes.
+    fn check_policy_actions(&self, policy: &crate::heal::HealPolicy) -> Result<(), EngineError> {
+        use crate::heal::HealAction;
+        let Some(mut known) = self.inner.healer.as_ref().and_then(|h| h.action_names()) else {
+            return Ok(());
+        };
+        known.sort();
+        let fields = [
+            ("action", Some(&policy.action)),
+            ("escalation_action", policy.escalation_action.as_ref()),
+        ];
+        for (field, action) in fields {
+            let Some(action) = action else { continue };
+            if *action == HealAction::NotifyOnly || known.iter().any(|k| k == action.as_str()) {
+                continue;
+            }
+            let defined = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            return Err(EngineError::Invalid(crate::error::ValidationError::new(
+                field,
+                format!(
+                    "unknown heal action {action}: the healer carries out {defined} (and notify_only)"
+                ),
+            )));
+        }
+        Ok(())
     }
 
     /// Deletes a heal policy.

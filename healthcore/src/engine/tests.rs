@@ -1604,3 +1604,66 @@ async fn result_history_of_one_check_counts_every_result_of_the_window() {
     assert_eq!(all.total_checks, 325 + 108);
     r.engine.shutdown().await;
 }
+
+/// A healer with a fixed list of actions.
+#[derive(Debug)]
+struct ListedHealer;
+
+#[async_trait::async_trait]
+impl crate::healer::Healer for ListedHealer {
+    async fn heal(&self, _target: &Target, _action: &HealAction) -> crate::heal::HealOutcome {
+        crate::heal::HealOutcome::Success { message: None }
+    }
+    fn action_names(&self) -> Option<Vec<String>> {
+        Some(vec!["restart".into(), "reboot-vm".into()])
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn heal_policies_name_actions_the_healer_carries_out() {
+    let engine = Engine::builder(Arc::new(InMemoryStore::new()))
+        .healer(Arc::new(ListedHealer))
+        .without_scheduler()
+        .build()
+        .expect("engine");
+    engine.start().await.expect("start");
+    let tenant = TenantId::new("default").expect("t");
+    let mut p = HealPolicy::new("p", tenant.clone(), "restart");
+    p.action = HealAction::Restart;
+    engine.put_heal_policy(p.clone()).await.expect("restart");
+    p.action = HealAction::Custom("reboot-vm".into());
+    engine.put_heal_policy(p.clone()).await.expect("custom");
+    p.action = HealAction::NotifyOnly;
+    engine
+        .put_heal_policy(p.clone())
+        .await
+        .expect("notify_only");
+    for (field, policy) in [
+        ("action", {
+            let mut q = p.clone();
+            q.action = HealAction::Migrate;
+            q
+        }),
+        ("escalation_action", {
+            let mut q = p.clone();
+            q.action = HealAction::Restart;
+            q.max_attempts = 3;
+            q.escalate_after_attempts = Some(3);
+            q.escalation_action = Some(HealAction::Custom("reboot-vn".into()));
+            q
+        }),
+    ] {
+        match engine.put_heal_policy(policy).await {
+            Err(EngineError::Invalid(e)) => {
+                assert_eq!(e.field(), field);
+                assert!(e.rule().contains("reboot-vm, restart"), "{}", e.rule());
+            }
+            other => panic!("expected {field} refused, got {other:?}"),
+        }
+    }
+    // the refused policies left the stored one alone
+    let stored = engine.store().heal_policies(None).await.expect("policies");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].action, HealAction::NotifyOnly);
+    engine.shutdown().await;
+}
