@@ -1,4 +1,5 @@
-//! The `healthd` example binary end to end: `check-config` exit codes and
+//! The `healthd` example binary end to end: no arguments serving the demo
+//! (the README's first command), `check-config` exit codes and
 //! messages, `serve` printing the dashboard URL and stopping cleanly on
 //! SIGTERM (exit 0, SQLite closed), and `replay` printing the expected
 //! decision lines for a recorded input.
@@ -92,6 +93,70 @@ fn check_config_accepts_the_example_and_refuses_a_bad_file() {
     assert!(
         String::from_utf8_lossy(&none.stderr).contains("could not read /nonexistent/healthd.toml")
     );
+}
+
+/// The README's first command, `cargo run --release --example healthd`,
+/// passes no arguments: that is `serve` on the built-in demo.
+#[test]
+fn no_command_is_serve_on_the_demo() {
+    use clap::Parser;
+    use healthcore_suite::healthd::cli::{Cli, Command as Sub};
+    let cli = Cli::try_parse_from(["healthd"]).expect("no arguments parse");
+    assert!(matches!(
+        cli.command(),
+        Sub::Serve {
+            config: None,
+            listen: None,
+            db: None
+        }
+    ));
+    let cli =
+        Cli::try_parse_from(["healthd", "--log-format", "json"]).expect("a global flag alone");
+    assert!(matches!(cli.command(), Sub::Serve { config: None, .. }));
+}
+
+/// The binary with no arguments serves the demo on 127.0.0.1:8080 (or,
+/// when something else holds that port, fails naming it).
+#[cfg(unix)]
+#[test]
+fn the_binary_without_arguments_serves_the_demo() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port_free = std::net::TcpListener::bind("127.0.0.1:8080").is_ok();
+    let mut child = healthd()
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if !port_free {
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("8080"), "{err}");
+        eprintln!("SKIPPED serving check: 127.0.0.1:8080 is in use here ({err})");
+        return;
+    }
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("healthd prints the dashboard URL");
+    assert!(line.contains("http://127.0.0.1:8080/#token="), "{line}");
+    let addr: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    assert_eq!(support::get(addr, "/health", None).status, 200);
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(dir.path().join("healthd.db").exists());
 }
 
 #[cfg(unix)]

@@ -14,14 +14,31 @@ use crate::healthd::serve::{self, ServeOptions};
 
 /// healthd: the healthcore engine as a standalone daemon.
 #[derive(Debug, Parser)]
-#[command(name = "healthd", version, about, long_about = None)]
+#[command(
+    name = "healthd",
+    version,
+    about = "healthd: the healthcore engine as a standalone daemon (with no command: `serve` on the built-in demo config)",
+    long_about = None
+)]
 pub struct Cli {
     /// Log format on stderr (auto: pretty on a terminal, compact otherwise).
     #[arg(long, value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
-    /// What to do.
+    /// What to do; none is `serve` with the built-in demo config (what
+    /// `cargo run --release --example healthd` runs).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The command to run: the one given, else `serve` on the demo.
+    pub fn command(self) -> Command {
+        self.command.unwrap_or(Command::Serve {
+            config: None,
+            listen: None,
+            db: None,
+        })
+    }
 }
 
 /// The subcommands.
@@ -94,7 +111,8 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {
+    let log_format = cli.log_format;
+    match cli.command() {
         Command::CheckConfig { file } => match check_config(&file) {
             Ok(line) => {
                 println!("{line}");
@@ -117,7 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Serve { config, listen, db } => {
-            if let Err(e) = logging::init(cli.log_format) {
+            if let Err(e) = logging::init(log_format) {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
