@@ -564,6 +564,7 @@ impl Engine {
         if !self.inner.store.delete_target(id).await? {
             return Err(EngineError::not_found("target", id));
         }
+        let mut out = Vec::new();
         let keys: Vec<CheckKey> = {
             let mut fleet = lock(&self.inner.fleet);
             let keys = fleet
@@ -575,12 +576,14 @@ impl Engine {
                         .collect()
                 })
                 .unwrap_or_default();
-            fleet.remove_target(id, self.inner.clock.now());
+            fleet.remove_target(id, self.inner.clock.now(), &mut out);
             keys
         };
         for k in keys {
             scheduler::stop_check(&self.inner, &k);
         }
+        // a down parent gone: its children's held alerts are released
+        effects::dispatch(&self.inner, out);
         Ok(())
     }
 

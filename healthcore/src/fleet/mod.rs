@@ -299,12 +299,28 @@ impl Fleet {
     }
 
     /// Removes a target and drops its open alerts from the view (the
-    /// store deletes them with the target).
-    pub fn remove_target(&mut self, id: &TargetId, now: DateTime<Utc>) -> bool {
+    /// store deletes them with the target). When it was down, its
+    /// children are re-evaluated at once, as when a parent recovers: a
+    /// parent that is gone holds nothing, so their held alerts are
+    /// released (decisions in `out`). Children keep naming it in their
+    /// `parents` (an unknown parent is allowed, and a target registered
+    /// again under that id is their parent again).
+    pub fn remove_target(
+        &mut self,
+        id: &TargetId,
+        now: DateTime<Utc>,
+        out: &mut Vec<Decision>,
+    ) -> bool {
+        let was_down = self.health(id).is_some_and(|h| h.status == Status::Down);
         let removed = self.targets.remove(id);
         if let Some(e) = &removed {
             self.unlink_parents(id, &e.target.parents);
             let _ = self.alerts.resolve_target(id, now);
+            if was_down && let Some(kids) = self.children.get(id).cloned() {
+                for kid in &kids {
+                    self.refresh_cascade(kid, now, out, 1);
+                }
+            }
         }
         removed.is_some()
     }

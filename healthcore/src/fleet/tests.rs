@@ -1221,6 +1221,48 @@ fn a_child_alert_that_fired_is_not_fired_again() {
     );
 }
 
+/// Removing a down parent releases its children's held alerts at once (a
+/// parent that is gone holds nothing); removing a healthy one changes
+/// nothing for them.
+#[test]
+fn removing_a_down_parent_releases_its_children() {
+    let mut f = Fleet::new(FleetConfig::default(), "t");
+    f.upsert_target(Target::new(tid("db"), "db"), t0());
+    f.upsert_target(Target::new(tid("ok"), "ok"), t0());
+    let mut web = Target::new(tid("web"), "web");
+    web.parents = vec![tid("db"), tid("ok")];
+    f.upsert_target(web, t0());
+    let dk = f
+        .upsert_check(&tid("db"), CheckSpec::new("tcp"))
+        .expect("check");
+    let wk = f
+        .upsert_check(&tid("web"), CheckSpec::new("http"))
+        .expect("check");
+    let min = |m: i64| t0() + chrono::Duration::minutes(m);
+    let mut out = Vec::new();
+    for m in 0..3 {
+        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    for m in 3..6 {
+        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
+            .expect("observe");
+    }
+    // held: its parent is down
+    assert_eq!(told(&out, "web"), vec!["created"]);
+    out.clear();
+    assert!(f.remove_target(&tid("ok"), min(6), &mut out));
+    assert!(
+        told(&out, "web").is_empty(),
+        "a healthy parent held nothing"
+    );
+    assert!(f.remove_target(&tid("db"), min(7), &mut out));
+    assert_eq!(told(&out, "web"), vec!["released", "firing:dashboard"]);
+    // the child still names it; a new db is its parent again
+    assert_eq!(f.children.get(&tid("db")), Some(&vec![tid("web")]));
+    assert!(!f.remove_target(&tid("db"), min(8), &mut out));
+}
+
 /// s/16: a child alert raised while its parent is down fires when the
 /// parent recovers (not at the next tick), escalates its delay after
 /// that, and the child's downtime while the parent was down is the
@@ -1283,7 +1325,7 @@ fn children_follow_parent_changes_in_the_index() {
     f.upsert_target(c, t0());
     assert_eq!(f.children.get(&tid("a")), None);
     assert_eq!(f.children.get(&tid("b")), Some(&vec![tid("c")]));
-    f.remove_target(&tid("c"), t0());
+    f.remove_target(&tid("c"), t0(), &mut Vec::new());
     assert!(f.children.is_empty());
 }
 
