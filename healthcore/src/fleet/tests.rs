@@ -1221,33 +1221,53 @@ fn a_child_alert_that_fired_is_not_fired_again() {
     );
 }
 
-/// Removing a down parent releases its children's held alerts at once (a
-/// parent that is gone holds nothing); removing a healthy one changes
-/// nothing for them.
-#[test]
-fn removing_a_down_parent_releases_its_children() {
+/// A fleet where `db` went down over minutes 0–2 and `web`, its child
+/// (with `web_parents` besides db, registered as targets too; `api` a
+/// quiet second child), failed over minutes 3–5: web's down alert is
+/// raised held. Returns the fleet, db's check key and the decisions.
+fn db_down_with_a_held_child(web_parents: &[&str]) -> (Fleet, CheckKey, Vec<Decision>) {
     let mut f = Fleet::new(FleetConfig::default(), "t");
     f.upsert_target(Target::new(tid("db"), "db"), t0());
-    f.upsert_target(Target::new(tid("ok"), "ok"), t0());
-    let mut web = Target::new(tid("web"), "web");
-    web.parents = vec![tid("db"), tid("ok")];
-    f.upsert_target(web, t0());
+    for p in web_parents {
+        f.upsert_target(Target::new(tid(p), *p), t0());
+    }
+    for (c, parents) in [("web", web_parents), ("api", &[][..])] {
+        let mut t = Target::new(tid(c), c);
+        t.parents = std::iter::once("db")
+            .chain(parents.iter().copied())
+            .map(tid)
+            .collect();
+        f.upsert_target(t, t0());
+    }
     let dk = f
         .upsert_check(&tid("db"), CheckSpec::new("tcp"))
         .expect("check");
     let wk = f
         .upsert_check(&tid("web"), CheckSpec::new("http"))
         .expect("check");
-    let min = |m: i64| t0() + chrono::Duration::minutes(m);
     let mut out = Vec::new();
     for m in 0..3 {
-        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
+        f.observe(&dk, &obs(minute(m), Outcome::Fail), &mut out)
             .expect("observe");
     }
     for m in 3..6 {
-        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
+        f.observe(&wk, &obs(minute(m), Outcome::Fail), &mut out)
             .expect("observe");
     }
+    (f, dk, out)
+}
+
+fn minute(m: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::minutes(m)
+}
+
+/// Removing a down parent releases its children's held alerts at once (a
+/// parent that is gone holds nothing); removing a healthy one changes
+/// nothing for them.
+#[test]
+fn removing_a_down_parent_releases_its_children() {
+    let (mut f, _, mut out) = db_down_with_a_held_child(&["ok"]);
+    let min = minute;
     // held: its parent is down
     assert_eq!(told(&out, "web"), vec!["created"]);
     out.clear();
@@ -1259,7 +1279,11 @@ fn removing_a_down_parent_releases_its_children() {
     assert!(f.remove_target(&tid("db"), min(7), &mut out));
     assert_eq!(told(&out, "web"), vec!["released", "firing:dashboard"]);
     // the child still names it; a new db is its parent again
-    assert_eq!(f.children.get(&tid("db")), Some(&vec![tid("web")]));
+    assert_eq!(
+        f.children.get(&tid("db")),
+        Some(&vec![tid("api"), tid("web")])
+    );
+    assert!(told(&out, "api").is_empty(), "api had nothing held");
     assert!(!f.remove_target(&tid("db"), min(8), &mut out));
 }
 
@@ -1269,29 +1293,8 @@ fn removing_a_down_parent_releases_its_children() {
 /// parent's.
 #[test]
 fn a_parent_recovering_releases_its_children_at_once() {
-    let mut f = Fleet::new(FleetConfig::default(), "t");
-    f.upsert_target(Target::new(tid("db"), "db"), t0());
-    for c in ["web", "api"] {
-        let mut t = Target::new(tid(c), c);
-        t.parents = vec![tid("db")];
-        f.upsert_target(t, t0());
-    }
-    let dk = f
-        .upsert_check(&tid("db"), CheckSpec::new("tcp"))
-        .expect("check");
-    let wk = f
-        .upsert_check(&tid("web"), CheckSpec::new("http"))
-        .expect("check");
-    let min = |m: i64| t0() + chrono::Duration::minutes(m);
-    let mut out = Vec::new();
-    for m in 0..3 {
-        f.observe(&dk, &obs(min(m), Outcome::Fail), &mut out)
-            .expect("observe");
-    }
-    for m in 3..6 {
-        f.observe(&wk, &obs(min(m), Outcome::Fail), &mut out)
-            .expect("observe");
-    }
+    let (mut f, dk, mut out) = db_down_with_a_held_child(&[]);
+    let min = minute;
     assert_eq!(told(&out, "web"), vec!["created"]);
     out.clear();
     f.observe(&dk, &obs(min(15), Outcome::Pass), &mut out)
